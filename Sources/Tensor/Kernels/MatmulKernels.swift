@@ -1,0 +1,71 @@
+import CBLAS
+
+/// `out[m, t] = Σ_k W[k, m] · x[k, t]`. A unit is a block of output rows m (weight rows), all tokens.
+enum MatmulKernels {
+    /// Our team provides the threads; OpenBLAS must not start its own inside each call.
+    private static let singleThreadedBLAS: Void = openblas_set_num_threads(1)
+
+    static func useSingleThreadedBLAS() { _ = singleThreadedBLAS }
+
+    /// Rows of the weight covered by `units`.
+    @inline(__always) static func rowRange(_ task: KernelTask, _ units: Range<Int>, rowsPerUnit: Int) -> Range<Int> {
+        (units.lowerBound * rowsPerUnit)..<min(task.outWidth, units.upperBound * rowsPerUnit)
+    }
+
+    /// F32 weights: SIMD dot products for one token, a BLAS GEMM per fixed row block for several.
+    static func f32(_ task: KernelTask, units: Range<Int>) {
+        let k = task.width, m = task.outWidth, tokens = task.rows
+        let w = UnsafePointer(task.input(0)), x = UnsafePointer(task.input(1))
+        let out = task.output
+        if tokens == 1 {
+            for row in rowRange(task, units, rowsPerUnit: KernelTask.matvecRowsPerUnit) {
+                out[row] = SIMDMath.dot(w + row * k, x, k)
+            }
+            return
+        }
+        // One GEMM call per unit, whatever the thread count, so every element is summed the same way.
+        for unit in units {
+            let rows = rowRange(task, unit..<(unit + 1), rowsPerUnit: KernelTask.gemmRowsPerUnit)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+                        Int32(tokens), Int32(rows.count), Int32(k),
+                        1, x, Int32(k), w + rows.lowerBound * k, Int32(k),
+                        0, out + rows.lowerBound, Int32(m))
+        }
+    }
+
+    /// F16 weights with f32 activations.
+    static func f16(_ task: KernelTask, units: Range<Int>) {
+        let k = task.width, m = task.outWidth
+        let w = UnsafeRawPointer(task.inputs[0]).assumingMemoryBound(to: UInt16.self)
+        let x = UnsafePointer(task.input(1))
+        for row in rowRange(task, units, rowsPerUnit: KernelTask.matvecRowsPerUnit) {
+            for t in 0..<task.rows {
+                task.output[t * m + row] = SIMDMath.dotF16(w + row * k, x + t * k, k)
+            }
+        }
+    }
+
+    /// Any other weight type, through its table vec-dot against activations already converted to
+    /// the type's activation encoding (Q8_0 for block types).
+    static func blocks(_ task: KernelTask, units: Range<Int>) {
+        let k = task.width, m = task.outWidth
+        let traits = task.dtype.traits
+        let dot = traits.vecDot!
+        let weightRowBytes = task.dtype.rowBytes(k)
+        let activationRowBytes = traits.activationType.rowBytes(k)
+        let w = UnsafeRawPointer(task.inputs[0]), x = UnsafeRawPointer(task.inputs[1])
+        for row in rowRange(task, units, rowsPerUnit: KernelTask.matvecRowsPerUnit) {
+            for t in 0..<task.rows {
+                task.output[t * m + row] = dot(w + row * weightRowBytes, x + t * activationRowBytes, k)
+            }
+        }
+    }
+
+    /// Converts f32 rows (one unit each) to `task.dtype`.
+    static func convertRows(_ task: KernelTask, rows: Range<Int>) {
+        let k = task.width
+        let encode = task.dtype.traits.quantizeRow!
+        let rowBytes = task.dtype.rowBytes(k)
+        for t in rows { encode(task.input(0) + t * k, task.out + t * rowBytes, k) }
+    }
+}

@@ -1,0 +1,39 @@
+/// The memory behind one or more tensors: owned 64-byte-aligned memory, or a read-only range of a
+/// ``MappedFile`` that this storage keeps alive. A tensor holds its storage strongly, so a view can never
+/// outlive the bytes it points at.
+public final class TensorStorage: @unchecked Sendable {
+    /// Alignment of owned storage (a cache line; enough for any SIMD load).
+    public static let alignment = 64
+
+    /// First byte.
+    public let base: UnsafeMutableRawPointer
+    /// Size in bytes.
+    public let byteCount: Int
+    /// False for file-backed storage.
+    public let isWritable: Bool
+    private let file: MappedFile?
+
+    /// Allocates `byteCount` zeroed bytes, 64-byte aligned.
+    public init(zeroedByteCount byteCount: Int) {
+        let size = max(byteCount, 1)
+        base = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: Self.alignment)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        self.byteCount = byteCount
+        isWritable = true
+        file = nil
+    }
+
+    /// A read-only view of `range` of `file`; the range must lie inside the file.
+    public init(file: MappedFile, range: Range<Int>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= file.byteCount, "range outside the mapped file")
+        let start = file.base.map { $0 + range.lowerBound } ?? UnsafeRawPointer(bitPattern: Self.alignment)!
+        base = UnsafeMutableRawPointer(mutating: start)
+        byteCount = range.count
+        isWritable = false
+        self.file = file
+    }
+
+    deinit {
+        if file == nil { base.deallocate() }
+    }
+}
