@@ -11,6 +11,14 @@ enum SIMDMath {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: V16.self)
     }
 
+    /// Horizontal sum by halving (8 + 8, 4 + 4, 2 + 2, 1 + 1): a few shuffles instead of a lane-by-lane chain.
+    @inline(__always) static func horizontalSum(_ v: V16) -> Float {
+        let h8 = v.lowHalf + v.highHalf
+        let h4 = h8.lowHalf + h8.highHalf
+        let h2 = h4.lowHalf + h4.highHalf
+        return h2[0] + h2[1]
+    }
+
     /// `Σ a[i]·b[i]` with four 16-lane accumulators, then the tail in order.
     @inline(__always) static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc0 = V16(), acc1 = V16(), acc2 = V16(), acc3 = V16()
@@ -26,7 +34,7 @@ enum SIMDMath {
             acc0.addProduct(load(a + i), load(b + i))
             i += 16
         }
-        var sum = ((acc0 + acc1) + (acc2 + acc3)).sum()
+        var sum = horizontalSum((acc0 + acc1) + (acc2 + acc3))
         while i < n {
             sum += a[i] * b[i]
             i += 1
@@ -45,7 +53,7 @@ enum SIMDMath {
             acc1.addProduct(V16(h1), load(b + i + 16))
             i += 32
         }
-        var sum = (acc0 + acc1).sum()
+        var sum = horizontalSum(acc0 + acc1)
         while i < n {
             sum += HalfPrecision.f32(fromF16: a[i]) * b[i]
             i += 1
@@ -61,7 +69,7 @@ enum SIMDMath {
             acc += load(a + i)
             i += 16
         }
-        var total = acc.sum()
+        var total = horizontalSum(acc)
         while i < n {
             total += a[i]
             i += 1
@@ -79,7 +87,7 @@ enum SIMDMath {
             acc.addProduct(d, d)
             i += 16
         }
-        var total = acc.sum()
+        var total = horizontalSum(acc)
         while i < n {
             let d = a[i] - mean
             total += d * d

@@ -37,7 +37,7 @@ enum WKV7Kernel {
             dotA.addProduct(s1, ld(a, 16))
             dotA.addProduct(s2, ld(a, 32))
             dotA.addProduct(s3, ld(a, 48))
-            let sa = V(repeating: dotA.sum())
+            let sa = V(repeating: SIMDMath.horizontalSum(dotA))
             let vi = V(repeating: v[base + i])
             s0 = s0 * ld(w, 0) + sa * ld(b, 0) + vi * ld(k, 0)
             s1 = s1 * ld(w, 16) + sa * ld(b, 16) + vi * ld(k, 16)
@@ -47,7 +47,7 @@ enum WKV7Kernel {
             dotR.addProduct(s1, ld(r, 16))
             dotR.addProduct(s2, ld(r, 32))
             dotR.addProduct(s3, ld(r, 48))
-            y[base + i] = dotR.sum()
+            y[base + i] = SIMDMath.horizontalSum(dotR)
         }
         SIMDMath.store(s0, row)
         SIMDMath.store(s1, row + 16)

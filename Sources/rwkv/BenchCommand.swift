@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import Tensor
+
+/// `rwkv bench`: throughput measurements.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark kernels against the machine's read bandwidth.",
+        discussion: """
+            --kernels measures the read bandwidth (a streaming read of --bandwidth-gib GiB) and, per dtype and \
+            thread count, the GB/s of a matvec of the 0.1B head shape (65536 × 768) with its % of that bandwidth. \
+            --executor measures barrier latency and a small graph's time for both thread backends.
+            """
+    )
+
+    @Flag(help: "Matvec GB/s per dtype beside the measured read bandwidth.")
+    var kernels = false
+
+    @Flag(help: "Barrier latency and small-graph time of the Swift and OpenMP worker teams.")
+    var executor = false
+
+    @Option(name: [.short, .customLong("threads")], help: "Thread counts, comma-separated.")
+    var threads = CommaList<Int>([1, 2])
+
+    @Option(name: .customLong("type"), help: "Weight types, comma-separated (f32, f16, q8_0, q4_0).")
+    var types = CommaList<DType>([.f32, .f16, .q8_0, .q4_0])
+
+    @Option(help: "Worker team backend for --kernels: swift or openmp.")
+    var backend = ThreadBackend.swift
+
+    @Option(help: "Size of the bandwidth test buffer in GiB.")
+    var bandwidthGib = 1.0
+
+    @Option(help: "Rows and columns of the benchmarked matrix.")
+    var shape = "65536x768"
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard kernels || executor else {
+            throw ValidationError("choose --kernels or --executor (model benchmarks with -m/--shape are not available in this build)")
+        }
+        guard threads.values.allSatisfy({ (1...1024).contains($0) }) else { throw ValidationError("thread counts must be 1…1024") }
+        guard bandwidthGib > 0, bandwidthGib <= 64 else { throw ValidationError("--bandwidth-gib must be in (0, 64]") }
+        guard types.values.allSatisfy({ $0 != .i32 && $0 != .bf16 }) else { throw ValidationError("--type takes f32, f16, q8_0 or q4_0") }
+        guard parsedShape != nil else { throw ValidationError("--shape must be ROWSxCOLUMNS with columns a multiple of 32") }
+    }
+
+    var parsedShape: (rows: Int, columns: Int)? {
+        let parts = shape.split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] > 0, parts[1] > 0, parts[1] % 32 == 0 else { return nil }
+        return (parts[0], parts[1])
+    }
+
+    func run() throws {
+        if kernels { try runKernels() }
+        if executor { try runExecutor() }
+    }
+
+    private func runKernels() throws {
+        let (rows, columns) = parsedShape!
+        let bandwidth = ReadBandwidth(bytes: Int(bandwidthGib * Double(1 << 30)))
+        var bandwidthByThreads: [Int: Double] = [:]
+        for t in threads.values { bandwidthByThreads[t] = bandwidth.measure(threads: t, backend: backend) }
+        var results: [MatvecBenchmark.Row] = []
+        for type in types.values {
+            let weight = try MatvecBenchmark.randomWeight(type, columns: columns, rows: rows, seed: 42)
+            for t in threads.values {
+                let seconds = try MatvecBenchmark.time(weight: weight, threads: t, backend: backend)
+                let rate = Double(weight.byteCount) / seconds / 1e9
+                let read = bandwidthByThreads[t]!
+                results.append(MatvecBenchmark.Row(dtype: type.description, threads: t, rows: rows, columns: columns,
+                                     weightBytes: weight.byteCount, seconds: seconds, gigabytesPerSecond: rate,
+                                     readBandwidth: read, percentOfBandwidth: rate / read * 100))
+            }
+        }
+        if json {
+            let report = KernelReport(cpu: cpuName(), backend: backend.rawValue, bandwidthBytes: bandwidth.bytes,
+                                      readBandwidth: threads.values.map { .init(threads: $0, gigabytesPerSecond: bandwidthByThreads[$0]!) },
+                                      matvec: results)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            return
+        }
+        print("CPU: \(cpuName()); backend: \(backend.rawValue); read bandwidth from a \(formatted(Double(bandwidth.bytes) / Double(1 << 30), 2)) GiB streaming read")
+        var table = MarkdownTable(["dtype", "threads", "matvec", "weight MB", "µs", "GB/s", "read GB/s", "% of read"], rightAligned: [1, 3, 4, 5, 6, 7])
+        for r in results {
+            table.append([r.dtype, "\(r.threads)", "\(r.rows)×\(r.columns)", formatted(Double(r.weightBytes) / 1e6, 1),
+                          formatted(r.seconds * 1e6, 0), formatted(r.gigabytesPerSecond, 1), formatted(r.readBandwidth, 1),
+                          formatted(r.percentOfBandwidth, 1)])
+        }
+        print(table.render())
+    }
+
+    private func runExecutor() throws {
+        var table = MarkdownTable(["backend", "threads", "barrier ns/phase", "small graph µs"], rightAligned: [1, 2, 3])
+        var rows: [ExecutorReport.Row] = []
+        for backend in ThreadBackend.allCases {
+            for t in threads.values {
+                let barrier = try ExecutorBenchmark.barrierNanoseconds(threads: t, backend: backend)
+                let small = try ExecutorBenchmark.smallGraphMicroseconds(threads: t, backend: backend)
+                rows.append(.init(backend: backend.rawValue, threads: t, barrierNanoseconds: barrier, smallGraphMicroseconds: small))
+                table.append([backend.rawValue, "\(t)", formatted(barrier, 0), formatted(small, 1)])
+            }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(ExecutorReport(cpu: cpuName(), rows: rows)), as: UTF8.self))
+        } else {
+            print("CPU: \(cpuName())")
+            print(table.render())
+        }
+    }
+}
+
+/// `bench --kernels --json` output.
+struct KernelReport: Codable {
+    struct Bandwidth: Codable {
+        let threads: Int
+        let gigabytesPerSecond: Double
+    }
+
+    let cpu: String
+    let backend: String
+    let bandwidthBytes: Int
+    let readBandwidth: [Bandwidth]
+    let matvec: [MatvecBenchmark.Row]
+}
+
+/// `bench --executor --json` output.
+struct ExecutorReport: Codable {
+    struct Row: Codable {
+        let backend: String
+        let threads: Int
+        let barrierNanoseconds: Double
+        let smallGraphMicroseconds: Double
+    }
+
+    let cpu: String
+    let rows: [Row]
+}
+
+/// The CPU model from /proc/cpuinfo, or "unknown".
+func cpuName() -> String {
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
+    let line = info.split(separator: "\n").first { $0.hasPrefix("model name") }
+    return line.flatMap { $0.split(separator: ":", maxSplits: 1).last }.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
+}
