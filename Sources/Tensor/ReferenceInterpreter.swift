@@ -7,6 +7,11 @@ public enum ReferenceInterpreter {
     public struct Result {
         public var outputs: [String: [Float]]
         public var states: [String: [Float]]
+
+        public init(outputs: [String: [Float]], states: [String: [Float]]) {
+            self.outputs = outputs
+            self.states = states
+        }
     }
 
     /// Evaluates `graph` with slots taken from `inputs` (by slot name).

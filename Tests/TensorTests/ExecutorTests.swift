@@ -1,0 +1,97 @@
+import CMallocCounter
+import Tensor
+import Testing
+
+extension TensorTestSuite {
+    struct ExecutorTests {
+        /// A graph of matmuls, norms and the WKV op on state, run many times on several threads with a
+        /// counter on every heap allocation of the process: the runs allocate nothing.
+        @Test(arguments: [ThreadBackend.swift, .openMP])
+        func runningAllocatesNothing(_ backend: ThreadBackend) throws {
+            let c = 128
+            var graph = Graph()
+            let x = try graph.input("x", .f32, Shape(c, 4))
+            let state = try graph.state("s", Shape(64, 64, 2))
+            var h = x
+            for i in 0..<3 {
+                let w = graph.weight(try randomTensor(Shape(c, c), scale: 0.1, seed: UInt64(i)).converted(to: i == 1 ? .q8_0 : .f32))
+                h = try graph.tanh(try graph.matmul(w, h))
+            }
+            let y = try graph.wkv7(r: h, w: try graph.sigmoid(h), k: h, v: x, a: try graph.scale(h, -0.1), b: try graph.scale(h, 0.1), state: state, headSize: 64)
+            try graph.output(try graph.add(y, x), "y")
+            let executor = Executor(graph: graph, threads: 3, backend: backend)
+            try executor.bind("x", try randomTensor(Shape(c, 4), seed: 1))
+            try executor.bind("s", try Tensor(zeros: .f32, Shape(64, 64, 2)))
+            for _ in 0..<5 { try executor.run() }
+            rwkv_malloc_counter_start()
+            for _ in 0..<200 { try executor.run() }
+            let allocations = rwkv_malloc_counter_stop()
+            #expect(allocations == 0, "\(allocations) heap allocations during 200 runs")
+            // The counter itself works: an array allocation is seen.
+            rwkv_malloc_counter_start()
+            let array = [Int](repeating: 1, count: Int.random(in: 100...200))
+            #expect(rwkv_malloc_counter_stop() > 0 && array.count >= 100)
+        }
+
+        @Test func arenaReusesMemoryOfDeadIntermediates() throws {
+            var graph = Graph()
+            let x = try graph.input("x", .f32, Shape(1024, 1))
+            var h = x
+            for _ in 0..<50 { h = try graph.tanh(h) }
+            try graph.output(h, "y")
+            let executor = Executor(graph: graph, threads: 2)
+            // A chain needs two live buffers at a time, not fifty.
+            #expect(executor.arenaBytes <= 2 * 4096)
+            #expect(executor.phaseCount == 50)
+            try executor.bind("x", try randomTensor(Shape(1024, 1), seed: 3))
+            try executor.run()
+            let want = try randomTensor(Shape(1024, 1), seed: 3).floats().map { (0..<50).reduce($0) { v, _ in tanhf(v) } }
+            #expect(try executor.output("y").floats() == want)
+        }
+
+        @Test func independentNodesShareAPhase() throws {
+            var graph = Graph()
+            let x = try graph.input("x", .f32, Shape(64, 1))
+            let a = try graph.sigmoid(x), b = try graph.tanh(x), c = try graph.exp(x)
+            try graph.output(try graph.add(try graph.add(a, b), c), "y")
+            #expect(Executor(graph: graph).phaseCount == 3)
+        }
+
+        @Test func stateWritesWaitForEveryReader() throws {
+            // shift reads the state, store overwrites it: the shift must see the old value on every run.
+            var graph = Graph()
+            let x = try graph.input("x", .f32, Shape(4, 2))
+            let s = try graph.state("s", Shape(4))
+            let shifted = try graph.shift(x, previous: s)
+            try graph.store(try graph.rows(x, start: 1, count: 1), into: s)
+            try graph.output(try graph.add(shifted, x), "y")
+            for threads in [1, 2, 4] {
+                let executor = Executor(graph: graph, threads: threads)
+                let state = try Tensor([9, 9, 9, 9], shape: Shape(4))
+                try executor.bind("x", try Tensor([1, 2, 3, 4, 5, 6, 7, 8], shape: Shape(4, 2)))
+                try executor.bind("s", state)
+                try executor.run()
+                #expect(try executor.output("y").floats() == [10, 11, 12, 13, 6, 8, 10, 12])
+                #expect(state.floats() == [5, 6, 7, 8])
+                try executor.run()
+                #expect(try executor.output("y").floats() == [6, 8, 10, 12, 6, 8, 10, 12])
+            }
+        }
+
+        @Test func arenaAllocatorCoalescesFreedBlocks() throws {
+            var graph = Graph()
+            let x = try graph.input("x", .f32, Shape(256, 1))
+            let a = try graph.tanh(x), b = try graph.sigmoid(x)
+            let c = try graph.add(a, b)
+            let d = try graph.exp(c)
+            try graph.output(d, "y")
+            let executor = Executor(graph: graph)
+            // a, b and c (1 KiB each) are live together in c's phase; d reuses a's block.
+            #expect(executor.arenaBytes == 3 * 1024)
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,138 @@
+import Tensor
+import Testing
+
+/// Every op against the naive reference interpreter at odd sizes and T = 1 and T > 1, on 1, 2, 3, 4
+/// and 8 threads of both backends, bit-identical across thread counts.
+extension TensorTestSuite {
+    struct OpTests {
+        static let sizes: [(c: Int, t: Int)] = [(1, 1), (7, 1), (37, 5), (131, 3), (64, 17)]
+
+        @Test(arguments: sizes)
+        func elementwise(_ size: (c: Int, t: Int)) throws {
+            let shape = Shape(size.c, size.t)
+            let a = try randomTensor(shape, seed: 1), b = try randomTensor(shape, seed: 2)
+            let row = try randomTensor(Shape(size.c), seed: 3)
+            try checkAgainstReference(inputs: [("a", a), ("b", b), ("row", row)]) { g, v in
+                [try g.add(v["a"]!, v["b"]!), try g.sub(v["a"]!, v["row"]!), try g.mul(v["a"]!, v["b"]!),
+                 try g.mul(v["b"]!, v["row"]!), try g.lerp(v["a"]!, v["b"]!, v["row"]!), try g.lerp(v["a"]!, v["b"]!, v["b"]!),
+                 try g.scale(v["a"]!, -0.606531)]
+            }
+        }
+
+        @Test(arguments: sizes)
+        func unaryFunctions(_ size: (c: Int, t: Int)) throws {
+            let x = try randomTensor(Shape(size.c, size.t), scale: 6, seed: 4)
+            try checkAgainstReference(inputs: [("x", x)]) { g, v in
+                try UnaryFunction.allCases.map { try g.unary($0, v["x"]!) }
+            }
+        }
+
+        @Test(arguments: sizes)
+        func normalisations(_ size: (c: Int, t: Int)) throws {
+            let c = size.c * 4
+            let x = try randomTensor(Shape(c, size.t), scale: 3, seed: 5)
+            let w = try randomTensor(Shape(c), seed: 6), b = try randomTensor(Shape(c), seed: 7)
+            try checkAgainstReference(inputs: [("x", x), ("w", w), ("b", b)], tolerance: 2e-5) { g, v in
+                [try g.layerNorm(v["x"]!, weight: v["w"]!, bias: v["b"]!, eps: 1e-5),
+                 try g.groupNorm(v["x"]!, weight: v["w"]!, bias: v["b"]!, groups: 4, eps: 64e-5),
+                 try g.l2NormalizeHeads(v["x"]!, headSize: size.c, eps: 1e-12),
+                 try g.l2NormalizeHeads(v["x"]!, headSize: 2, eps: 1e-12)]
+            }
+        }
+
+        @Test func l2NormalizeKeepsZeroHeadsFinite() throws {
+            let x = try Tensor([0, 0, 0, 0, 3, 4, 0, 0], shape: Shape(8, 1))
+            try checkAgainstReference(inputs: [("x", x)], threads: [1]) { g, v in [try g.l2NormalizeHeads(v["x"]!, headSize: 4, eps: 1e-12)] }
+        }
+
+        @Test(arguments: sizes)
+        func shiftRowsAndHeadDot(_ size: (c: Int, t: Int)) throws {
+            let x = try randomTensor(Shape(size.c * 2, size.t), seed: 8)
+            let y = try randomTensor(Shape(size.c * 2, size.t), seed: 9)
+            let prev = try randomTensor(Shape(size.c * 2), seed: 10)
+            try checkAgainstReference(inputs: [("x", x), ("y", y), ("prev", prev)]) { g, v in
+                [try g.shift(v["x"]!, previous: v["prev"]!),
+                 try g.rows(v["x"]!, start: size.t - 1, count: 1),
+                 try g.headDotScale(v["x"]!, v["y"]!, v["prev"]!, v["y"]!, headSize: size.c),
+                 try g.headDotScale(v["x"]!, v["y"]!, v["x"]!, v["x"]!, headSize: 2 * size.c)]
+            }
+        }
+
+        static let matmulCases: [(DType, Int, Int, Int)] = [
+            (.f32, 37, 19, 1), (.f32, 37, 131, 6), (.f32, 96, 200, 1), (.f32, 64, 150, 70),
+            (.f16, 37, 19, 1), (.f16, 100, 77, 4), (.bf16, 40, 33, 3),
+            (.q8_0, 32, 17, 1), (.q8_0, 96, 45, 5), (.q4_0, 32, 17, 1), (.q4_0, 160, 70, 4),
+        ]
+
+        @Test(arguments: matmulCases)
+        func matmul(_ type: DType, k: Int, m: Int, t: Int) throws {
+            let weight = try randomTensor(Shape(k, m), scale: 0.5, seed: UInt64(k * m)).converted(to: type)
+            let x = try randomTensor(Shape(k, t), seed: UInt64(k + t))
+            try checkAgainstReference(inputs: [("x", x)], tolerance: 1e-5) { g, v in
+                [try g.matmul(g.weight(weight), v["x"]!)]
+            }
+        }
+
+        @Test(arguments: [DType.f32, .f16, .q8_0, .q4_0])
+        func getRows(_ type: DType) throws {
+            let table = try randomTensor(Shape(64, 9), seed: 12).converted(to: type)
+            let ids = try Tensor(int32: [3, 0, 8, 3, 5], shape: Shape(5))
+            try checkAgainstReference(inputs: [("ids", ids)]) { g, v in [try g.getRows(g.weight(table), ids: v["ids"]!)] }
+        }
+
+        @Test func getRowsRejectsOutOfRangeIds() throws {
+            var graph = Graph()
+            let ids = try graph.input("ids", .i32, Shape(2))
+            try graph.output(try graph.getRows(graph.weight(try randomTensor(Shape(8, 4), seed: 1)), ids: ids), "rows")
+            let executor = Executor(graph: graph, threads: 2)
+            try executor.bind("ids", try Tensor(int32: [1, 4], shape: Shape(2)))
+            #expect(throws: ExecutionError("a token id is outside the embedding table")) { try executor.run() }
+            try executor.bind("ids", try Tensor(int32: [-1, 0], shape: Shape(2)))
+            #expect(throws: ExecutionError.self) { try executor.run() }
+            try executor.bind("ids", try Tensor(int32: [3, 0], shape: Shape(2)))
+            try executor.run()
+        }
+
+        /// The WKV recurrence over several tokens and two runs (state carried), for N = 64 (the SIMD path)
+        /// and an odd head size (the generic path).
+        @Test(arguments: [(64, 2, 1), (64, 3, 9), (12, 3, 5), (64, 1, 33)])
+        func wkv7(_ n: Int, heads: Int, t: Int) throws {
+            let c = n * heads
+            var tensors: [(String, Tensor)] = []
+            for (i, name) in ["r", "k", "v"].enumerated() { tensors.append((name, try randomTensor(Shape(c, t), seed: UInt64(20 + i)))) }
+            var generator = SeededGenerator(seed: 30)
+            tensors.append(("w", try Tensor((0..<(c * t)).map { _ in 0.55 + 0.45 * abs(generator.nextSigned()) }, shape: Shape(c, t))))
+            let kappa = try randomTensor(Shape(c, t), seed: 31).floats()
+            let alpha = (0..<(c * t)).map { _ in abs(generator.nextSigned()) }
+            tensors.append(("a", try Tensor(kappa.map { -$0 * 0.2 }, shape: Shape(c, t))))
+            tensors.append(("b", try Tensor(zip(kappa, alpha).map { $0 * 0.2 * $1 }, shape: Shape(c, t))))
+            let state = try randomTensor(Shape(n, n, heads), scale: 0.3, seed: 40)
+            try checkAgainstReference(inputs: tensors, states: [("s", state)], tolerance: 2e-5) { g, v in
+                [try g.wkv7(r: v["r"]!, w: v["w"]!, k: v["k"]!, v: v["v"]!, a: v["a"]!, b: v["b"]!, state: v["s"]!, headSize: n)]
+            }
+        }
+
+        /// A chain resembling one RWKV block, with slots read before and written after.
+        @Test(arguments: [1, 4])
+        func chainOfOps(_ t: Int) throws {
+            let c = 128, n = 64
+            let x = try randomTensor(Shape(c, t), seed: 50)
+            let shiftState = try randomTensor(Shape(c), seed: 51)
+            let wkvState = try randomTensor(Shape(n, n, c / n), scale: 0.1, seed: 52)
+            let weights = try (0..<4).map { try randomTensor(Shape(c, c), scale: 0.1, seed: 60 + UInt64($0)) }
+            let mu = try randomTensor(Shape(c), seed: 70), ones = try Tensor([Float](repeating: 1, count: c), shape: Shape(c))
+            try checkAgainstReference(inputs: [("x", x)], states: [("shift", shiftState), ("wkv", wkvState)], tolerance: 5e-5) { g, v in
+                let norm = try g.layerNorm(v["x"]!, weight: g.weight(ones), bias: g.weight(mu), eps: 1e-5)
+                let mixed = try g.lerp(norm, try g.shift(norm, previous: v["shift"]!), g.weight(mu))
+                let r = try g.matmul(g.weight(weights[0]), mixed)
+                let k = try g.l2NormalizeHeads(try g.matmul(g.weight(weights[1]), mixed), headSize: n, eps: 1e-12)
+                let value = try g.tanh(try g.matmul(g.weight(weights[2]), norm))
+                let decay = try g.exp(try g.scale(try g.sigmoid(r), -0.606531))
+                let y = try g.wkv7(r: r, w: decay, k: k, v: value, a: try g.scale(k, -1), b: try g.scale(k, 0.5), state: v["wkv"]!, headSize: n)
+                let out = try g.add(v["x"]!, try g.matmul(g.weight(weights[3]), try g.groupNorm(y, weight: g.weight(ones), bias: g.weight(mu), groups: c / n, eps: 64e-5)))
+                try g.store(try g.rows(norm, start: t - 1, count: 1), into: v["shift"]!)
+                return [out, try g.unary(.reluSquared, out)]
+            }
+        }
+    }
+}

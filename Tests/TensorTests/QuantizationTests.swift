@@ -1,0 +1,102 @@
+import Foundation
+import Tensor
+import Testing
+
+/// Our quantizers and half-precision conversions against gguf-py's reference output
+/// (fixtures from tools/gen_quant_fixtures.py), byte for byte.
+extension TensorTestSuite {
+    struct QuantizationTests {
+        func encode(_ type: DType, _ values: [Float]) throws -> [UInt8] {
+            let tensor = try Tensor(values, shape: Shape(values.count))
+            return try tensor.converted(to: type).bytes
+        }
+
+        @Test(arguments: [DType.q8_0, .q4_0])
+        func blockQuantizerMatchesGGUF(_ type: DType) throws {
+            let input = try Fixtures.floats("quant/blocks.f32")
+            let expected = Array(try Fixtures.data("quant/\(type).bin"))
+            let got = try encode(type, input)
+            #expect(got.count == expected.count)
+            let blockBytes = type.bytesPerBlock
+            let firstBad = (0..<(input.count / 32)).first { b in
+                got[(b * blockBytes)..<((b + 1) * blockBytes)] != expected[(b * blockBytes)..<((b + 1) * blockBytes)]
+            }
+            #expect(firstBad == nil, "\(type) block \(firstBad ?? -1) differs from gguf-py")
+        }
+
+        @Test func f16ConversionMatchesNumpy() throws {
+            let input = try Fixtures.floats("quant/half.f32")
+            let expected = Array(try Fixtures.data("quant/f16.bin"))
+            #expect(try encode(.f16, input) == expected)
+            // Element by element through the scalar path too.
+            let bits = expected.withUnsafeBytes { raw in (0..<input.count).map { raw.load(fromByteOffset: $0 * 2, as: UInt16.self) } }
+            for (value, want) in zip(input, bits) { #expect(HalfPrecision.f16Bits(value) == want, "f16(\(value))") }
+        }
+
+        @Test func bf16ConversionMatchesGGUF() throws {
+            let input = try Fixtures.floats("quant/half.f32")
+            #expect(try encode(.bf16, input) == Array(try Fixtures.data("quant/bf16.bin")))
+        }
+
+        @Test func halfConversionsKeepNaNAndWidenExactly() throws {
+            #expect(HalfPrecision.f32(fromF16: HalfPrecision.f16Bits(.nan)).isNaN)
+            #expect(HalfPrecision.f32(fromBF16: HalfPrecision.bf16Bits(.nan)).isNaN)
+            #expect(HalfPrecision.f32(fromBF16: HalfPrecision.bf16Bits(-.nan)).isNaN)
+            #expect(HalfPrecision.f16Bits(65520) == 0x7C00)
+            #expect(HalfPrecision.f16Bits(-65520) == 0xFC00)
+            #expect(HalfPrecision.f16Bits(65519.99) == 0x7BFF)
+            #expect(HalfPrecision.f16Bits(5.960464477539063e-08) == 0x0001)
+            // Every f16 value widens and narrows back to itself (except NaN payloads).
+            for bits in UInt16.min...UInt16.max {
+                let value = HalfPrecision.f32(fromF16: bits)
+                if value.isNaN { continue }
+                #expect(HalfPrecision.f16Bits(value) == bits)
+            }
+            var row = [Float](repeating: 0, count: 37)
+            let source: [UInt16] = (0..<37).map { UInt16($0 * 1771 % 0x7C00) }
+            source.withUnsafeBufferPointer { HalfPrecision.f16ToF32($0.baseAddress!, &row, count: 37) }
+            #expect(row == source.map { HalfPrecision.f32(fromF16: $0) })
+        }
+
+        @Test(arguments: [DType.q8_0, .q4_0])
+        func dequantizedBlocksAreWithinHalfAStep(_ type: DType) throws {
+            var generator = SeededGenerator(seed: 11)
+            let values = generator.floats(32 * 40, scale: 3)
+            let tensor = try Tensor(values, shape: Shape(32, 40))
+            let decoded = try tensor.converted(to: type).floats()
+            for block in 0..<40 {
+                let slice = values[(block * 32)..<(block * 32 + 32)]
+                let amax = slice.map(abs).max()!
+                // Half a step from rounding; Q4_0 clamps the far side of its range (quant 8 → 7): up to a whole step.
+                let step = type == .q8_0 ? amax / 127 : amax / 8
+                let bound = type == .q8_0 ? step * 0.5 : step
+                for i in slice.indices { #expect(abs(decoded[i] - values[i]) <= bound + amax * 2e-3) }
+            }
+        }
+
+        @Test func traitsTableIsComplete() {
+            #expect(DType.allCases.map(\.traits.name) == ["f32", "f16", "bf16", "q8_0", "q4_0", "i32"])
+            #expect(DType.allCases.map(\.traits.ggufTypeID) == [0, 1, 30, 8, 2, 26])
+            #expect(DType.q8_0.bytesPerBlock == 34 && DType.q4_0.bytesPerBlock == 18 && DType.q4_0.blockSize == 32)
+            #expect(DType(ggufTypeID: 8) == .q8_0 && DType(ggufTypeID: 3) == nil)
+            #expect(DType(name: "Q4_0") == .q4_0 && DType(name: "q5_0") == nil)
+            for type in [DType.f32, .f16, .bf16, .q8_0, .q4_0] {
+                #expect(type.traits.quantizeRow != nil && type.traits.dequantizeRow != nil && type.traits.vecDot != nil)
+            }
+            #expect(DType.q4_0.traits.activationType == .q8_0 && DType.f16.traits.activationType == .f32)
+        }
+
+        /// The table's reference vec-dots against a dot of the dequantized values.
+        @Test(arguments: [DType.f32, .f16, .bf16, .q8_0, .q4_0])
+        func referenceVecDotMatchesDequantizedDot(_ type: DType) throws {
+            var generator = SeededGenerator(seed: 5)
+            let n = 96
+            let w = try Tensor(generator.floats(n), shape: Shape(n)).converted(to: type)
+            let x = try Tensor(generator.floats(n), shape: Shape(n))
+            let activation = try x.converted(to: type.traits.activationType)
+            let got = w.withUnsafeBytes { wb in activation.withUnsafeBytes { xb in type.traits.vecDot!(wb.baseAddress!, xb.baseAddress!, n) } }
+            let want = zip(w.floats(), activation.floats()).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            #expect(abs(got - want) <= 1e-4 * max(1, abs(want)))
+        }
+    }
+}

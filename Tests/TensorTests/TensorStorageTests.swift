@@ -1,0 +1,122 @@
+import Foundation
+import Tensor
+import Testing
+
+extension TensorTestSuite {
+    struct TensorStorageTests {
+        @Test func ownedStorageIsAlignedZeroedAndWritable() throws {
+            let t = try Tensor(zeros: .f32, Shape(5, 3))
+            #expect(t.byteCount == 60 && t.count == 15 && t.isWritable)
+            #expect(Int(bitPattern: t.storage.base) % 64 == 0)
+            #expect(t.floats() == [Float](repeating: 0, count: 15))
+            t.withUnsafeMutableBytes { $0.storeBytes(of: Float(2.5), toByteOffset: 4, as: Float.self) }
+            #expect(t.floats()[1] == 2.5)
+        }
+
+        @Test func shapesFollowGGMLOrder() throws {
+            let s = Shape(768, 3, 2)
+            #expect(s.rowLength == 768 && s.rowCount == 6 && s.count == 4608 && s[3] == 1 && s.description == "[768, 3, 2]")
+            #expect(Shape.checkedCount([Int.max / 2, 3]) == nil)
+            #expect(try Tensor(zeros: .q4_0, Shape(64, 2)).byteCount == 72)
+        }
+
+        @Test func invalidShapesAndValuesThrow() throws {
+            #expect(throws: TensorError.self) { try Tensor(zeros: .q8_0, Shape(33)) }
+            #expect(throws: TensorError.self) { try Tensor([1, 2, 3], shape: Shape(2)) }
+            #expect(throws: TensorError.self) { try Tensor(zeros: .f32, Shape(1 << 40, 1 << 40)) }
+            #expect(throws: TensorError.self) { try Tensor(zeros: .f32, Shape(10)).converted(to: .q4_0) }
+            #expect(throws: TensorError.self) { try Tensor(zeros: .f32, Shape(4)).reshaped(Shape(3)) }
+        }
+
+        @Test func fileViewsAreZeroCopyReadOnlyAndKeepTheFileAlive() throws {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("rwkv-view-\(getpid()).bin").path
+            let values: [Float] = (0..<64).map(Float.init)
+            try values.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: path))
+            defer { try? FileManager.default.removeItem(atPath: path) }
+
+            var view: Tensor?
+            do {
+                let file = try MappedFile(path: path)
+                view = try Tensor(viewing: file, offset: 16, dtype: .f32, shape: Shape(4, 2))
+                #expect(view!.storage.base == UnsafeMutableRawPointer(mutating: file.base!) + 16)
+                #expect(throws: TensorError.self) { try Tensor(viewing: file, offset: 250, dtype: .f32, shape: Shape(2)) }
+                #expect(throws: TensorError.self) { try Tensor(viewing: file, offset: -4, dtype: .f32, shape: Shape(2)) }
+                #expect(throws: TensorError.self) { try Tensor(viewing: file, offset: 0, dtype: .f32, shape: Shape(1 << 62, 4)) }
+            }
+            // The MappedFile variable is gone; the view still reads the mapping it holds.
+            #expect(view!.floats() == [4, 5, 6, 7, 8, 9, 10, 11])
+            #expect(view!.isWritable == false)
+        }
+
+        @Test func missingFilesAreClearErrors() {
+            #expect {
+                try MappedFile(path: "/nonexistent/model.gguf")
+            } throws: { error in
+                "\(error)".contains("/nonexistent/model.gguf") && "\(error)".contains("cannot open")
+            }
+        }
+
+        @Test func conversionsRoundTripThroughEveryType() throws {
+            let t = try randomTensor(Shape(64, 3), seed: 9)
+            for type in [DType.f32, .f16, .bf16, .q8_0, .q4_0] {
+                let back = try t.converted(to: type).converted(to: .f32).floats()
+                let tolerance: Float = [DType.f32: 0, .f16: 1e-3, .bf16: 8e-3, .q8_0: 1e-2, .q4_0: 0.15][type]!
+                for (a, b) in zip(back, t.floats()) { #expect(abs(a - b) <= tolerance) }
+            }
+        }
+    }
+}
+
+extension TensorTestSuite {
+    struct GraphValidationTests {
+        func expectGraphError(_ fragments: [String], _ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(sourceLocation: sourceLocation) { try body() } throws: { error in
+                error is GraphError && fragments.allSatisfy { "\(error)".contains($0) }
+            }
+        }
+
+        @Test func mismatchesNameTheOpAndBothShapes() throws {
+            var graph = Graph()
+            let x = try graph.input("x", .f32, Shape(64, 3))
+            let y = try graph.input("y", .f32, Shape(32, 3))
+            let w = graph.weight(try Tensor(zeros: .f32, Shape(48, 16)))
+            let ids = try graph.input("ids", .i32, Shape(3))
+            expectGraphError(["add", "[64, 3]", "[32, 3]"]) { _ = try graph.add(x, y) }
+            expectGraphError(["matmul", "[48, 16]", "[64, 3]"]) { _ = try graph.matmul(w, x) }
+            expectGraphError(["layer_norm", "[32, 3]", "[64]"]) { _ = try graph.layerNorm(x, weight: y, bias: y, eps: 1e-5) }
+            expectGraphError(["group_norm", "5 groups"]) { _ = try graph.groupNorm(x, weight: x, bias: x, groups: 5, eps: 1e-5) }
+            expectGraphError(["sigmoid", "i32"]) { _ = try graph.sigmoid(ids) }
+            expectGraphError(["get_rows", "ids"]) { _ = try graph.getRows(w, ids: x) }
+            expectGraphError(["rows", "2..<5"]) { _ = try graph.rows(x, start: 2, count: 3) }
+            expectGraphError(["wkv7", "state"]) { _ = try graph.wkv7(r: x, w: x, k: x, v: x, a: x, b: x, state: y, headSize: 64) }
+            expectGraphError(["store", "state"]) { try graph.store(x, into: y) }
+            expectGraphError(["slot 'x'"]) { _ = try graph.input("x", .f32, Shape(1)) }
+            let q = graph.weight(try Tensor(zeros: .q8_0, Shape(32, 4)))
+            let narrow = try graph.input("narrow", .f32, Shape(16, 1))
+            expectGraphError(["matmul", "[32, 4]", "[16, 1]"]) { _ = try graph.matmul(q, narrow) }
+        }
+
+        @Test func recordingComputesNothing() throws {
+            var graph = Graph()
+            let x = try graph.input("x", .f32, Shape(8, 2))
+            let y = try graph.exp(try graph.add(x, x))
+            #expect(graph.nodes.count == 3 && graph.shape(y) == Shape(8, 2))
+            try graph.output(y, "y")
+            #expect(throws: GraphError.self) { try graph.output(y, "y") }
+            #expect(throws: GraphError.self) { try graph.output(x, "x") }
+        }
+
+        @Test func executorRejectsBadBindings() throws {
+            var graph = Graph()
+            let x = try graph.input("x", .f32, Shape(8, 2))
+            let s = try graph.state("s", Shape(8))
+            try graph.output(try graph.shift(x, previous: s), "y")
+            let executor = Executor(graph: graph, threads: 2)
+            #expect(throws: ExecutionError.self) { try executor.run() }
+            #expect(throws: ExecutionError.self) { try executor.bind("x", try Tensor(zeros: .f32, Shape(4, 2))) }
+            #expect(throws: ExecutionError.self) { try executor.bind("x", try Tensor(zeros: .i32, Shape(8, 2))) }
+            #expect(throws: ExecutionError.self) { try executor.bind("nope", try Tensor(zeros: .f32, Shape(8, 2))) }
+            #expect(throws: ExecutionError.self) { try executor.output("nope") }
+        }
+    }
+}

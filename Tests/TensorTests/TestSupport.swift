@@ -1,0 +1,100 @@
+import Foundation
+import Tensor
+import Testing
+
+/// Paths of committed test fixtures.
+enum Fixtures {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    static func data(_ name: String) throws -> Data { try Data(contentsOf: directory.appendingPathComponent(name)) }
+
+    static func floats(_ name: String) throws -> [Float] {
+        try data(name).withUnsafeBytes { raw in (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } }
+    }
+}
+
+extension Tensor {
+    /// A deep copy in owned f32 memory.
+    func cloned() throws -> Tensor { try Tensor(floats(), shape: shape) }
+
+    /// The raw bytes.
+    var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+}
+
+/// Random f32 tensor.
+func randomTensor(_ shape: Shape, scale: Float = 1, seed: UInt64) throws -> Tensor {
+    var generator = SeededGenerator(seed: seed)
+    return try Tensor(generator.floats(shape.count, scale: scale), shape: shape)
+}
+
+/// Builds a graph from named inputs and states, runs it with the reference interpreter and with the
+/// executor at each thread count (both backends), and checks that every executor result matches the
+/// reference within `tolerance` (relative to max(1, |reference|)) and that all thread counts agree bit for bit.
+func checkAgainstReference(
+    inputs: [(String, Tensor)], states: [(String, Tensor)] = [],
+    threads: [Int] = [1, 2, 3, 4, 8], backends: [ThreadBackend] = [.swift, .openMP],
+    tolerance: Float = 1e-5, runs: Int = 2,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ build: (inout Graph, [String: Graph.Value]) throws -> [Graph.Value]
+) throws {
+    var graph = Graph()
+    var values: [String: Graph.Value] = [:]
+    for (name, tensor) in inputs { values[name] = try graph.input(name, tensor.dtype, tensor.shape) }
+    for (name, tensor) in states { values[name] = try graph.state(name, tensor.shape) }
+    let results = try build(&graph, values)
+    for (i, value) in results.enumerated() { try graph.output(value, "out\(i)") }
+
+    // Reference: `runs` consecutive runs carrying the state.
+    var referenceStates = Dictionary(uniqueKeysWithValues: states.map { ($0.0, $0.1) })
+    var reference = ReferenceInterpreter.Result(outputs: [:], states: [:])
+    for _ in 0..<runs {
+        var bindings = Dictionary(uniqueKeysWithValues: inputs.map { ($0.0, $0.1) })
+        for (name, tensor) in referenceStates { bindings[name] = tensor }
+        reference = try ReferenceInterpreter.run(graph, inputs: bindings)
+        for (name, values) in reference.states { referenceStates[name] = try Tensor(values, shape: referenceStates[name]!.shape) }
+    }
+
+    var firstBits: [[UInt32]]?
+    for backend in backends {
+        for count in threads {
+            let executor = Executor(graph: graph, threads: count, backend: backend)
+            for (name, tensor) in inputs { try executor.bind(name, tensor) }
+            let stateTensors = try states.map { ($0.0, try $0.1.cloned()) }
+            for (name, tensor) in stateTensors { try executor.bind(name, tensor) }
+            for _ in 0..<runs { try executor.run() }
+            var bits: [[UInt32]] = []
+            for i in results.indices {
+                let got = try executor.output("out\(i)").floats()
+                let want = reference.outputs["out\(i)"]!
+                try expectClose(got, want, tolerance: tolerance, "\(backend) \(count) threads, output \(i)", sourceLocation)
+                bits.append(got.map(\.bitPattern))
+            }
+            for (name, tensor) in stateTensors {
+                let got = tensor.floats()
+                try expectClose(got, reference.states[name]!, tolerance: tolerance, "\(backend) \(count) threads, state \(name)", sourceLocation)
+                bits.append(got.map(\.bitPattern))
+            }
+            if let firstBits {
+                #expect(bits == firstBits, "\(backend) with \(count) threads is not bit-identical to 1 thread", sourceLocation: sourceLocation)
+            } else {
+                firstBits = bits
+            }
+        }
+    }
+}
+
+/// Expects `got ≈ want` element-wise: |Δ| ≤ tolerance · max(1, |want|).
+func expectClose(_ got: [Float], _ want: [Float], tolerance: Float, _ what: String, _ sourceLocation: SourceLocation) throws {
+    try #require(got.count == want.count, "\(what): \(got.count) values, expected \(want.count)", sourceLocation: sourceLocation)
+    var worst: Float = 0
+    var worstIndex = 0
+    for i in got.indices {
+        let error = abs(got[i] - want[i]) / max(1, abs(want[i]))
+        if !(error <= worst) { worst = error; worstIndex = i }
+    }
+    #expect(worst <= tolerance, "\(what): element \(worstIndex) is \(got.isEmpty ? 0 : got[worstIndex]), expected \(want.isEmpty ? 0 : want[worstIndex]) (relative error \(worst))", sourceLocation: sourceLocation)
+}
+
+/// Every test suite of this target, nested here and run one at a time: the allocation-counting test
+/// counts the whole process's heap calls, so no other test may run beside it.
+@Suite(.serialized) struct TensorTestSuite {}
