@@ -26,6 +26,7 @@ let package = Package(
     products: [
         .executable(name: "rwkv", targets: ["rwkv"]),
         .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "ModelFiles", targets: ["ModelFiles"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -50,10 +51,17 @@ let package = Package(
             path: "Sources/Tensor",
             swiftSettings: kernelSwiftSettings
         ),
+        .target(
+            name: "ModelFiles",
+            dependencies: ["Tensor"],
+            path: "Sources/ModelFiles",
+            swiftSettings: swiftCPUFlags
+        ),
         .executableTarget(
             name: "rwkv",
             dependencies: [
                 "Tensor",
+                "ModelFiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/rwkv",

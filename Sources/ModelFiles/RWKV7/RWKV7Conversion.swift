@@ -1,0 +1,97 @@
+import Tensor
+
+/// Which dtype each tensor gets when a model is converted or quantized — llama.cpp's choices for rwkv7.
+public enum RWKV7Conversion {
+    /// `rwkv convert --type T` (llama.cpp's converter, then llama-quantize for block types):
+    /// - vectors, norms, `time_mix_w1/w2` and `time_mix_lerp_fused`: F32 always;
+    /// - the other LoRAs (`a1 a2 v1 v2 g1 g2`): F32 for T = f32, else F16 (llama-quantize leaves them F16);
+    /// - embedding, head and the six projections per layer: T, except that a Q4_0 head becomes Q8_0
+    ///   (llama.cpp bumps it to Q6_K, which we do not have); a row length that is not a multiple of 32
+    ///   falls back to F16 for block types.
+    /// With no T, every tensor keeps its type except the forced-F32 ones.
+    public static func convertType(_ name: String, _ tensor: Tensor, to target: DType?) -> DType {
+        if RWKV7Names.isForcedF32(name, shape: tensor.shape) { return .f32 }
+        guard let target else { return tensor.dtype }
+        if RWKV7Names.isQuantizable(name) { return blockType(name, tensor, target) }
+        return target == .f32 ? .f32 : .f16
+    }
+
+    /// `rwkv quantize --type T` (llama-quantize): only the quantizable set changes; everything else is kept.
+    public static func quantizeType(_ name: String, _ tensor: Tensor, to target: DType) -> DType {
+        RWKV7Names.isQuantizable(name) ? blockType(name, tensor, target) : tensor.dtype
+    }
+
+    static func blockType(_ name: String, _ tensor: Tensor, _ target: DType) -> DType {
+        var type = target
+        if target == .q4_0 && name == "output.weight" { type = .q8_0 }
+        if type.isQuantized && tensor.shape[0] % type.blockSize != 0 { type = .f16 }
+        return type
+    }
+
+    /// `weights` with every tensor converted to `choose(name, tensor)`; conversions go through f32 with the
+    /// reference quantizers, so the bytes equal gguf-py's on the same input. `progress(done, total)`.
+    public static func apply(_ weights: RWKV7Weights, choose: (String, Tensor) -> DType,
+                             progress: ((Int, Int) -> Void)? = nil) throws -> RWKV7Weights {
+        var replaced: [String: Tensor] = [:]
+        let names = weights.orderedNames
+        for (i, name) in names.enumerated() {
+            let tensor = try weights.tensor(name)
+            let type = choose(name, tensor)
+            if type != tensor.dtype { replaced[name] = try tensor.converted(to: type) }
+            progress?(i + 1, names.count)
+        }
+        return try RWKV7Weights(weights, replacing: replaced)
+    }
+
+    /// `general.file_type` (llama_ftype) for the embedding's dtype.
+    public static func fileType(_ weights: RWKV7Weights) -> UInt32 {
+        switch weights.tensors["token_embd.weight"]?.dtype ?? .f32 {
+        case .f32, .i32: 0
+        case .f16: 1
+        case .q4_0: 2
+        case .q8_0: 7
+        case .bf16: 32
+        }
+    }
+}
+
+/// Writing an ``RWKV7Weights`` as a llama.cpp-compatible GGUF.
+public enum RWKV7GGUF {
+    /// A writer holding the `rwkv7` metadata (llama.cpp's keys) and every tensor in llama.cpp's order,
+    /// including layer 0's dummy value-residual tensors (copies of its `a0/a1/a2`, as llama.cpp writes).
+    public static func writer(for weights: RWKV7Weights, name: String, vocabulary: WorldVocabulary? = nil) throws -> GGUFWriter {
+        let h = weights.hyperparameters
+        var writer = GGUFWriter()
+        writer.set("general.architecture", .string("rwkv7"))
+        writer.set("general.name", .string(name))
+        writer.set("rwkv7.context_length", .uint32(1_048_576))
+        writer.set("rwkv7.embedding_length", .uint32(UInt32(h.embedding)))
+        writer.set("rwkv7.block_count", .uint32(UInt32(h.layers)))
+        writer.set("rwkv7.attention.layer_norm_epsilon", .float32(1e-5))
+        writer.set("rwkv7.wkv.head_size", .uint32(UInt32(h.headSize)))
+        writer.set("rwkv7.attention.decay_lora_rank", .uint32(UInt32(h.decayRank)))
+        writer.set("rwkv7.attention.iclr_lora_rank", .uint32(UInt32(h.iclrRank)))
+        writer.set("rwkv7.attention.value_residual_mix_lora_rank", .uint32(UInt32(h.valueRank)))
+        writer.set("rwkv7.attention.gate_lora_rank", .uint32(UInt32(h.gateRank)))
+        writer.set("rwkv7.feed_forward_length", .uint32(UInt32(h.ffnSize)))
+        writer.set("rwkv7.attention.head_count", .uint32(0))
+        writer.set("rwkv7.token_shift_count", .uint32(2))
+        writer.set("general.file_type", .uint32(RWKV7Conversion.fileType(weights)))
+        writer.set("general.quantization_version", .uint32(2))
+        if let vocabulary {
+            guard vocabulary.modelSize <= h.vocabularySize else {
+                throw ModelFileError(vocabulary.path, "vocabulary has ids up to \(vocabulary.modelSize - 1) but the model has \(h.vocabularySize) rows")
+            }
+            for (key, value) in vocabulary.ggufMetadata(modelSize: h.vocabularySize) { writer.set(key, value) }
+        }
+        for name in weights.orderedNames {
+            try writer.add(name, try weights.tensor(name))
+            if name == "blk.0.time_mix_a2.weight" {
+                for (v, a) in [("v0", "a0"), ("v1", "a1"), ("v2", "a2")] {
+                    try writer.add("blk.0.time_mix_\(v).weight", try weights.tensor("blk.0.time_mix_\(a).weight"))
+                }
+            }
+        }
+        return writer
+    }
+}
