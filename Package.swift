@@ -76,5 +76,12 @@ let package = Package(
             exclude: ["Fixtures"],
             swiftSettings: swiftCPUFlags
         ),
+        .testTarget(
+            name: "ModelFilesTests",
+            dependencies: ["ModelFiles", "Tensor"],
+            path: "Tests/ModelFilesTests",
+            exclude: ["Fixtures"],
+            swiftSettings: swiftCPUFlags
+        ),
     ]
 )

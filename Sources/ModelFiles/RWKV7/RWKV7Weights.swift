@@ -107,7 +107,7 @@ public struct RWKV7Weights: @unchecked Sendable {
     private func validate() throws {
         let expected = hyperparameters.expectedShapes()
         for (name, dims) in expected {
-            guard let t = tensors[name] else { throw ModelFileError(sourcePath, "missing tensor '\(name)'") }
+            guard let t = tensors[name] else { throw ModelFileError(sourcePath, "missing tensor \(Self.describe(name))") }
             guard t.shape.dims == dims else {
                 throw ModelFileError(sourcePath, "tensor '\(RWKV7Names.official(forGGUF: name) ?? name)' has shape \(t.shape), expected \(Shape(dims)) for \(hyperparameters.summary)")
             }
@@ -139,6 +139,11 @@ public struct RWKV7Weights: @unchecked Sendable {
             decayRank: try rank("blk.0.time_mix_w1.weight"), iclrRank: try rank("blk.0.time_mix_a1.weight"),
             valueRank: layers > 1 ? try rank("blk.\(valueLayer).time_mix_v1.weight") : 0,
             gateRank: try rank("blk.0.time_mix_g1.weight"), ffnSize: try rank("blk.0.channel_mix_key.weight"))
+    }
+
+    /// `'blk.1.time_mix_g2.weight' (official name 'blocks.1.att.g2')`.
+    static func describe(_ ggufName: String) -> String {
+        RWKV7Names.official(forGGUF: ggufName).map { "'\(ggufName)' (official name '\($0)')" } ?? "'\(ggufName)'"
     }
 
     static func isLayerZeroValueLoRA(_ name: String, gguf: Bool) -> Bool {

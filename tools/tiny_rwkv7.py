@@ -1,0 +1,121 @@
+"""A random RWKV-7 state dict in the official layout (names and torch shapes of BlinkDL's checkpoints),
+with values that keep activations in a realistic range. numpy only; shared by the fixture scripts."""
+from collections import OrderedDict
+
+import numpy as np
+
+MIXES = ["x_r", "x_w", "x_k", "x_v", "x_a", "x_g"]
+
+
+def make_state_dict(seed, vocab, embd, layers, ffn, rank=32, head_size=64, layer0_value_lora=True):
+    """OrderedDict name -> float32 ndarray, official shapes; keys in training-code registration order."""
+    rng = np.random.default_rng(seed)
+    c, h = embd, embd // head_size
+
+    def normal(shape, scale):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    def uniform(shape, lo, hi):
+        return rng.uniform(lo, hi, shape).astype(np.float32)
+
+    sd = OrderedDict()
+    sd["emb.weight"] = normal((vocab, c), 1.0)
+    for i in range(layers):
+        p = f"blocks.{i}."
+        if i == 0:
+            sd[p + "ln0.weight"] = uniform((c,), 0.8, 1.2)
+            sd[p + "ln0.bias"] = normal((c,), 0.1)
+        sd[p + "ln1.weight"] = uniform((c,), 0.8, 1.2)
+        sd[p + "ln1.bias"] = normal((c,), 0.1)
+        sd[p + "ln2.weight"] = uniform((c,), 0.8, 1.2)
+        sd[p + "ln2.bias"] = normal((c,), 0.1)
+        for m in MIXES:
+            sd[p + "att." + m] = uniform((1, 1, c), 0.0, 1.0)
+        sd[p + "att.w0"] = uniform((1, 1, c), -3.0, 0.5)
+        sd[p + "att.w1"] = normal((c, rank), 0.1)
+        sd[p + "att.w2"] = normal((rank, c), 0.1)
+        sd[p + "att.a0"] = normal((1, 1, c), 0.5)
+        sd[p + "att.a1"] = normal((c, rank), 0.1)
+        sd[p + "att.a2"] = normal((rank, c), 0.1)
+        if i > 0 or layer0_value_lora:
+            sd[p + "att.v0"] = normal((1, 1, c), 0.5)
+            sd[p + "att.v1"] = normal((c, rank), 0.1)
+            sd[p + "att.v2"] = normal((rank, c), 0.1)
+        sd[p + "att.g1"] = normal((c, rank), 0.1)
+        sd[p + "att.g2"] = normal((rank, c), 0.1)
+        sd[p + "att.k_k"] = uniform((1, 1, c), 0.5, 1.0)
+        sd[p + "att.k_a"] = uniform((1, 1, c), 0.5, 1.5)
+        sd[p + "att.r_k"] = normal((h, head_size), 0.3)
+        for proj in ["receptance", "key", "value", "output"]:
+            sd[p + f"att.{proj}.weight"] = normal((c, c), c ** -0.5)
+        sd[p + "att.ln_x.weight"] = uniform((c,), 0.5, 1.5)
+        sd[p + "att.ln_x.bias"] = normal((c,), 0.1)
+        sd[p + "ffn.x_k"] = uniform((1, 1, c), 0.0, 1.0)
+        sd[p + "ffn.key.weight"] = normal((ffn, c), c ** -0.5)
+        sd[p + "ffn.value.weight"] = normal((c, ffn), ffn ** -0.5 * 0.5)
+    sd["ln_out.weight"] = uniform((c,), 0.8, 1.2)
+    sd["ln_out.bias"] = normal((c,), 0.1)
+    sd["head.weight"] = normal((vocab, c), c ** -0.5 * 2)
+    return sd
+
+
+LAYER_MAP = {
+    "ln1.weight": "attn_norm.weight", "ln1.bias": "attn_norm.bias",
+    "ln2.weight": "attn_norm_2.weight", "ln2.bias": "attn_norm_2.bias",
+    "att.w0": "time_mix_w0.weight", "att.w1": "time_mix_w1.weight", "att.w2": "time_mix_w2.weight",
+    "att.a0": "time_mix_a0.weight", "att.a1": "time_mix_a1.weight", "att.a2": "time_mix_a2.weight",
+    "att.v0": "time_mix_v0.weight", "att.v1": "time_mix_v1.weight", "att.v2": "time_mix_v2.weight",
+    "att.g1": "time_mix_g1.weight", "att.g2": "time_mix_g2.weight",
+    "att.k_k": "time_mix_k_k.weight", "att.k_a": "time_mix_k_a.weight", "att.r_k": "time_mix_r_k.weight",
+    "att.receptance.weight": "time_mix_receptance.weight", "att.key.weight": "time_mix_key.weight",
+    "att.value.weight": "time_mix_value.weight", "att.output.weight": "time_mix_output.weight",
+    "att.ln_x.weight": "time_mix_ln.weight", "att.ln_x.bias": "time_mix_ln.bias",
+    "ffn.x_k": "channel_mix_lerp_k.weight", "ffn.key.weight": "channel_mix_key.weight",
+    "ffn.value.weight": "channel_mix_value.weight",
+}
+TRANSPOSED = {"att.w1", "att.w2", "att.a1", "att.a2", "att.v1", "att.v2", "att.g1", "att.g2"}
+
+
+def gguf_tensors(sd, layers):
+    """The same model as llama.cpp's rwkv7 GGUF tensors (numpy arrays in GGUF memory layout), in
+    llama.cpp's order, with layer 0's dummy v0/v1/v2 = copies of a0/a1/a2."""
+    out = OrderedDict()
+    out["token_embd.weight"] = sd["emb.weight"]
+    out["token_embd_norm.weight"] = sd["blocks.0.ln0.weight"]
+    out["token_embd_norm.bias"] = sd["blocks.0.ln0.bias"]
+    for i in range(layers):
+        p, q = f"blocks.{i}.", f"blk.{i}."
+
+        def put(name):
+            value = sd[p + name]
+            value = np.ascontiguousarray(value.T) if name in TRANSPOSED else value.reshape(-1) if value.size == value.shape[-1] or name == "att.r_k" else value
+            out[q + LAYER_MAP[name]] = value
+
+        for name in ["ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias"]:
+            put(name)
+        out[q + "time_mix_lerp_fused.weight"] = np.stack([sd[p + "att." + m].reshape(-1) for m in MIXES]).reshape(6, 1, 1, -1)
+        for name in ["att.w0", "att.w1", "att.w2", "att.a0", "att.a1", "att.a2"]:
+            put(name)
+        if i == 0:
+            out[q + "time_mix_v0.weight"] = out[q + "time_mix_a0.weight"]
+            out[q + "time_mix_v1.weight"] = out[q + "time_mix_a1.weight"]
+            out[q + "time_mix_v2.weight"] = out[q + "time_mix_a2.weight"]
+        else:
+            for name in ["att.v0", "att.v1", "att.v2"]:
+                put(name)
+        for name in ["att.g1", "att.g2", "att.k_k", "att.k_a", "att.r_k", "att.receptance.weight", "att.key.weight",
+                     "att.value.weight", "att.output.weight", "att.ln_x.weight", "att.ln_x.bias", "ffn.x_k",
+                     "ffn.key.weight", "ffn.value.weight"]:
+            put(name)
+    out["output_norm.weight"] = sd["ln_out.weight"]
+    out["output_norm.bias"] = sd["ln_out.bias"]
+    out["output.weight"] = sd["head.weight"]
+    return out
+
+
+QUANTIZABLE_SUFFIXES = ("time_mix_receptance.weight", "time_mix_key.weight", "time_mix_value.weight",
+                        "time_mix_output.weight", "channel_mix_key.weight", "channel_mix_value.weight")
+
+
+def is_quantizable(name):
+    return name in ("token_embd.weight", "output.weight") or name.endswith(QUANTIZABLE_SUFFIXES)
