@@ -8,5 +8,18 @@ public struct ModelFileError: Error, CustomStringConvertible, Equatable {
         self.problem = problem
     }
 
-    public var description: String { "\(path): \(problem)" }
+    /// `path: problem` on one line (control characters from file contents are escaped).
+    public var description: String { Self.printable("\(path): \(problem)") }
+
+    static func printable(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7F {
+                out += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
 }

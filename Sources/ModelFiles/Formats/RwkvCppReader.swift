@@ -56,7 +56,8 @@ enum RwkvCppReader {
             guard let count = Shape.checkedCount(dims), dims[0] % dtype.blockSize == 0 else {
                 throw ModelFileError(path, "tensor '\(name)' shape \(dims) is invalid for \(dtype)")
             }
-            let bytes = count / dtype.blockSize * dtype.bytesPerBlock
+            let (bytes, overflow) = (count / dtype.blockSize).multipliedReportingOverflow(by: dtype.bytesPerBlock)
+            guard !overflow else { throw ModelFileError(path, "tensor '\(name)' shape \(dims) is too large") }
             try reader.require(bytes, "data of '\(name)'")
             tensors.append((name, try Tensor(viewing: file, offset: reader.offset, dtype: dtype, shape: Shape(dims))))
             try reader.skip(bytes, "data of '\(name)'")

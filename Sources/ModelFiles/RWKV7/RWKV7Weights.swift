@@ -21,6 +21,14 @@ public struct RWKV7Weights: @unchecked Sendable {
 
     /// Loads any supported checkpoint.
     public init(_ checkpoint: Checkpoint) throws {
+        do {
+            try self.init(validating: checkpoint)
+        } catch let error as TensorError {
+            throw ModelFileError(checkpoint.path, error.description)
+        }
+    }
+
+    private init(validating checkpoint: Checkpoint) throws {
         let path = checkpoint.path
         var byName: [String: Tensor] = [:]
         for (name, tensor) in checkpoint.tensors { byName[name] = tensor }
