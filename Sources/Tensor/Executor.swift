@@ -164,6 +164,12 @@ public final class Executor: @unchecked Sendable {
         }
     }
 
+    /// Runs `body(context, ith, nth)` once on every thread of this executor's team (for per-thread setup
+    /// such as floating-point modes or instrumentation).
+    public func forEachThread(_ body: TeamBody, context: UnsafeMutableRawPointer? = nil) {
+        team.run(body, context: context)
+    }
+
     /// The result named `name` from the last run: a view into the arena, overwritten by the next run.
     public func output(_ name: String) throws -> Tensor {
         guard let entry = graph.outputs.first(where: { $0.name == name }) else { throw ExecutionError("no output named '\(name)'") }

@@ -12,11 +12,14 @@ extern void *__libc_memalign(size_t, size_t);
 
 static atomic_int counting;
 static atomic_long allocations;
+static __thread int tracked;
 
 static inline void note(void) {
-    if (atomic_load_explicit(&counting, memory_order_relaxed))
+    if (tracked && atomic_load_explicit(&counting, memory_order_relaxed))
         atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed);
 }
+
+void rwkv_malloc_counter_track_current_thread(int on) { tracked = on; }
 
 void *malloc(size_t size) { note(); return __libc_malloc(size); }
 void *calloc(size_t n, size_t size) { note(); return __libc_calloc(n, size); }
@@ -41,6 +44,7 @@ long rwkv_malloc_counter_stop(void) {
     return atomic_load(&allocations);
 }
 #else
+void rwkv_malloc_counter_track_current_thread(int on) { (void)on; }
 void rwkv_malloc_counter_start(void) {}
 long rwkv_malloc_counter_stop(void) { return -1; }
 #endif

@@ -1,6 +1,9 @@
 #ifndef RWKV_MALLOC_COUNTER_H
 #define RWKV_MALLOC_COUNTER_H
-/// Starts counting heap allocations made by any thread of this process.
+/// Counts (or stops counting) the heap allocations of the calling thread; other threads (other tests
+/// running in parallel) are never counted.
+void rwkv_malloc_counter_track_current_thread(int on);
+/// Starts counting heap allocations made by tracked threads.
 void rwkv_malloc_counter_start(void);
 /// Stops counting and returns the number of allocations since the last start.
 long rwkv_malloc_counter_stop(void);
