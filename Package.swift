@@ -27,6 +27,7 @@ let package = Package(
         .executable(name: "rwkv", targets: ["rwkv"]),
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "ModelFiles", targets: ["ModelFiles"]),
+        .library(name: "RWKVGraph", targets: ["RWKVGraph"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -57,11 +58,18 @@ let package = Package(
             path: "Sources/ModelFiles",
             swiftSettings: swiftCPUFlags
         ),
+        .target(
+            name: "RWKVGraph",
+            dependencies: ["Tensor", "ModelFiles"],
+            path: "Sources/RWKVGraph",
+            swiftSettings: swiftCPUFlags
+        ),
         .executableTarget(
             name: "rwkv",
             dependencies: [
                 "Tensor",
                 "ModelFiles",
+                "RWKVGraph",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/rwkv",
@@ -80,6 +88,13 @@ let package = Package(
             name: "ModelFilesTests",
             dependencies: ["ModelFiles", "Tensor"],
             path: "Tests/ModelFilesTests",
+            exclude: ["Fixtures"],
+            swiftSettings: swiftCPUFlags
+        ),
+        .testTarget(
+            name: "RWKVGraphTests",
+            dependencies: ["RWKVGraph", "ModelFiles", "Tensor"],
+            path: "Tests/RWKVGraphTests",
             exclude: ["Fixtures"],
             swiftSettings: swiftCPUFlags
         ),

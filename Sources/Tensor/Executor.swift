@@ -43,14 +43,19 @@ public final class Executor: @unchecked Sendable {
         var end: Int32
     }
 
-    /// Prepares `graph` for `threads` threads.
-    public init(graph: Graph, threads: Int = 1, backend: ThreadBackend = .swift) {
+    /// Prepares `graph` for `threads` threads on a team of its own.
+    public convenience init(graph: Graph, threads: Int = 1, backend: ThreadBackend = .swift) {
+        self.init(graph: graph, team: WorkerTeam(threads: threads, backend: backend))
+    }
+
+    /// Prepares `graph` for an existing team (several executors may share one, but must not run at once).
+    public init(graph: Graph, team: WorkerTeam) {
         self.graph = graph
-        threadCount = max(1, threads)
+        threadCount = team.threadCount
         plan = ExecutionPlan(graph: graph)
         phases = plan.phases.count
         MatmulKernels.useSingleThreadedBLAS()
-        team = WorkerTeam(threads: threadCount, backend: backend)
+        self.team = team
         arena = TensorStorage(zeroedByteCount: plan.arenaBytes)
         bound = Array(repeating: nil, count: graph.slots.count)
         unboundCount = graph.slots.count

@@ -1,0 +1,93 @@
+import Tensor
+
+/// Builds the RWKV-7 compute graph for a batch of T tokens (spec: RWKV-7 forward pass, sequence mode).
+///
+/// Every projection is one matmul over the T columns; only the WKV recurrence walks the tokens, inside
+/// its op. Slots: `tokens` (i32 [T]) and per layer i the state `att_shift.i` [C], `ffn_shift.i` [C] and
+/// `wkv.i` [N, N, H]. Output: `logits` [V, T'] for the last token only (T' = 1) or for every token.
+public struct RWKV7GraphBuilder {
+    public let model: RWKV7Model
+    public let tokens: Int
+    public let logitsForAllTokens: Bool
+
+    /// The decay's scale: `dec = exp(−0.606531 · σ(ω))`, the constant of the official CPU code.
+    public static let decayScale: Float = 0.606531
+    static let layerNormEps: Float = 1e-5, groupNormEps: Float = 64e-5, l2Eps: Float = 1e-12
+
+    public init(model: RWKV7Model, tokens: Int, logitsForAllTokens: Bool) {
+        self.model = model
+        self.tokens = tokens
+        self.logitsForAllTokens = logitsForAllTokens
+    }
+
+    /// State slot names of layer `i`.
+    public static func stateSlots(layer i: Int) -> (attShift: String, ffnShift: String, wkv: String) {
+        ("att_shift.\(i)", "ffn_shift.\(i)", "wkv.\(i)")
+    }
+
+    public func build() throws -> Graph {
+        var g = Graph()
+        let h = model.hyperparameters
+        let ids = try g.input("tokens", .i32, Shape(tokens))
+        var x = try g.getRows(g.weight(model.embedding), ids: ids)
+        x = try g.layerNorm(x, weight: g.weight(model.ln0Weight), bias: g.weight(model.ln0Bias), eps: Self.layerNormEps)
+        var vFirst: Graph.Value?
+        for (i, layer) in model.layers.enumerated() {
+            let names = Self.stateSlots(layer: i)
+            let attShift = try g.state(names.attShift, Shape(h.embedding))
+            let ffnShift = try g.state(names.ffnShift, Shape(h.embedding))
+            let wkv = try g.state(names.wkv, Shape(h.headSize, h.headSize, h.heads))
+            x = try timeMix(&g, layer, x, shiftState: attShift, wkvState: wkv, vFirst: &vFirst)
+            x = try channelMix(&g, layer, x, shiftState: ffnShift)
+        }
+        if !logitsForAllTokens && tokens > 1 { x = try g.rows(x, start: tokens - 1, count: 1) }
+        x = try g.layerNorm(x, weight: g.weight(model.lnOutWeight), bias: g.weight(model.lnOutBias), eps: Self.layerNormEps)
+        try g.output(try g.matmul(g.weight(model.head), x), "logits")
+        return g
+    }
+
+    /// Time mixing ("attention"): token shift, projections, LoRAs, WKV, GroupNorm, bonus, gate.
+    func timeMix(_ g: inout Graph, _ l: RWKV7Model.Layer, _ x: Graph.Value, shiftState: Graph.Value,
+                 wkvState: Graph.Value, vFirst: inout Graph.Value?) throws -> Graph.Value {
+        let n = model.hyperparameters.headSize, heads = model.hyperparameters.heads
+        func w(_ t: Tensor) -> Graph.Value { g.weight(t) }
+        let xa = try g.layerNorm(x, weight: w(l.ln1Weight), bias: w(l.ln1Bias), eps: Self.layerNormEps)
+        let previous = try g.shift(xa, previous: shiftState)
+        try g.store(try g.rows(xa, start: tokens - 1, count: 1), into: shiftState)
+        func mixed(_ mu: Tensor) throws -> Graph.Value { try g.lerp(xa, previous, w(mu)) }
+
+        let r = try g.matmul(w(l.receptance), try mixed(l.mixR))
+        let k = try g.matmul(w(l.key), try mixed(l.mixK))
+        let xv = try mixed(l.mixV)
+        var v = try g.matmul(w(l.value), xv)
+        let xw = try mixed(l.mixW), xa_ = try mixed(l.mixA), xg = try mixed(l.mixG)
+        let omega = try g.add(try g.matmul(w(l.w2), try g.tanh(try g.matmul(w(l.w1), xw))), w(l.w0))
+        let decay = try g.exp(try g.scale(try g.sigmoid(omega), -Self.decayScale))
+        let alpha = try g.sigmoid(try g.add(try g.matmul(w(l.a2), try g.matmul(w(l.a1), xa_)), w(l.a0)))
+        let gate = try g.matmul(w(l.g2), try g.sigmoid(try g.matmul(w(l.g1), xg)))
+
+        let kappa = try g.l2NormalizeHeads(try g.mul(k, w(l.kK)), headSize: n, eps: Self.l2Eps)
+        let kModified = try g.mul(k, try g.add(try g.mul(alpha, w(l.kA)), w(l.oneMinusKA)))
+        if let first = vFirst, let v0 = l.v0, let v1 = l.v1, let v2 = l.v2 {
+            let residual = try g.sigmoid(try g.add(try g.matmul(w(v2), try g.matmul(w(v1), xv)), w(v0)))
+            v = try g.lerp(v, first, residual)
+        } else {
+            vFirst = v
+        }
+        let y = try g.wkv7(r: r, w: decay, k: kModified, v: v, a: try g.scale(kappa, -1), b: try g.mul(kappa, alpha),
+                           state: wkvState, headSize: n)
+        var z = try g.groupNorm(y, weight: w(l.lnXWeight), bias: w(l.lnXBias), groups: heads, eps: Self.groupNormEps)
+        z = try g.add(z, try g.headDotScale(r, kModified, w(l.rK), v, headSize: n))
+        return try g.add(x, try g.matmul(w(l.output), try g.mul(z, gate)))
+    }
+
+    /// Channel mixing ("FFN"): token shift, squared-ReLU key, value.
+    func channelMix(_ g: inout Graph, _ l: RWKV7Model.Layer, _ x: Graph.Value, shiftState: Graph.Value) throws -> Graph.Value {
+        let xf = try g.layerNorm(x, weight: g.weight(l.ln2Weight), bias: g.weight(l.ln2Bias), eps: Self.layerNormEps)
+        let previous = try g.shift(xf, previous: shiftState)
+        try g.store(try g.rows(xf, start: tokens - 1, count: 1), into: shiftState)
+        let xk = try g.lerp(xf, previous, g.weight(l.ffnMix))
+        let hidden = try g.unary(.reluSquared, try g.matmul(g.weight(l.ffnKey), xk))
+        return try g.add(x, try g.matmul(g.weight(l.ffnValue), hidden))
+    }
+}

@@ -1,0 +1,78 @@
+import ModelFiles
+import Tensor
+
+/// An RWKV-7 model ready to run: one field per checkpoint tensor (llama.cpp's naming in comments),
+/// with the token-shift mixes split out of the fused tensor and storage-only types (bf16) converted.
+public struct RWKV7Model: @unchecked Sendable {
+    /// One block's tensors.
+    public struct Layer: @unchecked Sendable {
+        public let ln1Weight, ln1Bias, ln2Weight, ln2Bias: Tensor            // attn_norm, attn_norm_2
+        /// Token-shift mixes μ_r, μ_w, μ_k, μ_v, μ_a, μ_g (views of time_mix_lerp_fused).
+        public let mixR, mixW, mixK, mixV, mixA, mixG: Tensor
+        public let w0, w1, w2: Tensor                                         // decay
+        public let a0, a1, a2: Tensor                                         // in-context learning rate
+        public let v0, v1, v2: Tensor?                                        // value residual (layers ≥ 1)
+        public let g1, g2: Tensor                                             // output gate
+        public let kK, kA, rK: Tensor                                         // k_k, k_a, r_k (flat)
+        /// `1 − k_a`, so that `k' = k ⊙ (α ⊙ k_a + (1 − k_a))`.
+        public let oneMinusKA: Tensor
+        public let receptance, key, value, output: Tensor
+        public let lnXWeight, lnXBias: Tensor                                 // time_mix_ln (GroupNorm)
+        public let ffnMix, ffnKey, ffnValue: Tensor                           // channel_mix_lerp_k, key, value
+    }
+
+    public let hyperparameters: RWKV7Hyperparameters
+    public let embedding: Tensor                                              // token_embd [C, V]
+    public let ln0Weight, ln0Bias: Tensor                                     // token_embd_norm
+    public let layers: [Layer]
+    public let lnOutWeight, lnOutBias: Tensor                                 // output_norm
+    public let head: Tensor                                                   // output [C, V]
+
+    /// Prepares `weights` for inference. bf16 matrices and every non-f32 vector are widened to f32
+    /// (exactly); other matrices keep their type.
+    public init(_ weights: RWKV7Weights) throws {
+        let h = weights.hyperparameters
+        func t(_ name: String) throws -> Tensor {
+            let tensor = try weights.tensor(name)
+            let isVector = tensor.shape.count == tensor.shape[0]
+            return tensor.dtype == .bf16 || (isVector && tensor.dtype != .f32) ? try tensor.converted(to: .f32) : tensor
+        }
+        hyperparameters = h
+        embedding = try t("token_embd.weight")
+        ln0Weight = try t("token_embd_norm.weight")
+        ln0Bias = try t("token_embd_norm.bias")
+        lnOutWeight = try t("output_norm.weight")
+        lnOutBias = try t("output_norm.bias")
+        head = try t("output.weight")
+        let c = h.embedding
+        layers = try (0..<h.layers).map { i in
+            let p = "blk.\(i)."
+            let fused = try t(p + "time_mix_lerp_fused.weight").converted(to: .f32)
+            func mix(_ slot: Int) -> Tensor {
+                Tensor(dtype: .f32, shape: Shape(c), storage: fused.storage, byteOffset: fused.byteOffset + slot * c * 4)
+            }
+            let kA = try t(p + "time_mix_k_a.weight").converted(to: .f32)
+            return Layer(
+                ln1Weight: try t(p + "attn_norm.weight"), ln1Bias: try t(p + "attn_norm.bias"),
+                ln2Weight: try t(p + "attn_norm_2.weight"), ln2Bias: try t(p + "attn_norm_2.bias"),
+                mixR: mix(0), mixW: mix(1), mixK: mix(2), mixV: mix(3), mixA: mix(4), mixG: mix(5),
+                w0: try t(p + "time_mix_w0.weight"), w1: try t(p + "time_mix_w1.weight"), w2: try t(p + "time_mix_w2.weight"),
+                a0: try t(p + "time_mix_a0.weight"), a1: try t(p + "time_mix_a1.weight"), a2: try t(p + "time_mix_a2.weight"),
+                v0: i == 0 ? nil : try t(p + "time_mix_v0.weight"), v1: i == 0 ? nil : try t(p + "time_mix_v1.weight"),
+                v2: i == 0 ? nil : try t(p + "time_mix_v2.weight"),
+                g1: try t(p + "time_mix_g1.weight"), g2: try t(p + "time_mix_g2.weight"),
+                kK: try t(p + "time_mix_k_k.weight"), kA: kA, rK: try t(p + "time_mix_r_k.weight"),
+                oneMinusKA: try Tensor(kA.floats().map { 1 - $0 }, shape: Shape(c)),
+                receptance: try t(p + "time_mix_receptance.weight"), key: try t(p + "time_mix_key.weight"),
+                value: try t(p + "time_mix_value.weight"), output: try t(p + "time_mix_output.weight"),
+                lnXWeight: try t(p + "time_mix_ln.weight"), lnXBias: try t(p + "time_mix_ln.bias"),
+                ffnMix: try t(p + "channel_mix_lerp_k.weight"), ffnKey: try t(p + "channel_mix_key.weight"),
+                ffnValue: try t(p + "channel_mix_value.weight"))
+        }
+    }
+
+    /// Loads a model file of any supported format.
+    public init(path: String) throws {
+        try self.init(try RWKV7Weights(try Checkpoint.open(path)))
+    }
+}

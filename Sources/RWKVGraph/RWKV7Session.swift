@@ -1,0 +1,111 @@
+import Tensor
+
+/// Runs a model over tokens with a recurrent state: prefill (chunks of many tokens) and decode (one).
+///
+/// Graphs are built once per (tokens per call, which logits) and cached; all executors share one worker
+/// team and bind the same state buffers, so the state carries across calls.
+public final class RWKV7Session {
+    public let model: RWKV7Model
+    public let threads: Int
+    private let team: WorkerTeam
+    private var executors: [Key: (executor: Executor, tokens: Tensor)] = [:]
+    /// Per layer: the three state tensors bound to every executor.
+    private let stateTensors: [(attShift: Tensor, ffnShift: Tensor, wkv: Tensor)]
+
+    private struct Key: Hashable {
+        let tokens: Int
+        let allLogits: Bool
+    }
+
+    public init(model: RWKV7Model, threads: Int = 1, backend: ThreadBackend = .swift) throws {
+        self.model = model
+        self.threads = max(1, threads)
+        team = WorkerTeam(threads: self.threads, backend: backend)
+        let h = model.hyperparameters
+        stateTensors = try (0..<h.layers).map { _ in
+            (try Tensor(zeros: .f32, Shape(h.embedding)), try Tensor(zeros: .f32, Shape(h.embedding)),
+             try Tensor(zeros: .f32, Shape(h.headSize, h.headSize, h.heads)))
+        }
+    }
+
+    /// A copy of the current state.
+    public var state: RWKV7State {
+        get {
+            var state = RWKV7State(hyperparameters: model.hyperparameters)
+            let layout = state
+            state.withMutableValues { values in
+                for (i, tensors) in stateTensors.enumerated() {
+                    let ranges = layout.ranges(layer: i)
+                    values.replaceSubrange(ranges.attShift, with: tensors.attShift.floats())
+                    values.replaceSubrange(ranges.ffnShift, with: tensors.ffnShift.floats())
+                    values.replaceSubrange(ranges.wkv, with: tensors.wkv.floats())
+                }
+            }
+            return state
+        }
+        set {
+            precondition(newValue.hyperparameters == model.hyperparameters, "state of another model")
+            for (i, tensors) in stateTensors.enumerated() {
+                let ranges = newValue.ranges(layer: i)
+                for (tensor, range) in [(tensors.attShift, ranges.attShift), (tensors.ffnShift, ranges.ffnShift), (tensors.wkv, ranges.wkv)] {
+                    tensor.withUnsafeMutableBytes { raw in
+                        newValue.values[range].withUnsafeBytes { raw.copyMemory(from: $0) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Back to the zero state.
+    public func reset() { state = RWKV7State(hyperparameters: model.hyperparameters) }
+
+    /// Feeds `tokens` in calls of at most `chunk` tokens and returns the logits of every token
+    /// (`allLogits`, a `[V]` row per token) or of the last one only.
+    public func process(_ tokens: [Int32], chunk: Int = 512, allLogits: Bool = false) throws -> [[Float]] {
+        guard !tokens.isEmpty else { throw ExecutionError("no tokens to process") }
+        let vocabulary = model.hyperparameters.vocabularySize
+        if let bad = tokens.first(where: { $0 < 0 || Int($0) >= vocabulary }) {
+            throw ExecutionError("token id \(bad) is outside the vocabulary (0..<\(vocabulary))")
+        }
+        var result: [[Float]] = []
+        var start = 0
+        let step = max(1, chunk)
+        while start < tokens.count {
+            let piece = Array(tokens[start..<min(tokens.count, start + step)])
+            let isLast = start + piece.count == tokens.count
+            let logits = try run(piece, allLogits: allLogits)
+            if allLogits || isLast { result += logits }
+            start += piece.count
+        }
+        return result
+    }
+
+    /// Logits of one call of `tokens.count` tokens (one executor run).
+    private func run(_ tokens: [Int32], allLogits: Bool) throws -> [[Float]] {
+        let key = Key(tokens: tokens.count, allLogits: allLogits && tokens.count > 1)
+        let entry = try executors[key] ?? makeExecutor(key)
+        executors[key] = entry
+        entry.tokens.withUnsafeMutableBytes { raw in
+            tokens.withUnsafeBytes { raw.copyMemory(from: $0) }
+        }
+        try entry.executor.run()
+        let logits = try entry.executor.output("logits")
+        let v = model.hyperparameters.vocabularySize
+        let flat = logits.floats()
+        return (0..<logits.shape[1]).map { Array(flat[($0 * v)..<($0 * v + v)]) }
+    }
+
+    private func makeExecutor(_ key: Key) throws -> (executor: Executor, tokens: Tensor) {
+        let graph = try RWKV7GraphBuilder(model: model, tokens: key.tokens, logitsForAllTokens: key.allLogits).build()
+        let executor = Executor(graph: graph, team: team)
+        let tokens = try Tensor(zeros: .i32, Shape(key.tokens))
+        try executor.bind("tokens", tokens)
+        for (i, tensors) in stateTensors.enumerated() {
+            let names = RWKV7GraphBuilder.stateSlots(layer: i)
+            try executor.bind(names.attShift, tensors.attShift)
+            try executor.bind(names.ffnShift, tensors.ffnShift)
+            try executor.bind(names.wkv, tensors.wkv)
+        }
+        return (executor, tokens)
+    }
+}
