@@ -6,6 +6,8 @@ public enum CheckpointFormat: String, Sendable {
     case pth = "PyTorch .pth"
     case safetensors = "safetensors"
     case rwkvCpp = "rwkv.cpp"
+    /// Generated in memory (benchmark shapes), not read from a file.
+    case generated = "generated"
 }
 
 /// The tensors of a model file as the file names and shapes them (ggml dimension order), viewed in

@@ -80,16 +80,34 @@ public final class RWKV7Session {
         return result
     }
 
-    /// Logits of one call of `tokens.count` tokens (one executor run).
-    private func run(_ tokens: [Int32], allLogits: Bool) throws -> [[Float]] {
+    /// Decodes one token and returns its logits `[V]` as a view that the next call overwrites (no copy).
+    public func step(_ token: Int32) throws -> Tensor {
+        guard token >= 0, Int(token) < model.hyperparameters.vocabularySize else {
+            throw ExecutionError("token id \(token) is outside the vocabulary (0..<\(model.hyperparameters.vocabularySize))")
+        }
+        return try runView([token], allLogits: false)
+    }
+
+    /// Runs one call of `tokens.count` tokens; the logits `[V, T']` stay in the executor's arena.
+    private func runView(_ tokens: [Int32], allLogits: Bool) throws -> Tensor {
         let key = Key(tokens: tokens.count, allLogits: allLogits && tokens.count > 1)
-        let entry = try executors[key] ?? makeExecutor(key)
-        executors[key] = entry
+        let entry: (executor: Executor, tokens: Tensor)
+        if let cached = executors[key] {
+            entry = cached
+        } else {
+            entry = try makeExecutor(key)
+            executors[key] = entry
+        }
         entry.tokens.withUnsafeMutableBytes { raw in
             tokens.withUnsafeBytes { raw.copyMemory(from: $0) }
         }
         try entry.executor.run()
-        let logits = try entry.executor.output("logits")
+        return try entry.executor.output("logits")
+    }
+
+    /// Logits of one call of `tokens.count` tokens (one executor run).
+    private func run(_ tokens: [Int32], allLogits: Bool) throws -> [[Float]] {
+        let logits = try runView(tokens, allLogits: allLogits)
         let v = model.hyperparameters.vocabularySize
         let flat = logits.floats()
         return (0..<logits.shape[1]).map { Array(flat[($0 * v)..<($0 * v + v)]) }

@@ -1,18 +1,40 @@
 import ArgumentParser
 import Foundation
+import RWKVGraph
 import Tensor
 
 /// `rwkv bench`: throughput measurements.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmark kernels against the machine's read bandwidth.",
+        abstract: "Benchmark models (llama-bench style pp/tg), kernels, or the executor.",
         discussion: """
-            --kernels measures the read bandwidth (a streaming read of --bandwidth-gib GiB) and, per dtype and \
-            thread count, the GB/s of a matvec of the 0.1B head shape (65536 × 768) with its % of that bandwidth. \
-            --executor measures barrier latency and a small graph's time for both thread backends.
+            With -m MODEL or --shape 0.1b|0.4b|1.5b|2.9b: pp<N> (prefill of -p tokens from the zero state, last \
+            logits only) and tg<N> (-n single-token decode steps with full logits), after a warm-up, -r times, for \
+            every type × thread count; decode also shows GB/s of weights and % of the read bandwidth measured in \
+            the same run. --kernels measures the read bandwidth (a streaming read of --bandwidth-gib GiB) and, per \
+            dtype and thread count, the GB/s of a matvec of the 0.1B head shape (65536 × 768). --executor measures \
+            barrier latency and a small graph's time for both thread backends.
             """
     )
+
+    @Option(name: .shortAndLong, help: "Model file to benchmark.")
+    var model: String?
+
+    @Option(help: "Official model size with random weights: 0.1b, 0.4b, 1.5b or 2.9b.")
+    var shape: String?
+
+    @Option(name: .customShort("p"), help: "Prompt tokens for the pp test (0 = skip).")
+    var prompt = 512
+
+    @Option(name: .customShort("n"), help: "Generated tokens for the tg test (0 = skip).")
+    var generate = 128
+
+    @Option(name: .customShort("r"), help: "Repetitions.")
+    var repetitions = 3
+
+    @Flag(help: "Print CSV instead of a table.")
+    var csv = false
 
     @Flag(help: "Matvec GB/s per dtype beside the measured read bandwidth.")
     var kernels = false
@@ -23,8 +45,8 @@ struct BenchCommand: ParsableCommand {
     @Option(name: [.short, .customLong("threads")], help: "Thread counts, comma-separated.")
     var threads = CommaList<Int>([1, 2])
 
-    @Option(name: .customLong("type"), help: "Weight types, comma-separated (f32, f16, q8_0, q4_0).")
-    var types = CommaList<DType>([.f32, .f16, .q8_0, .q4_0])
+    @Option(name: .customLong("type"), help: "Weight types, comma-separated (f32, f16, q8_0, q4_0). Default: all four for --kernels, f32 for --shape, the file's own for -m.")
+    var types: CommaList<DType>?
 
     @Option(help: "Worker team backend for --kernels: swift or openmp.")
     var backend = ThreadBackend.swift
@@ -32,24 +54,26 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Size of the bandwidth test buffer in GiB.")
     var bandwidthGib = 1.0
 
-    @Option(help: "Rows and columns of the benchmarked matrix.")
-    var shape = "65536x768"
+    @Option(help: "Rows and columns of the --kernels matrix.")
+    var matrix = "65536x768"
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
     func validate() throws {
-        guard kernels || executor else {
-            throw ValidationError("choose --kernels or --executor (model benchmarks with -m/--shape are not available in this build)")
-        }
+        let modes = [kernels, executor, model != nil || shape != nil].filter { $0 }.count
+        guard modes == 1, !(model != nil && shape != nil) else { throw ValidationError("choose one of -m MODEL, --shape SIZE, --kernels or --executor") }
+        if let shape, RandomModel.shape(named: shape) == nil { throw ValidationError("--shape must be one of \(RandomModel.shapeNames.joined(separator: ", "))") }
+        guard prompt >= 0, generate >= 0, prompt + generate > 0, prompt <= 65536, generate <= 65536 else { throw ValidationError("-p and -n must be 0…65536, not both 0") }
+        guard (1...100).contains(repetitions) else { throw ValidationError("-r must be 1…100") }
         guard threads.values.allSatisfy({ (1...1024).contains($0) }) else { throw ValidationError("thread counts must be 1…1024") }
         guard bandwidthGib > 0, bandwidthGib <= 64 else { throw ValidationError("--bandwidth-gib must be in (0, 64]") }
-        guard types.values.allSatisfy({ $0 != .i32 && $0 != .bf16 }) else { throw ValidationError("--type takes f32, f16, q8_0 or q4_0") }
-        guard parsedShape != nil else { throw ValidationError("--shape must be ROWSxCOLUMNS with columns a multiple of 32") }
+        guard (types?.values ?? []).allSatisfy({ $0 != .i32 && $0 != .bf16 }) else { throw ValidationError("--type takes f32, f16, q8_0 or q4_0") }
+        guard parsedMatrix != nil else { throw ValidationError("--matrix must be ROWSxCOLUMNS with columns a multiple of 32") }
     }
 
-    var parsedShape: (rows: Int, columns: Int)? {
-        let parts = shape.split(separator: "x").compactMap { Int($0) }
+    var parsedMatrix: (rows: Int, columns: Int)? {
+        let parts = matrix.split(separator: "x").compactMap { Int($0) }
         guard parts.count == 2, parts[0] > 0, parts[1] > 0, parts[1] % 32 == 0 else { return nil }
         return (parts[0], parts[1])
     }
@@ -57,15 +81,17 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         if kernels { try runKernels() }
         if executor { try runExecutor() }
+        if model != nil || shape != nil { try reportingErrors { try runModels() } }
     }
 
     private func runKernels() throws {
-        let (rows, columns) = parsedShape!
+        let types = self.types?.values ?? [.f32, .f16, .q8_0, .q4_0]
+        let (rows, columns) = parsedMatrix!
         let bandwidth = ReadBandwidth(bytes: Int(bandwidthGib * Double(1 << 30)))
         var bandwidthByThreads: [Int: Double] = [:]
         for t in threads.values { bandwidthByThreads[t] = bandwidth.measure(threads: t, backend: backend) }
         var results: [MatvecBenchmark.Row] = []
-        for type in types.values {
+        for type in types {
             let weight = try MatvecBenchmark.randomWeight(type, columns: columns, rows: rows, seed: 42)
             for t in threads.values {
                 let seconds = try MatvecBenchmark.time(weight: weight, threads: t, backend: backend)

@@ -22,9 +22,14 @@ public enum RWKV7Conversion {
     }
 
     static func blockType(_ name: String, _ tensor: Tensor, _ target: DType) -> DType {
+        blockType(name, shape: tensor.shape, target)
+    }
+
+    /// The dtype a quantizable tensor of `shape` gets for `target`.
+    public static func blockType(_ name: String, shape: Shape, _ target: DType) -> DType {
         var type = target
         if target == .q4_0 && name == "output.weight" { type = .q8_0 }
-        if type.isQuantized && tensor.shape[0] % type.blockSize != 0 { type = .f16 }
+        if type.isQuantized && shape[0] % type.blockSize != 0 { type = .f16 }
         return type
     }
 

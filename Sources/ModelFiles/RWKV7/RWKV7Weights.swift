@@ -44,6 +44,8 @@ public struct RWKV7Weights: @unchecked Sendable {
                 canonical[name] = tensor
             }
             headSize = checkpoint.gguf?["rwkv7.wkv.head_size"]?.integer
+        case .generated:
+            throw ModelFileError(path, "generated weights have no checkpoint")
         case .pth, .safetensors, .rwkvCpp:
             let fusedMixes = checkpoint.format == .rwkvCpp
             let preTransposed = checkpoint.format == .rwkvCpp
@@ -97,6 +99,15 @@ public struct RWKV7Weights: @unchecked Sendable {
         tensors = canonical
         sourcePath = path
         sourceFormat = checkpoint.format
+        try validate()
+    }
+
+    /// Weights made in memory (GGUF names and layouts), validated against `hyperparameters`.
+    public init(hyperparameters: RWKV7Hyperparameters, tensors: [String: Tensor], name: String) throws {
+        self.hyperparameters = hyperparameters
+        self.tensors = tensors
+        sourcePath = name
+        sourceFormat = .generated
         try validate()
     }
 

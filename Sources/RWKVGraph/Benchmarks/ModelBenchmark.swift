@@ -1,0 +1,111 @@
+import Foundation
+import ModelFiles
+import Tensor
+
+/// llama-bench-style model benchmarks: `pp` (prefill of N tokens from the zero state, last logits only)
+/// and `tg` (N single-token decode steps with full logits), after a warm-up, repeated.
+public struct ModelBenchmark {
+    /// One measured (model, type, threads, test).
+    public struct Result: Codable, Equatable, Sendable {
+        public let model: String
+        public let sizeBytes: Int
+        public let parameters: Int
+        public let type: String
+        public let threads: Int
+        public let test: String
+        /// Tokens per second of each repetition.
+        public let samples: [Double]
+        public let mean: Double
+        public let stddev: Double
+        /// Decode only: weight bytes read per token × t/s, and its share of the measured read bandwidth.
+        public let gigabytesPerSecond: Double?
+        public let readBandwidth: Double?
+        public let percentOfBandwidth: Double?
+        /// Peak resident memory of the process during this configuration, bytes.
+        public let peakResidentBytes: Int
+    }
+
+    public let weights: RWKV7Weights
+    public let modelName: String
+    public let typeName: String
+
+    public init(weights: RWKV7Weights, modelName: String, typeName: String) {
+        self.weights = weights
+        self.modelName = modelName
+        self.typeName = typeName
+    }
+
+    /// Bytes of all weights.
+    public var sizeBytes: Int { weights.tensors.values.reduce(0) { $0 + $1.byteCount } }
+
+    /// Bytes read from memory per decoded token: every weight except the embedding table, plus one row.
+    public var bytesPerToken: Int {
+        let embedding = weights.tensors["token_embd.weight"]!
+        return sizeBytes - embedding.byteCount + embedding.rowBytes
+    }
+
+    /// Runs `pp<prompt>` (if > 0) and `tg<generate>` (if > 0) on `threads` threads, `repetitions` times each.
+    public func run(threads: Int, prompt: Int, generate: Int, repetitions: Int, readBandwidth: Double?,
+                    backend: ThreadBackend = .swift) throws -> [Result] {
+        PeakMemory.reset()
+        let model = try RWKV7Model(weights)
+        let session = try RWKV7Session(model: model, threads: threads, backend: backend)
+        let vocabulary = Int32(model.hyperparameters.vocabularySize)
+        var generator = SeededGenerator(seed: 1)
+        let promptTokens = (0..<max(prompt, 1)).map { _ in Int32(truncatingIfNeeded: generator.next() % UInt64(vocabulary)) }
+        let clock = ContinuousClock()
+        var results: [Result] = []
+
+        func measure(_ test: String, tokens: Int, _ body: () throws -> Void) throws {
+            try body() // warm-up: builds and plans the graphs, touches the weights
+            var samples: [Double] = []
+            for _ in 0..<repetitions {
+                let start = clock.now
+                try body()
+                samples.append(Double(tokens) / (clock.now - start).seconds)
+            }
+            let mean = samples.reduce(0, +) / Double(samples.count)
+            let stddev = samples.count > 1 ? (samples.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(samples.count - 1)).squareRoot() : 0
+            let isDecode = test.hasPrefix("tg")
+            let rate = isDecode ? Double(bytesPerToken) * mean / 1e9 : nil
+            results.append(Result(model: modelName, sizeBytes: sizeBytes, parameters: weights.hyperparameters.parameterCount,
+                                  type: typeName, threads: threads, test: test, samples: samples, mean: mean, stddev: stddev,
+                                  gigabytesPerSecond: rate, readBandwidth: isDecode ? readBandwidth : nil,
+                                  percentOfBandwidth: rate.flatMap { r in readBandwidth.map { r / $0 * 100 } },
+                                  peakResidentBytes: PeakMemory.current()))
+        }
+        if prompt > 0 {
+            try measure("pp\(prompt)", tokens: prompt) {
+                session.reset()
+                _ = try session.process(promptTokens, chunk: prompt)
+            }
+        }
+        if generate > 0 {
+            try measure("tg\(generate)", tokens: generate) {
+                session.reset()
+                var token = promptTokens[0]
+                for _ in 0..<generate {
+                    let logits = try session.step(token)
+                    token = logits.withUnsafeBytes { Int32(truncatingIfNeeded: Int($0.load(as: UInt32.self) % UInt32(vocabulary))) }
+                }
+            }
+        }
+        return results
+    }
+}
+
+/// The process's peak resident set (Linux `VmHWM`), resettable between configurations.
+public enum PeakMemory {
+    /// Resets the peak to the current resident size (`/proc/self/clear_refs` ← 5).
+    public static func reset() {
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+    }
+
+    /// Peak resident bytes since the last reset (0 where unavailable).
+    public static func current() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kilobytes * 1024
+    }
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import ModelFiles
+import RWKVGraph
+import Tensor
+
+extension BenchCommand {
+    /// `-m MODEL` or `--shape SIZE`: every type × thread count, pp and tg.
+    func runModels() throws {
+        let threadCounts = threads.values
+        var loaded: RWKV7Weights?
+        var shapeParameters: RWKV7Hyperparameters?
+        let typeList: [DType?]
+        if let model {
+            loaded = try RWKV7Weights(try Checkpoint.open(model))
+            typeList = types?.values.map { Optional($0) } ?? [nil]
+        } else {
+            shapeParameters = RandomModel.shape(named: shape!)!
+            typeList = (types?.values ?? [.f32]).map { Optional($0) }
+        }
+        let name = model.map { stem($0) } ?? "RWKV-7 \(shape!.uppercased())"
+        // Refuse what will not fit before allocating anything.
+        let available = availableMemory()
+        for type in typeList {
+            let bytes: Int
+            if let shapeParameters { bytes = RandomModel.bytes(shapeParameters, type: type ?? .f32) } else {
+                bytes = loaded!.tensors.values.reduce(0) { $0 + $1.byteCount }
+            }
+            if let available, bytes + (1 << 30) > available {
+                throw ExecutionError("\(name) at \(type.map { "\($0)" } ?? "its own type") needs about \(formatBytes(bytes)) of weights; only \(formatBytes(available)) of memory is available")
+            }
+        }
+        var readBandwidth: [Int: Double] = [:]
+        if generate > 0 {
+            // Measured first; the buffer is freed before any model exists, so it does not count in peak RSS.
+            let bandwidth = ReadBandwidth(bytes: Int(bandwidthGib * Double(1 << 30)))
+            for t in threadCounts { readBandwidth[t] = bandwidth.measure(threads: t) }
+        }
+
+        var results: [ModelBenchmark.Result] = []
+        for type in typeList {
+            let weights: RWKV7Weights
+            if let shapeParameters {
+                weights = try RandomModel.make(shapeParameters, type: type ?? .f32)
+            } else if let type {
+                weights = try RWKV7Conversion.apply(loaded!) { RWKV7Conversion.quantizeType($0, $1, to: type) }
+            } else {
+                weights = loaded!
+            }
+            let typeName = type.map { "\($0)" } ?? "\(weights.tensors["token_embd.weight"]!.dtype)"
+            let benchmark = ModelBenchmark(weights: weights, modelName: name, typeName: typeName)
+            for t in threadCounts {
+                let rows = try benchmark.run(threads: t, prompt: prompt, generate: generate, repetitions: repetitions,
+                                             readBandwidth: readBandwidth[t], backend: backend)
+                results += rows
+                if !json && !csv { for row in rows { printErr("  \(row.test) \(typeName) t=\(t): \(formatted(row.mean, 2)) t/s") } }
+            }
+        }
+        if json {
+            let report = ModelBenchReport(cpu: cpuName(), date: ISO8601DateFormatter().string(from: Date()),
+                                          readBandwidth: threadCounts.compactMap { t in readBandwidth[t].map { .init(threads: t, gigabytesPerSecond: $0) } },
+                                          results: results)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else if csv {
+            print("model,size_bytes,params,type,threads,test,tps_mean,tps_stddev,gbps,read_gbps,pct_read,peak_rss_bytes")
+            for r in results {
+                let optional = [r.gigabytesPerSecond, r.readBandwidth, r.percentOfBandwidth].map { $0.map { formatted($0, 3) } ?? "" }
+                print(([r.model, "\(r.sizeBytes)", "\(r.parameters)", r.type, "\(r.threads)", r.test, formatted(r.mean, 3), formatted(r.stddev, 3)] + optional + ["\(r.peakResidentBytes)"]).joined(separator: ","))
+            }
+        } else {
+            print("CPU: \(cpuName())" + (readBandwidth.isEmpty ? "" : "; read bandwidth " + threadCounts.compactMap { t in readBandwidth[t].map { "\(formatted($0, 1)) GB/s at \(t)t" } }.joined(separator: ", ")))
+            var table = MarkdownTable(["model", "size", "params", "type", "threads", "test", "t/s", "GB/s", "% read", "peak RSS"], rightAligned: [1, 2, 4, 6, 7, 8, 9])
+            for r in results {
+                table.append([r.model, formatBytes(r.sizeBytes), formatted(Double(r.parameters) / 1e6, 2) + " M", r.type, "\(r.threads)", r.test,
+                              formatted(r.mean, 2) + " ± " + formatted(r.stddev, 2), r.gigabytesPerSecond.map { formatted($0, 1) } ?? "",
+                              r.percentOfBandwidth.map { formatted($0, 1) } ?? "", formatBytes(r.peakResidentBytes)])
+            }
+            print(table.render())
+        }
+    }
+
+    func availableMemory() -> Int? {
+        guard let info = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
+              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
+              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+        return kilobytes * 1024
+    }
+}
+
+/// `bench -m/--shape --json` output.
+struct ModelBenchReport: Codable {
+    let cpu: String
+    let date: String
+    let readBandwidth: [KernelReport.Bandwidth]
+    let results: [ModelBenchmark.Result]
+}
