@@ -14,8 +14,14 @@ let targetCPU: String? = environment["RWKV_TARGET_CPU"] ?? (buildMachineHasAVX51
 let targetCPU: String? = environment["RWKV_TARGET_CPU"]
 #endif
 
+#if arch(x86_64)
+// The int8 kernels use AVX-512 VNNI (vpdpbusd) when the build machine has it.
+let buildMachineHasVNNI = buildMachineHasAVX512 && cpuInfo.contains("avx512_vnni") && environment["RWKV_TARGET_CPU"] == nil
+#else
+let buildMachineHasVNNI = false
+#endif
 let swiftCPUFlags: [SwiftSetting] = targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? []
-let cCPUFlags: [CSetting] = targetCPU.map { [.unsafeFlags(["-march=\($0)"])] } ?? []
+let cCPUFlags: [CSetting] = targetCPU.map { [.unsafeFlags(["-march=\($0)"] + (buildMachineHasVNNI ? ["-mavx512vnni"] : []))] } ?? []
 let kernelSwiftSettings: [SwiftSetting] = swiftCPUFlags + [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
@@ -46,9 +52,15 @@ let package = Package(
             cSettings: cCPUFlags + [.unsafeFlags(["-O3", "-fopenmp"])],
             linkerSettings: [.unsafeFlags(["-Xlinker", "-l:libomp.so.5"])]
         ),
+        // The few kernels Swift cannot express well: int8 multiply-add (VNNI/AVX2), F16 tiles, Q8_0 rounding.
+        .target(
+            name: "CKernels",
+            path: "Sources/CKernels",
+            cSettings: cCPUFlags + [.unsafeFlags(["-O3", "-ffp-contract=off"])]
+        ),
         .target(
             name: "Tensor",
-            dependencies: ["CBLAS", "CThreads"],
+            dependencies: ["CBLAS", "CThreads", "CKernels"],
             path: "Sources/Tensor",
             swiftSettings: kernelSwiftSettings
         ),

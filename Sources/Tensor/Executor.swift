@@ -208,6 +208,7 @@ public final class Executor: @unchecked Sendable {
         switch task.kind {
         case .matmulF32: MatmulKernels.f32(task, units: units)
         case .matmulF16: MatmulKernels.f16(task, units: units)
+        case .matmulQuantized: MatmulKernels.quantized(task, units: units)
         case .matmulBlocks: MatmulKernels.blocks(task, units: units)
         case .convertRows: MatmulKernels.convertRows(task, rows: units)
         case .layerNorm, .groupNorm, .l2NormalizeHeads: NormKernels.run(task, rows: units)

@@ -29,10 +29,11 @@ enum Lowering {
                 task.kind = .matmulF32
                 perUnit = KernelTask.gemmRowsPerUnit
                 task.unitCost = Double(perUnit * k * activationRows) * nsPerFlop * 2
-            case .f32, .f16:
-                task.kind = type == .f32 ? .matmulF32 : .matmulF16
+            case .f32, .f16, .q8_0, .q4_0:
+                task.kind = type == .f32 ? .matmulF32 : type == .f16 ? .matmulF16 : .matmulQuantized
                 perUnit = KernelTask.matvecRowsPerUnit
-                task.unitCost = Double(perUnit * type.rowBytes(k)) * nsPerWeightByte * Double(activationRows)
+                // Decode reads the weights once; prefill is compute-bound (one multiply-add per weight and token).
+                task.unitCost = Double(perUnit) * (Double(type.rowBytes(k)) * nsPerWeightByte + Double(k * (activationRows - 1)) * nsPerFlop)
             default:
                 perUnit = KernelTask.matvecRowsPerUnit
                 task.unitCost = Double(perUnit * type.rowBytes(k)) * nsPerWeightByte * Double(activationRows) * 4

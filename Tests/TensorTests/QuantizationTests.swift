@@ -100,3 +100,23 @@ extension TensorTestSuite {
         }
     }
 }
+
+extension TensorTestSuite {
+    /// The vectorised activation quantizer used by quantized matmuls equals the reference quantizer byte for byte.
+    struct FastQuantizerTests {
+        @Test func fastQ8_0MatchesReference() throws {
+            var generator = SeededGenerator(seed: 77)
+            var values = try Fixtures.floats("quant/blocks.f32")
+            values += generator.floats(32 * 200, scale: 5)
+            values += (0..<(32 * 20)).map { Float($0 % 64) * 0.5 - 16 }   // exact .5 ties after scaling
+            let tensor = try Tensor(values, shape: Shape(32, values.count / 32))
+            let reference = try tensor.converted(to: .q8_0).bytes
+            var fast = [UInt8](repeating: 0, count: reference.count)
+            values.withUnsafeBufferPointer { src in
+                fast.withUnsafeMutableBytes { rwkvQuantizeQ8_0(src.baseAddress!, $0.baseAddress!, count: values.count) }
+            }
+            let firstBad = (0..<(values.count / 32)).first { b in fast[(b * 34)..<(b * 34 + 34)] != reference[(b * 34)..<(b * 34 + 34)] }
+            #expect(firstBad == nil, "block \(firstBad ?? -1) differs")
+        }
+    }
+}

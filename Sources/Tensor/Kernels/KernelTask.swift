@@ -6,7 +6,7 @@
 /// number of threads.
 struct KernelTask {
     enum Kind {
-        case matmulF32, matmulF16, matmulBlocks, convertRows
+        case matmulF32, matmulF16, matmulQuantized, matmulBlocks, convertRows
         case add, sub, mul, lerp, shift, unary, scale
         case layerNorm, groupNorm, l2NormalizeHeads, headDotScale
         case getRows, rows, wkv7, store

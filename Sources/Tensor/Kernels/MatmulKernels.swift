@@ -1,4 +1,13 @@
 import CBLAS
+import CKernels
+
+/// The vectorised Q8_0 activation quantizer (bit-identical to ``BlockQuantization/quantizeQ8_0(_:_:count:)``).
+public func rwkvQuantizeQ8_0(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, count: Int) {
+    rwkv_quantize_row_q8_0(x, out, Int64(count))
+}
+
+/// The instruction set of the int8 kernels: `avx512vnni`, `avx2` or `scalar`.
+public var int8KernelISA: String { String(cString: rwkv_kernels_isa()) }
 
 /// `out[m, t] = Σ_k W[k, m] · x[k, t]`. A unit is a block of output rows m (weight rows), all tokens.
 enum MatmulKernels {
@@ -33,20 +42,23 @@ enum MatmulKernels {
         }
     }
 
-    /// F16 weights with f32 activations.
+    /// F16 weights with f32 activations: 4-row × 4-token tiles (C, F16C + FMA).
     static func f16(_ task: KernelTask, units: Range<Int>) {
-        let k = task.width, m = task.outWidth
-        let w = UnsafeRawPointer(task.inputs[0]).assumingMemoryBound(to: UInt16.self)
-        let x = UnsafePointer(task.input(1))
-        for row in rowRange(task, units, rowsPerUnit: KernelTask.matvecRowsPerUnit) {
-            for t in 0..<task.rows {
-                task.output[t * m + row] = SIMDMath.dotF16(w + row * k, x + t * k, k)
-            }
-        }
+        let rows = rowRange(task, units, rowsPerUnit: KernelTask.matvecRowsPerUnit)
+        rwkv_matmul_f16(UnsafeRawPointer(task.inputs[0]).assumingMemoryBound(to: UInt16.self), task.input(1), task.output,
+                        Int64(task.width), Int64(task.outWidth), Int64(task.rows), Int64(rows.lowerBound), Int64(rows.upperBound))
+    }
+
+    /// Q8_0 / Q4_0 weights against Q8_0 activations: int8 dot products (AVX-512 VNNI or AVX2) in 4 × 4 tiles.
+    static func quantized(_ task: KernelTask, units: Range<Int>) {
+        let rows = rowRange(task, units, rowsPerUnit: KernelTask.matvecRowsPerUnit)
+        let kernel = task.dtype == .q8_0 ? rwkv_matmul_q8_0 : rwkv_matmul_q4_0
+        kernel(UnsafeRawPointer(task.inputs[0]), UnsafeRawPointer(task.inputs[1]), task.output,
+               Int64(task.width), Int64(task.outWidth), Int64(task.rows), Int64(rows.lowerBound), Int64(rows.upperBound))
     }
 
     /// Any other weight type, through its table vec-dot against activations already converted to
-    /// the type's activation encoding (Q8_0 for block types).
+    /// the type's activation encoding.
     static func blocks(_ task: KernelTask, units: Range<Int>) {
         let k = task.width, m = task.outWidth
         let traits = task.dtype.traits
@@ -64,6 +76,10 @@ enum MatmulKernels {
     /// Converts f32 rows (one unit each) to `task.dtype`.
     static func convertRows(_ task: KernelTask, rows: Range<Int>) {
         let k = task.width
+        if task.dtype == .q8_0 {
+            for t in rows { rwkv_quantize_row_q8_0(task.input(0) + t * k, task.out + t * task.dtype.rowBytes(k), Int64(k)) }
+            return
+        }
         let encode = task.dtype.traits.quantizeRow!
         let rowBytes = task.dtype.rowBytes(k)
         for t in rows { encode(task.input(0) + t * k, task.out + t * rowBytes, k) }

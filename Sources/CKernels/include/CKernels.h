@@ -1,0 +1,20 @@
+#ifndef RWKV_CKERNELS_H
+#define RWKV_CKERNELS_H
+
+#include <stdint.h>
+
+/// The instruction set the int8 kernels were compiled for: "avx512vnni", "avx2" or "scalar".
+const char *rwkv_kernels_isa(void);
+
+/// Quantizes `k` floats (a multiple of 32) to Q8_0 blocks, bit-identical to ggml's reference quantizer.
+void rwkv_quantize_row_q8_0(const float *x, void *out, int64_t k);
+
+/// out[t * m + r] = dot(weight row r, activation row t) for rows r in [r0, r1) and all `tokens`.
+/// Weights: Q8_0 or Q4_0 rows of k elements; activations: Q8_0 rows of k elements.
+void rwkv_matmul_q8_0(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1);
+void rwkv_matmul_q4_0(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1);
+
+/// The same for F16 weights and f32 activations.
+void rwkv_matmul_f16(const uint16_t *w, const float *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1);
+
+#endif
