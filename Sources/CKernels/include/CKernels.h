@@ -17,4 +17,10 @@ void rwkv_matmul_q4_0(const void *w, const void *x, float *out, int64_t k, int64
 /// The same for F16 weights and f32 activations.
 void rwkv_matmul_f16(const uint16_t *w, const float *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1);
 
+/// The WKV-7 recurrence of one head of size 64 for value rows [row0, row1) over `tokens` tokens.
+/// r, w, k, v, a, b point at the head's first channel of token 0; consecutive tokens are `stride` floats
+/// apart. `state` is the head's 64 × 64 matrix (row = value channel), updated in place; y gets row outputs.
+void rwkv_wkv7_head64(const float *r, const float *w, const float *k, const float *v, const float *a, const float *b,
+                      float *state, float *y, int64_t stride, int64_t tokens, int64_t row0, int64_t row1);
+
 #endif

@@ -1,0 +1,78 @@
+// The RWKV-7 WKV recurrence for head size 64, four value rows at a time: each row's state (64 floats)
+// stays in registers across all tokens, and the four rows' dependency chains (dot → sum → update → dot)
+// interleave. Per row and token, in this order:
+//   sa = Σ_j S[j]·a[j];  S[j] = (S[j]·w[j] + sa·b[j]) + v[i]·k[j];  y[i] = Σ_j S[j]·r[j]
+#include "CKernels.h"
+
+#include <string.h>
+
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v4 __attribute__((vector_size(16)));
+
+static inline v16 load16(const float *p) {
+    v16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void store16(float *p, v16 v) { memcpy(p, &v, sizeof v); }
+
+/// Sum of 16 lanes by halving (8 + 8, 4 + 4, 2 + 2, 1 + 1).
+static inline float sum16(v16 v) {
+    v8 h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    v4 q = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+    float a = q[0] + q[2], b = q[1] + q[3];
+    return a + b;
+}
+
+#define ROWS 4
+
+void rwkv_wkv7_head64(const float *r, const float *w, const float *k, const float *v, const float *a, const float *b,
+                      float *state, float *y, int64_t stride, int64_t tokens, int64_t row0, int64_t row1) {
+    int64_t i = row0;
+    for (; i + ROWS <= row1; i += ROWS) {
+        v16 s[ROWS][4];
+        for (int q = 0; q < ROWS; q++)
+            for (int c = 0; c < 4; c++) s[q][c] = load16(state + (i + q) * 64 + 16 * c);
+        for (int64_t t = 0; t < tokens; t++) {
+            const int64_t base = t * stride;
+            v16 wv[4], kv[4], av[4], bv[4], rv[4];
+            for (int c = 0; c < 4; c++) {
+                wv[c] = load16(w + base + 16 * c);
+                kv[c] = load16(k + base + 16 * c);
+                av[c] = load16(a + base + 16 * c);
+                bv[c] = load16(b + base + 16 * c);
+                rv[c] = load16(r + base + 16 * c);
+            }
+            for (int q = 0; q < ROWS; q++) {
+                const float sa = sum16((s[q][0] * av[0] + s[q][1] * av[1]) + (s[q][2] * av[2] + s[q][3] * av[3]));
+                const float vi = v[base + i + q];
+                for (int c = 0; c < 4; c++) s[q][c] = (s[q][c] * wv[c] + sa * bv[c]) + vi * kv[c];
+                y[base + i + q] = sum16((s[q][0] * rv[0] + s[q][1] * rv[1]) + (s[q][2] * rv[2] + s[q][3] * rv[3]));
+            }
+        }
+        for (int q = 0; q < ROWS; q++)
+            for (int c = 0; c < 4; c++) store16(state + (i + q) * 64 + 16 * c, s[q][c]);
+    }
+    for (; i < row1; i++) { // the same arithmetic for a leftover row
+        v16 s[4];
+        for (int c = 0; c < 4; c++) s[c] = load16(state + i * 64 + 16 * c);
+        for (int64_t t = 0; t < tokens; t++) {
+            const int64_t base = t * stride;
+            v16 wv[4], kv[4], av[4], bv[4], rv[4];
+            for (int c = 0; c < 4; c++) {
+                wv[c] = load16(w + base + 16 * c);
+                kv[c] = load16(k + base + 16 * c);
+                av[c] = load16(a + base + 16 * c);
+                bv[c] = load16(b + base + 16 * c);
+                rv[c] = load16(r + base + 16 * c);
+            }
+            const float sa = sum16((s[0] * av[0] + s[1] * av[1]) + (s[2] * av[2] + s[3] * av[3]));
+            const float vi = v[base + i];
+            for (int c = 0; c < 4; c++) s[c] = (s[c] * wv[c] + sa * bv[c]) + vi * kv[c];
+            y[base + i] = sum16((s[0] * rv[0] + s[1] * rv[1]) + (s[2] * rv[2] + s[3] * rv[3]));
+        }
+        for (int c = 0; c < 4; c++) store16(state + i * 64 + 16 * c, s[c]);
+    }
+}
