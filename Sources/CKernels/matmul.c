@@ -69,10 +69,10 @@ static inline __attribute__((always_inline)) void tile_q8_0(const uint8_t *w, co
         for (int t = 0; t < TB; t++) acc[r][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         __m256i xs[4];
-        float dx[4];
+        __m256 dxv[4];
         for (int t = 0; t < TB; t++) {
             const uint8_t *xb = x + (token + t) * row_bytes + b * Q8_BYTES;
-            dx[t] = f16_to_f32(xb);
+            dxv[t] = _mm256_set1_ps(f16_to_f32(xb));
             xs[t] = _mm256_loadu_si256((const __m256i *)(xb + 2));
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
             xs[t] = _mm256_xor_si256(xs[t], _mm256_set1_epi8((char)0x80));
@@ -85,15 +85,17 @@ static inline __attribute__((always_inline)) void tile_q8_0(const uint8_t *w, co
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
             const __m256i start = _mm256_sub_epi32(_mm256_setzero_si256(),
                                                    _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), wq));
+            const __m256 dwv = _mm256_set1_ps(dw);
             for (int t = 0; t < TB; t++) {
                 const __m256i sum = _mm256_dpbusd_epi32(start, xs[t], wq);
-                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(dw * dx[t]), acc[r][t]);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dwv, dxv[t]), acc[r][t]);
             }
 #else
             const __m256i magnitude = _mm256_sign_epi8(wq, wq);
+            const __m256 dwv = _mm256_set1_ps(dw);
             for (int t = 0; t < TB; t++) {
                 const __m256i sum = dot_u8_s8(_mm256_setzero_si256(), magnitude, _mm256_sign_epi8(xs[t], wq));
-                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(dw * dx[t]), acc[r][t]);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dwv, dxv[t]), acc[r][t]);
             }
 #endif
         }
@@ -111,10 +113,10 @@ static inline __attribute__((always_inline)) void tile_q4_0(const uint8_t *w, co
         for (int t = 0; t < TB; t++) acc[r][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         __m256i xs[4], start[4];
-        float dx[4];
+        __m256 dxv[4];
         for (int t = 0; t < TB; t++) {
             const uint8_t *xb = x + (token + t) * x_row_bytes + b * Q8_BYTES;
-            dx[t] = f16_to_f32(xb);
+            dxv[t] = _mm256_set1_ps(f16_to_f32(xb));
             xs[t] = _mm256_loadu_si256((const __m256i *)(xb + 2));
             start[t] = _mm256_sub_epi32(_mm256_setzero_si256(), dot_u8_s8(_mm256_setzero_si256(), _mm256_set1_epi8(8), xs[t]));
         }
@@ -122,9 +124,10 @@ static inline __attribute__((always_inline)) void tile_q4_0(const uint8_t *w, co
             const uint8_t *wb = w + (row + r) * w_row_bytes + b * Q4_BYTES;
             const float dw = f16_to_f32(wb);
             const __m256i q = load_q4_nibbles(wb + 2);
+            const __m256 dwv = _mm256_set1_ps(dw);
             for (int t = 0; t < TB; t++) {
                 const __m256i sum = dot_u8_s8(start[t], q, xs[t]);
-                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(dw * dx[t]), acc[r][t]);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dwv, dxv[t]), acc[r][t]);
             }
         }
     }
