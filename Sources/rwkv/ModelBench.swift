@@ -43,7 +43,7 @@ extension BenchCommand {
             if let shapeParameters {
                 weights = try RandomModel.make(shapeParameters, type: type ?? .f32)
             } else if let type {
-                weights = try RWKV7Conversion.apply(loaded!) { RWKV7Conversion.quantizeType($0, $1, to: type) }
+                weights = try loaded!.converted(toRunAt: type)
             } else {
                 weights = loaded!
             }

@@ -60,6 +60,15 @@ public enum RWKV7Conversion {
     }
 }
 
+extension RWKV7Weights {
+    /// The weights to run at precision `type` (nil: as they are): the quantizable set converted exactly
+    /// as `rwkv quantize --type` converts it, so running an F32 file at Q4_0 equals quantizing it first.
+    public func converted(toRunAt type: DType?) throws -> RWKV7Weights {
+        guard let type else { return self }
+        return try RWKV7Conversion.apply(self) { RWKV7Conversion.quantizeType($0, $1, to: type) }
+    }
+}
+
 /// Writing an ``RWKV7Weights`` as a llama.cpp-compatible GGUF.
 public enum RWKV7GGUF {
     /// A writer holding the `rwkv7` metadata (llama.cpp's keys) and every tensor in llama.cpp's order,
