@@ -1,0 +1,68 @@
+import Foundation
+import ModelFiles
+import Testing
+
+/// The `rwkv` binary end to end (skipped when the test run did not build it).
+@Suite struct CLITests {
+    static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rwkv")
+
+    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, stdout, stderr)
+    }
+
+    /// `bench -m MODEL --json`: the schema other tools read.
+    @Test func benchJSONSchema() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else { return }
+        let result = try Self.run(["bench", "-m", Fixtures.path("random-rwkv7.pth"), "-p", "8", "-n", "4", "-r", "2", "-t", "1,2",
+                                   "--type", "f32,q8_0", "--bandwidth-gib", "0.05", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(json["cpu"] is String && json["date"] is String)
+        let bandwidth = try #require(json["readBandwidth"] as? [[String: Any]])
+        #expect(bandwidth.map { $0["threads"] as? Int } == [1, 2] && bandwidth.allSatisfy { ($0["gigabytesPerSecond"] as? Double ?? 0) > 0 })
+        let results = try #require(json["results"] as? [[String: Any]])
+        #expect(results.count == 8)  // 2 types × 2 thread counts × (pp8, tg4)
+        for row in results {
+            for key in ["model", "type", "test"] { #expect(row[key] is String, "\(key)") }
+            for key in ["sizeBytes", "parameters", "threads", "peakResidentBytes"] { #expect(row[key] is Int, "\(key)") }
+            for key in ["mean", "stddev"] { #expect(row[key] is Double, "\(key)") }
+            #expect((row["samples"] as? [Double])?.count == 2)
+            let isDecode = (row["test"] as? String) == "tg4"
+            #expect((row["gigabytesPerSecond"] is Double) == isDecode && (row["percentOfBandwidth"] is Double) == isDecode)
+        }
+        #expect(Set(results.compactMap { $0["test"] as? String }) == ["pp8", "tg4"])
+        #expect(Set(results.compactMap { $0["type"] as? String }) == ["f32", "q8_0"])
+    }
+
+    @Test func benchRefusesWhatWillNotFitAndBadArguments() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else { return }
+        let bad = try Self.run(["bench", "--shape", "7b"])
+        #expect(bad.status != 0 && bad.stderr.contains("--shape must be one of"))
+        let none = try Self.run(["bench", "--shape", "0.1b", "-p", "0", "-n", "0"])
+        #expect(none.status != 0)
+        let missing = try Self.run(["bench", "-m", "/no/such.gguf"])
+        #expect(missing.status == 1 && missing.stderr.contains("/no/such.gguf: cannot open"))
+    }
+
+    @Test func logitsCommandWritesADump() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else { return }
+        let scratch = try ScratchDirectory()
+        let out = scratch.path("d.safetensors")
+        let result = try Self.run(["logits", "-m", Fixtures.path("random-rwkv7.pth"), "--tokens", "1 2 3", "-o", out, "--type", "q8_0", "-t", "2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let dump = try LogitsDump.read(out)
+        #expect(dump.tokens == [1, 2, 3] && dump.vocabularySize == 2048)
+        let badToken = try Self.run(["logits", "-m", Fixtures.path("random-rwkv7.pth"), "--tokens", "1 2048", "-o", out])
+        #expect(badToken.status == 1 && badToken.stderr.contains("2048"))
+    }
+}
