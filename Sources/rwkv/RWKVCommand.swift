@@ -7,7 +7,7 @@ struct RWKVCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rwkv",
         abstract: "RWKV-7 on the CPU at a chosen precision (f32, f16, q8_0, q4_0).",
-        subcommands: [ConvertCommand.self, QuantizeCommand.self, InfoCommand.self, LogitsCommand.self, CompareCommand.self, BenchCommand.self]
+        subcommands: [GenerateCommand.self, ChatCommand.self, ConvertCommand.self, QuantizeCommand.self, InfoCommand.self, LogitsCommand.self, CompareCommand.self, BenchCommand.self]
     )
 }
 

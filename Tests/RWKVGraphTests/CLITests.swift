@@ -65,4 +65,40 @@ import Testing
         let badToken = try Self.run(["logits", "-m", Fixtures.path("random-rwkv7.pth"), "--tokens", "1 2048", "-o", out])
         #expect(badToken.status == 1 && badToken.stderr.contains("2048"))
     }
+
+    @Test func generateAndChatBadInputs() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else { return }
+        let model = Fixtures.path("random-rwkv7.pth")
+        let noVocab = try Self.run(["generate", "-m", model, "-p", "hi"])
+        #expect(noVocab.status == 1 && noVocab.stderr.contains("no vocabulary") && noVocab.stderr.contains("--vocab"))
+        let badN = try Self.run(["generate", "-m", model, "-p", "hi", "-n", "0"])
+        #expect(badN.status != 0 && badN.stderr.contains("-n must be"))
+        guard let tiny = Fixtures.shared("tiny-rwkv-7v0-834K-FP32.bin") else { return }
+        let empty = try Self.run(["generate", "-m", tiny, "-p", ""])
+        #expect(empty.status == 1 && empty.stderr.contains("tokenizes to nothing"))
+        let ok = try Self.run(["generate", "-m", tiny, "-p", "The ", "-n", "20", "--temperature", "0"])
+        #expect(ok.status == 0 && ok.stdout.hasPrefix("The ") && ok.stderr.contains("generated 20 tokens"))
+    }
+
+    /// A chat driven through a pipe keeps its state across turns and saves it.
+    @Test func chatThroughAPipe() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary.path), let tiny = Fixtures.shared("tiny-rwkv-7v0-834K-FP32.bin") else { return }
+        let scratch = try ScratchDirectory()
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["chat", "-m", tiny, "-n", "16", "--state-out", scratch.path("c.state"), "--temperature", "0"]
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        input.fileHandleForWriting.write(Data("Hello there\nWhat is your name?\n".utf8))
+        try input.fileHandleForWriting.close()
+        let stdout = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        _ = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(stdout.components(separatedBy: "Assistant:").count == 3)
+        #expect(FileManager.default.fileExists(atPath: scratch.path("c.state")))
+    }
 }
