@@ -26,53 +26,37 @@ static inline float sum16(v16 v) {
     return a + b;
 }
 
-#define ROWS 4
+/// Rows [i, i + ROWS) of one head over all tokens (ROWS is a compile-time constant at each call).
+static inline __attribute__((always_inline)) void rows(const int ROWS, const float *r, const float *w, const float *k,
+                                                      const float *v, const float *a, const float *b, float *state, float *y,
+                                                      int64_t stride, int64_t tokens, int64_t i) {
+    v16 s[4][4];
+    for (int q = 0; q < ROWS; q++)
+        for (int c = 0; c < 4; c++) s[q][c] = load16(state + (i + q) * 64 + 16 * c);
+    for (int64_t t = 0; t < tokens; t++) {
+        const int64_t base = t * stride;
+        v16 wv[4], kv[4], av[4], bv[4], rv[4];
+        for (int c = 0; c < 4; c++) {
+            wv[c] = load16(w + base + 16 * c);
+            kv[c] = load16(k + base + 16 * c);
+            av[c] = load16(a + base + 16 * c);
+            bv[c] = load16(b + base + 16 * c);
+            rv[c] = load16(r + base + 16 * c);
+        }
+        for (int q = 0; q < ROWS; q++) {
+            const float sa = sum16((s[q][0] * av[0] + s[q][1] * av[1]) + (s[q][2] * av[2] + s[q][3] * av[3]));
+            const float vi = v[base + i + q];
+            for (int c = 0; c < 4; c++) s[q][c] = (s[q][c] * wv[c] + sa * bv[c]) + vi * kv[c];
+            y[base + i + q] = sum16((s[q][0] * rv[0] + s[q][1] * rv[1]) + (s[q][2] * rv[2] + s[q][3] * rv[3]));
+        }
+    }
+    for (int q = 0; q < ROWS; q++)
+        for (int c = 0; c < 4; c++) store16(state + (i + q) * 64 + 16 * c, s[q][c]);
+}
 
 void rwkv_wkv7_head64(const float *r, const float *w, const float *k, const float *v, const float *a, const float *b,
                       float *state, float *y, int64_t stride, int64_t tokens, int64_t row0, int64_t row1) {
     int64_t i = row0;
-    for (; i + ROWS <= row1; i += ROWS) {
-        v16 s[ROWS][4];
-        for (int q = 0; q < ROWS; q++)
-            for (int c = 0; c < 4; c++) s[q][c] = load16(state + (i + q) * 64 + 16 * c);
-        for (int64_t t = 0; t < tokens; t++) {
-            const int64_t base = t * stride;
-            v16 wv[4], kv[4], av[4], bv[4], rv[4];
-            for (int c = 0; c < 4; c++) {
-                wv[c] = load16(w + base + 16 * c);
-                kv[c] = load16(k + base + 16 * c);
-                av[c] = load16(a + base + 16 * c);
-                bv[c] = load16(b + base + 16 * c);
-                rv[c] = load16(r + base + 16 * c);
-            }
-            for (int q = 0; q < ROWS; q++) {
-                const float sa = sum16((s[q][0] * av[0] + s[q][1] * av[1]) + (s[q][2] * av[2] + s[q][3] * av[3]));
-                const float vi = v[base + i + q];
-                for (int c = 0; c < 4; c++) s[q][c] = (s[q][c] * wv[c] + sa * bv[c]) + vi * kv[c];
-                y[base + i + q] = sum16((s[q][0] * rv[0] + s[q][1] * rv[1]) + (s[q][2] * rv[2] + s[q][3] * rv[3]));
-            }
-        }
-        for (int q = 0; q < ROWS; q++)
-            for (int c = 0; c < 4; c++) store16(state + (i + q) * 64 + 16 * c, s[q][c]);
-    }
-    for (; i < row1; i++) { // the same arithmetic for a leftover row
-        v16 s[4];
-        for (int c = 0; c < 4; c++) s[c] = load16(state + i * 64 + 16 * c);
-        for (int64_t t = 0; t < tokens; t++) {
-            const int64_t base = t * stride;
-            v16 wv[4], kv[4], av[4], bv[4], rv[4];
-            for (int c = 0; c < 4; c++) {
-                wv[c] = load16(w + base + 16 * c);
-                kv[c] = load16(k + base + 16 * c);
-                av[c] = load16(a + base + 16 * c);
-                bv[c] = load16(b + base + 16 * c);
-                rv[c] = load16(r + base + 16 * c);
-            }
-            const float sa = sum16((s[0] * av[0] + s[1] * av[1]) + (s[2] * av[2] + s[3] * av[3]));
-            const float vi = v[base + i];
-            for (int c = 0; c < 4; c++) s[c] = (s[c] * wv[c] + sa * bv[c]) + vi * kv[c];
-            y[base + i] = sum16((s[0] * rv[0] + s[1] * rv[1]) + (s[2] * rv[2] + s[3] * rv[3]));
-        }
-        for (int c = 0; c < 4; c++) store16(state + i * 64 + 16 * c, s[c]);
-    }
+    for (; i + 4 <= row1; i += 4) rows(4, r, w, k, v, a, b, state, y, stride, tokens, i);
+    for (; i < row1; i++) rows(1, r, w, k, v, a, b, state, y, stride, tokens, i);
 }

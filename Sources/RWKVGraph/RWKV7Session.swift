@@ -12,6 +12,9 @@ public final class RWKV7Session {
     /// Per layer: the three state tensors bound to every executor.
     private let stateTensors: [(attShift: Tensor, ffnShift: Tensor, wkv: Tensor)]
 
+    /// Executors kept at once (each holds a graph plan and an arena).
+    static let maxCachedExecutors = 8
+
     private struct Key: Hashable {
         let tokens: Int
         let allLogits: Bool
@@ -95,6 +98,8 @@ public final class RWKV7Session {
         if let cached = executors[key] {
             entry = cached
         } else {
+            // Bound the cache (chat turns come in many lengths); decode's executor stays.
+            if executors.count >= Self.maxCachedExecutors { executors = executors.filter { $0.key.tokens == 1 } }
             entry = try makeExecutor(key)
             executors[key] = entry
         }

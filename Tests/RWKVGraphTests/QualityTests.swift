@@ -28,6 +28,20 @@ import Testing
         print("tiny model vs f32: f16 \(f16.maxAbsDifference); q8_0 KL \(q8.meanKL) top1 \(q8.top1Agreement); q4_0 KL \(q4.meanKL) top1 \(q4.top1Agreement)")
     }
 
+    /// Our own trained model (models/): F16 max |Δ| ≤ 2e-2, Q8_0 top-1 ≥ 99 % and KL ≤ 1e-4, Q4_0 KL ≤ 1e-2.
+    @Test func ourTrainedModel() throws {
+        let repository = Fixtures.directory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let weights = try RWKV7Weights(try Checkpoint.open(repository.appendingPathComponent("models/rwkv7-tiny-stories.gguf").path))
+        let text = Array("In the meadow, there lived a curious rabbit called Mia. The sun was shining. One day, Mia hopped to the lake and found an old book. Mia felt surprised. \"What is this?\" Mia asked. Then Leo the owl saw Mia and smiled.".utf8).map(Int32.init)
+        let reference = try Self.logits(weights, text, type: .f32)
+        let f16 = try LogitsComparison(reference: reference, candidate: try Self.logits(weights, text, type: .f16))
+        let q8 = try LogitsComparison(reference: reference, candidate: try Self.logits(weights, text, type: .q8_0))
+        let q4 = try LogitsComparison(reference: reference, candidate: try Self.logits(weights, text, type: .q4_0))
+        #expect(f16.maxAbsDifference <= 2e-2)
+        #expect(q8.top1Agreement >= 0.99 && q8.meanKL <= 1e-4)
+        #expect(q4.meanKL <= 1e-2 && q4.top1Agreement >= 0.97)
+    }
+
     /// rwkv.cpp's quantized checks: only the six projection matrices quantized (rwkv.cpp's set), ggml's
     /// arithmetic (reference quantizers, Q8_0 activations): Σ(logits − expected) within 1e-4 of the values
     /// measured for ggml (spec/tests.md §2), argmax 32.

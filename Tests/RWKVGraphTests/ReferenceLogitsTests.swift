@@ -23,6 +23,19 @@ import Testing
         #expect(worst <= 1e-4)
     }
 
+    /// The project's own trained model (models/, converted to GGUF by `rwkv convert`) against the official
+    /// package's logits on its .pth (tools/train_tiny.py), every position, prefill and decode.
+    @Test(arguments: [80, 1])
+    func ourTrainedModelMatchesOfficialPackage(chunk: Int) throws {
+        let repository = Fixtures.directory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let model = try RWKV7Model(path: repository.appendingPathComponent("models/rwkv7-tiny-stories.gguf").path)
+        let reference = try LogitsDump.read(Fixtures.path("rwkv7-tiny-stories.logits.safetensors"))
+        let logits = try RWKV7Session(model: model, threads: 2).process(reference.tokens, chunk: chunk, allLogits: true)
+        let worst = logits.indices.map { maxAbsDifference(logits[$0], reference.row($0)) }.max()!
+        print("tiny-stories vs official, chunk \(chunk): max |Δlogit| = \(worst)")
+        #expect(worst <= 1e-4)
+    }
+
     /// rwkv.cpp's tiny model: our check (max |Δ| ≤ 1e-5) and rwkv.cpp's own (|Σ Δ| within its bound),
     /// serially, as one sequence and in chunks, for the FP32 and FP16 files.
     @Test(arguments: [("tiny-rwkv-7v0-834K-FP32.bin", Float(1.05 * 0.001)), ("tiny-rwkv-7v0-834K-FP16.bin", Float(1.05 * 0.005766))])
