@@ -60,81 +60,6 @@ static inline __m256i dot_u8_s8(__m256i acc, __m256i u, __m256i s) {
 }
 #endif
 
-/// Q8_0 · Q8_0 over RB rows × TB tokens.
-static inline __attribute__((always_inline)) void tile_q8_0(const uint8_t *w, const uint8_t *x, float *out, int64_t k, int64_t m,
-                                                             int64_t row, int64_t token, const int RB, const int TB) {
-    const int64_t nb = k / 32, row_bytes = nb * Q8_BYTES;
-    __m256 acc[4][4];
-    for (int r = 0; r < RB; r++)
-        for (int t = 0; t < TB; t++) acc[r][t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        __m256i xs[4];
-        __m256 dxv[4];
-        for (int t = 0; t < TB; t++) {
-            const uint8_t *xb = x + (token + t) * row_bytes + b * Q8_BYTES;
-            dxv[t] = _mm256_set1_ps(f16_to_f32(xb));
-            xs[t] = _mm256_loadu_si256((const __m256i *)(xb + 2));
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-            xs[t] = _mm256_xor_si256(xs[t], _mm256_set1_epi8((char)0x80));
-#endif
-        }
-        for (int r = 0; r < RB; r++) {
-            const uint8_t *wb = w + (row + r) * row_bytes + b * Q8_BYTES;
-            const float dw = f16_to_f32(wb);
-            const __m256i wq = _mm256_loadu_si256((const __m256i *)(wb + 2));
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-            const __m256i start = _mm256_sub_epi32(_mm256_setzero_si256(),
-                                                   _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), wq));
-            const __m256 dwv = _mm256_set1_ps(dw);
-            for (int t = 0; t < TB; t++) {
-                const __m256i sum = _mm256_dpbusd_epi32(start, xs[t], wq);
-                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dwv, dxv[t]), acc[r][t]);
-            }
-#else
-            const __m256i magnitude = _mm256_sign_epi8(wq, wq);
-            const __m256 dwv = _mm256_set1_ps(dw);
-            for (int t = 0; t < TB; t++) {
-                const __m256i sum = dot_u8_s8(_mm256_setzero_si256(), magnitude, _mm256_sign_epi8(xs[t], wq));
-                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dwv, dxv[t]), acc[r][t]);
-            }
-#endif
-        }
-    }
-    for (int r = 0; r < RB; r++)
-        for (int t = 0; t < TB; t++) out[(token + t) * m + row + r] = hsum8(acc[r][t]);
-}
-
-/// Q4_0 · Q8_0 over RB rows × TB tokens.
-static inline __attribute__((always_inline)) void tile_q4_0(const uint8_t *w, const uint8_t *x, float *out, int64_t k, int64_t m,
-                                                             int64_t row, int64_t token, const int RB, const int TB) {
-    const int64_t nb = k / 32, w_row_bytes = nb * Q4_BYTES, x_row_bytes = nb * Q8_BYTES;
-    __m256 acc[4][4];
-    for (int r = 0; r < RB; r++)
-        for (int t = 0; t < TB; t++) acc[r][t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        __m256i xs[4], start[4];
-        __m256 dxv[4];
-        for (int t = 0; t < TB; t++) {
-            const uint8_t *xb = x + (token + t) * x_row_bytes + b * Q8_BYTES;
-            dxv[t] = _mm256_set1_ps(f16_to_f32(xb));
-            xs[t] = _mm256_loadu_si256((const __m256i *)(xb + 2));
-            start[t] = _mm256_sub_epi32(_mm256_setzero_si256(), dot_u8_s8(_mm256_setzero_si256(), _mm256_set1_epi8(8), xs[t]));
-        }
-        for (int r = 0; r < RB; r++) {
-            const uint8_t *wb = w + (row + r) * w_row_bytes + b * Q4_BYTES;
-            const float dw = f16_to_f32(wb);
-            const __m256i q = load_q4_nibbles(wb + 2);
-            const __m256 dwv = _mm256_set1_ps(dw);
-            for (int t = 0; t < TB; t++) {
-                const __m256i sum = dot_u8_s8(start[t], q, xs[t]);
-                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dwv, dxv[t]), acc[r][t]);
-            }
-        }
-    }
-    for (int r = 0; r < RB; r++)
-        for (int t = 0; t < TB; t++) out[(token + t) * m + row + r] = hsum8(acc[r][t]);
-}
-
 /// F16 · F32 over RB rows × TB tokens, 8 values per step; a tail of k % 8 summed in order.
 static inline __attribute__((always_inline)) void tile_f16(const uint16_t *w, const float *x, float *out, int64_t k, int64_t m,
                                                             int64_t row, int64_t token, const int RB, const int TB) {
@@ -250,6 +175,63 @@ static inline float row_f16(const uint16_t *wr, const float *x, int64_t k) {
     return sum;
 }
 
+// Prefill with prepared activations: each 4-token tile's blocks are prepared once (scale, the int32 start
+// lanes, the quants) and reused by every 4-row weight tile of the unit. The integer sums are exact, so the
+// results are the same as preparing them per tile.
+
+static inline __attribute__((always_inline)) void tile_prepared(const uint8_t *w, const prepared_block *x, float *out, int64_t nb,
+                                                                 int64_t m, int64_t row, int64_t token, const int RB, const int TB, const int q4) {
+    const int64_t block = q4 ? Q4_BYTES : Q8_BYTES, row_bytes = nb * block;
+    __m256 acc[4][4];
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256 dxv[4];
+        for (int t = 0; t < TB; t++) dxv[t] = _mm256_set1_ps(x[t * nb + b].d);
+        for (int r = 0; r < RB; r++) {
+            const uint8_t *wb = w + (row + r) * row_bytes + b * block;
+            const __m256 dwv = _mm256_set1_ps(f16_to_f32(wb));
+            if (q4) {
+                const __m256i q = load_q4_nibbles(wb + 2);
+                for (int t = 0; t < TB; t++) {
+                    const __m256i sum = dot_u8_s8(x[t * nb + b].start, q, x[t * nb + b].q);
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dwv, dxv[t]), acc[r][t]);
+                }
+            } else {
+                for (int t = 0; t < TB; t++) {
+                    const __m256i sum = dot_q8_block(wb, &x[t * nb + b]);
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dwv, dxv[t]), acc[r][t]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++) out[(token + t) * m + row + r] = hsum8(acc[r][t]);
+}
+
+static void prefill_quantized(const uint8_t *w, const uint8_t *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1, const int q4) {
+    const int64_t nb = k / 32;
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    const int offset = q4 ? 8 : 0x80;
+#else
+    const int offset = q4 ? 8 : 0;
+#endif
+    prepared_block prepared[4 * nb];
+    int64_t t = 0;
+    for (; t + 4 <= tokens; t += 4) {
+        prepare_q8_0(x + t * nb * Q8_BYTES, 4 * nb, prepared, offset);
+        int64_t r = r0;
+        for (; r + 4 <= r1; r += 4) tile_prepared(w, prepared, out, nb, m, r, t, 4, 4, q4);
+        for (; r < r1; r++) tile_prepared(w, prepared, out, nb, m, r, t, 1, 4, q4);
+    }
+    for (; t < tokens; t++) {
+        prepare_q8_0(x + t * nb * Q8_BYTES, nb, prepared, offset);
+        int64_t r = r0;
+        for (; r + 4 <= r1; r += 4) tile_prepared(w, prepared, out, nb, m, r, t, 4, 1, q4);
+        for (; r < r1; r++) tile_prepared(w, prepared, out, nb, m, r, t, 1, 1, q4);
+    }
+}
+
 #define DEFINE_MATMUL(NAME, TILE, WTYPE, XTYPE)                                                                  \
     void NAME(const WTYPE *w, const XTYPE *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) { \
         if (tokens == 1) {                                                                                         \
@@ -291,15 +273,19 @@ static void decode_f16(const uint16_t *w, const float *x, float *out, int64_t k,
     for (int64_t r = r0; r < r1; r++) out[r] = row_f16(w + r * k, x, k);
 }
 
-#define DECODE_TILE_Q8 decode_q8_0
-#define DECODE_TILE_Q4 decode_q4_0
 #define DECODE_TILE_F16 decode_f16
-#define TILE_Q8(w, x, out, k, m, r, t, RB, TB) tile_q8_0((const uint8_t *)(w), (const uint8_t *)(x), out, k, m, r, t, RB, TB)
-#define TILE_Q4(w, x, out, k, m, r, t, RB, TB) tile_q4_0((const uint8_t *)(w), (const uint8_t *)(x), out, k, m, r, t, RB, TB)
 #define TILE_F16(w, x, out, k, m, r, t, RB, TB) tile_f16((const uint16_t *)(w), (const float *)(x), out, k, m, r, t, RB, TB)
 
-DEFINE_MATMUL(rwkv_matmul_q8_0, TILE_Q8, void, void)
-DEFINE_MATMUL(rwkv_matmul_q4_0, TILE_Q4, void, void)
+void rwkv_matmul_q8_0(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
+    if (tokens == 1) decode_q8_0(w, x, out, k, r0, r1);
+    else prefill_quantized((const uint8_t *)w, (const uint8_t *)x, out, k, m, tokens, r0, r1, 0);
+}
+
+void rwkv_matmul_q4_0(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
+    if (tokens == 1) decode_q4_0(w, x, out, k, r0, r1);
+    else prefill_quantized((const uint8_t *)w, (const uint8_t *)x, out, k, m, tokens, r0, r1, 1);
+}
+
 DEFINE_MATMUL(rwkv_matmul_f16, TILE_F16, uint16_t, float)
 
 #else  // portable scalar versions: the same per-block arithmetic without SIMD
