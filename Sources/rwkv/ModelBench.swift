@@ -87,7 +87,7 @@ extension BenchCommand {
     func availableMemory() -> Int? {
         guard let info = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
               let line = info.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
-              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+              let kilobytes = PeakMemory.kilobytes(inLine: line) else { return nil }
         return kilobytes * 1024
     }
 }

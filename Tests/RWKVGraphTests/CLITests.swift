@@ -1,5 +1,6 @@
 import Foundation
 import ModelFiles
+import RWKVGraph
 import Testing
 
 /// The `rwkv` binary end to end (skipped when the test run did not build it).
@@ -42,6 +43,13 @@ import Testing
         }
         #expect(Set(results.compactMap { $0["test"] as? String }) == ["pp8", "tg4"])
         #expect(Set(results.compactMap { $0["type"] as? String }) == ["f32", "q8_0"])
+    }
+
+    @Test func procLinesParse() {
+        #expect(PeakMemory.kilobytes(inLine: "VmHWM:\t11534336 kB") == 11_534_336)
+        #expect(PeakMemory.kilobytes(inLine: "VmHWM:\t  782000 kB") == 782_000)
+        #expect(PeakMemory.kilobytes(inLine: "MemAvailable:   23000000 kB") == 23_000_000)
+        #expect(PeakMemory.current() > 0)
     }
 
     @Test func benchRefusesWhatWillNotFitAndBadArguments() throws {

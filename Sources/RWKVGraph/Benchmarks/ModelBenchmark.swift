@@ -96,6 +96,11 @@ public struct ModelBenchmark {
 
 /// The process's peak resident set (Linux `VmHWM`), resettable between configurations.
 public enum PeakMemory {
+    /// Kilobytes from a `/proc` line such as `VmHWM:\t11534336 kB` (tab or spaces after the colon).
+    public static func kilobytes(inLine line: Substring) -> Int? {
+        Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
+    }
+
     /// Resets the peak to the current resident size (`/proc/self/clear_refs` ← 5).
     public static func reset() {
         try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
@@ -105,7 +110,7 @@ public enum PeakMemory {
     public static func current() -> Int {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+              let kilobytes = Self.kilobytes(inLine: line) else { return 0 }
         return kilobytes * 1024
     }
 }
