@@ -1,12 +1,13 @@
+import CKernels
+
 /// The RWKV-7 WKV recurrence. Per head h and value row i (S is `[N, N, H]`, row i = value channel,
 /// column j = key channel), for each token in order:
 ///
 ///     sa = Σ_j S[i][j]·a[j];  S[i][j] = S[i][j]·w[j] + sa·b[j] + v[i]·k[j];  y[i] = Σ_j S[i][j]·r[j]
 ///
-/// Rows are independent, so a unit is a block of rows of one head, run over all T tokens with the row
-/// kept in registers.
-import CKernels
-
+/// Rows are independent, so a unit is a block of rows of one head, run over all T tokens. Head size 64
+/// (every released model) runs the C kernel, four rows at a time with their state in registers; other
+/// head sizes a scalar loop.
 enum WKV7Kernel {
     static func run(_ task: KernelTask, units: Range<Int>) {
         let n = task.size, c = task.width
