@@ -106,9 +106,7 @@ struct BenchCommand: ParsableCommand {
             let report = KernelReport(cpu: cpuName(), backend: backend.rawValue, bandwidthBytes: bandwidth.bytes,
                                       readBandwidth: threads.values.map { .init(threads: $0, gigabytesPerSecond: bandwidthByThreads[$0]!) },
                                       matvec: results)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
             return
         }
         print("CPU: \(cpuName()); backend: \(backend.rawValue); read bandwidth from a \(formatted(Double(bandwidth.bytes) / Double(1 << 30), 2)) GiB streaming read")
@@ -133,9 +131,7 @@ struct BenchCommand: ParsableCommand {
             }
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(ExecutorReport(cpu: cpuName(), rows: rows)), as: UTF8.self))
+            try printJSON(ExecutorReport(cpu: cpuName(), rows: rows))
         } else {
             print("CPU: \(cpuName())")
             print(table.render())

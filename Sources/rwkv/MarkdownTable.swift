@@ -1,3 +1,5 @@
+import Foundation
+
 /// A table printed as GitHub markdown with padded columns (llama-bench's style).
 struct MarkdownTable {
     let header: [String]
@@ -43,4 +45,11 @@ func formatted(_ value: Double, _ digits: Int) -> String {
         text += "." + String(repeating: "0", count: digits)
     }
     return text
+}
+
+/// Prints `value` as pretty, key-sorted JSON on stdout (the `--json` output of every command).
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }

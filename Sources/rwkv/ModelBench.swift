@@ -60,9 +60,7 @@ extension BenchCommand {
             let report = ModelBenchReport(cpu: cpuName(), date: ISO8601DateFormatter().string(from: Date()),
                                           readBandwidth: threadCounts.compactMap { t in readBandwidth[t].map { .init(threads: t, gigabytesPerSecond: $0) } },
                                           results: results)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
         } else if csv {
             print("model,size_bytes,params,type,threads,test,tps_mean,tps_stddev,gbps,read_gbps,pct_read,peak_rss_bytes")
             for r in results {
