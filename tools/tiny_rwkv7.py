@@ -7,6 +7,19 @@ import numpy as np
 MIXES = ["x_r", "x_w", "x_k", "x_v", "x_a", "x_g"]
 
 
+def add_deep_embed(sd, seed, vocab, embd, layers, ffn, rank=32):
+    """Adds RWKV-7a DeepEmbed tensors (blocks.N.ffn.s_emb/s_emb_x/s1/s2/s0) to a state dict."""
+    rng = np.random.default_rng(seed)
+    for i in range(layers):
+        p = f"blocks.{i}.ffn."
+        sd[p + "s_emb.weight"] = (rng.standard_normal((vocab, rank * 32)) * 0.3).astype(np.float32)
+        sd[p + "s_emb_x.weight"] = (rng.standard_normal((rank * 32, embd)) * 0.05).astype(np.float32)
+        sd[p + "s1"] = (rng.standard_normal((embd, rank)) * 0.1).astype(np.float32)
+        sd[p + "s2"] = (rng.standard_normal((32, ffn)) * 0.1).astype(np.float32)
+        sd[p + "s0"] = (1 + rng.standard_normal((1, 1, ffn)) * 0.1).astype(np.float32)
+    return sd
+
+
 def make_state_dict(seed, vocab, embd, layers, ffn, rank=32, head_size=64, layer0_value_lora=True):
     """OrderedDict name -> float32 ndarray, official shapes; keys in training-code registration order."""
     rng = np.random.default_rng(seed)

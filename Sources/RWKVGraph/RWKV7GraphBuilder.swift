@@ -31,6 +31,7 @@ public struct RWKV7GraphBuilder {
         let ids = try g.input("tokens", .i32, Shape(tokens))
         var x = try g.getRows(g.weight(model.embedding), ids: ids)
         x = try g.layerNorm(x, weight: g.weight(model.ln0Weight), bias: g.weight(model.ln0Bias), eps: Self.layerNormEps)
+        let normalizedEmbedding = x
         var vFirst: Graph.Value?
         for (i, layer) in model.layers.enumerated() {
             let names = Self.stateSlots(layer: i)
@@ -38,7 +39,7 @@ public struct RWKV7GraphBuilder {
             let ffnShift = try g.state(names.ffnShift, Shape(h.embedding))
             let wkv = try g.state(names.wkv, Shape(h.headSize, h.headSize, h.heads))
             x = try timeMix(&g, layer, x, shiftState: attShift, wkvState: wkv, vFirst: &vFirst)
-            x = try channelMix(&g, layer, x, shiftState: ffnShift)
+            x = try channelMix(&g, layer, x, shiftState: ffnShift, ids: ids, embedding: normalizedEmbedding)
         }
         if !logitsForAllTokens && tokens > 1 { x = try g.rows(x, start: tokens - 1, count: 1) }
         x = try g.layerNorm(x, weight: g.weight(model.lnOutWeight), bias: g.weight(model.lnOutBias), eps: Self.layerNormEps)
@@ -81,13 +82,21 @@ public struct RWKV7GraphBuilder {
         return try g.add(x, try g.matmul(w(l.output), try g.mul(z, gate)))
     }
 
-    /// Channel mixing ("FFN"): token shift, squared-ReLU key, value.
-    func channelMix(_ g: inout Graph, _ l: RWKV7Model.Layer, _ x: Graph.Value, shiftState: Graph.Value) throws -> Graph.Value {
+    /// Channel mixing ("FFN"): token shift, squared-ReLU key, value; RWKV-7a scales the hidden units by the
+    /// DeepEmbed term `(xf·s1)·M_t·s2 + s0`, M_t = the token's row of `s_emb` (plus `s_emb_x`·E'[t], merged
+    /// here per token rather than over the whole table) viewed as D × 32.
+    func channelMix(_ g: inout Graph, _ l: RWKV7Model.Layer, _ x: Graph.Value, shiftState: Graph.Value,
+                    ids: Graph.Value, embedding: Graph.Value) throws -> Graph.Value {
         let xf = try g.layerNorm(x, weight: g.weight(l.ln2Weight), bias: g.weight(l.ln2Bias), eps: Self.layerNormEps)
         let previous = try g.shift(xf, previous: shiftState)
         try g.store(try g.rows(xf, start: tokens - 1, count: 1), into: shiftState)
         let xk = try g.lerp(xf, previous, g.weight(l.ffnMix))
-        let hidden = try g.unary(.reluSquared, try g.matmul(g.weight(l.ffnKey), xk))
+        var hidden = try g.unary(.reluSquared, try g.matmul(g.weight(l.ffnKey), xk))
+        if let de = l.deepEmbed {
+            let matrices = try g.add(try g.getRows(g.weight(de.table), ids: ids), try g.matmul(g.weight(de.residual), embedding))
+            let u = try g.vectorTimesTokenMatrix(try g.matmul(g.weight(de.s1), xf), matrices, columns: 32)
+            hidden = try g.mul(hidden, try g.add(try g.matmul(g.weight(de.s2), u), g.weight(de.s0)))
+        }
         return try g.add(x, try g.matmul(g.weight(l.ffnValue), hidden))
     }
 }

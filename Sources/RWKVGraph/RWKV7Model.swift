@@ -19,6 +19,15 @@ public struct RWKV7Model: @unchecked Sendable {
         public let receptance, key, value, output: Tensor
         public let lnXWeight, lnXBias: Tensor                                 // time_mix_ln (GroupNorm)
         public let ffnMix, ffnKey, ffnValue: Tensor                           // channel_mix_lerp_k, key, value
+        /// RWKV-7a DeepEmbed (nil for plain RWKV-7).
+        public let deepEmbed: DeepEmbed?
+    }
+
+    /// A layer's DeepEmbed tensors: the per-token table `s_emb` [D·32, V] (gathered by token id, kept as
+    /// stored), its embedding residual `s_emb_x` [C, D·32] (merged lazily per token), `s1` [C, D], `s2` [32, F],
+    /// `s0` [F].
+    public struct DeepEmbed: @unchecked Sendable {
+        public let table, residual, s1, s2, s0: Tensor
     }
 
     public let hyperparameters: RWKV7Hyperparameters
@@ -67,7 +76,11 @@ public struct RWKV7Model: @unchecked Sendable {
                 value: try t(p + "time_mix_value.weight"), output: try t(p + "time_mix_output.weight"),
                 lnXWeight: try t(p + "time_mix_ln.weight"), lnXBias: try t(p + "time_mix_ln.bias"),
                 ffnMix: try t(p + "channel_mix_lerp_k.weight"), ffnKey: try t(p + "channel_mix_key.weight"),
-                ffnValue: try t(p + "channel_mix_value.weight"))
+                ffnValue: try t(p + "channel_mix_value.weight"),
+                deepEmbed: h.deepEmbedRank == 0 ? nil : DeepEmbed(
+                    // The V × D·32 table is only gathered, a row per token: keep it as stored (mapped, any type).
+                    table: try weights.tensor(p + "channel_mix_s_emb.weight"), residual: try t(p + "channel_mix_s_emb_x.weight"),
+                    s1: try t(p + "channel_mix_s1.weight"), s2: try t(p + "channel_mix_s2.weight"), s0: try t(p + "channel_mix_s0.weight")))
         }
     }
 

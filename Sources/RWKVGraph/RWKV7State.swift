@@ -68,8 +68,9 @@ public struct RWKV7State: Equatable, Sendable {
         let fields = (0..<9).map { i in
             Int(UInt32(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: Self.magic.count + 4 * i, as: UInt32.self) }))
         }
-        let saved = RWKV7Hyperparameters(vocabularySize: fields[0], embedding: fields[1], layers: fields[2], headSize: fields[3],
+        var saved = RWKV7Hyperparameters(vocabularySize: fields[0], embedding: fields[1], layers: fields[2], headSize: fields[3],
                                          decayRank: fields[4], iclrRank: fields[5], valueRank: fields[6], gateRank: fields[7], ffnSize: fields[8])
+        saved.deepEmbedRank = hyperparameters.deepEmbedRank  // the state's shape does not depend on it
         guard saved == hyperparameters else {
             throw ModelFileError(path, "state is for a model \(saved.summary), not \(hyperparameters.summary)")
         }

@@ -165,6 +165,16 @@ public struct Graph: Sendable {
         return record(.headDotScale(headSize: headSize), [a, b, c, v], .f32, shape(a))
     }
 
+    /// Per token, `u [rows, T]` times the token's matrix in `m [rows·columns, T]` → `[columns, T]`.
+    public mutating func vectorTimesTokenMatrix(_ u: Value, _ m: Value, columns: Int) throws -> Value {
+        try requireF32("vector_times_token_matrix", u, m)
+        let su = shape(u), sm = shape(m)
+        guard su.rank <= 2, sm.rank <= 2, columns > 0, sm[0] == su[0] * columns, sm[1] == su[1] else {
+            throw GraphError("vector_times_token_matrix: vectors \(su) and matrices \(sm) do not agree for \(columns) columns")
+        }
+        return record(.vectorTimesTokenMatrix(rows: su[0], columns: columns), [u, m], .f32, Shape(columns, su[1]))
+    }
+
     /// Rows of `table [C, V]` picked by i32 `ids [T]`, as f32 `[C, T]`. Ids are range-checked at run time.
     public mutating func getRows(_ table: Value, ids: Value) throws -> Value {
         guard dtype(ids) == .i32, shape(ids).rank == 1 else {

@@ -86,6 +86,12 @@ enum Lowering {
             task.broadcast = broadcasts(2)
             task.size = headSize
             return task
+        case .vectorTimesTokenMatrix(let rows, let columns):
+            var task = rowTask(.vectorTimesTokenMatrix)
+            task.size = columns
+            task.outWidth = columns
+            task.unitCost = Double(rows * columns) * nsPerElement
+            return task
         case .getRows:
             let table = graph.shape(node.inputs[0])
             var task = KernelTask(kind: .getRows, dtype: graph.dtype(node.inputs[0]), out: out, inputs: inputs,

@@ -36,6 +36,9 @@ public enum Op: Sendable {
     case l2NormalizeHeads(headSize: Int, eps: Float)
     /// Per head, `Σ_n a[n] ⊙ b[n] ⊙ c[n]` times `v` (the RWKV-7 bonus): inputs a, b, c (row-broadcast) and v.
     case headDotScale(headSize: Int)
+    /// Per token t: a `[rows]` vector times that token's own `rows × columns` matrix (row-major in a
+    /// `[rows·columns, T]` input): `out[q, t] = Σ_p u[p, t] · m[p·columns + q, t]` (RWKV-7a DeepEmbed).
+    case vectorTimesTokenMatrix(rows: Int, columns: Int)
     /// Gathers rows of a table `[C, V]` (any dtype) by i32 ids `[T]`, as f32 `[C, T]`.
     case getRows
     /// Rows `start ..< start + count` of `x`.
@@ -64,6 +67,7 @@ public enum Op: Sendable {
         case .scale: "scale"
         case .l2NormalizeHeads: "l2_normalize_heads"
         case .headDotScale: "head_dot_scale"
+        case .vectorTimesTokenMatrix: "vector_times_token_matrix"
         case .getRows: "get_rows"
         case .rows: "rows"
         case .wkv7: "wkv7"

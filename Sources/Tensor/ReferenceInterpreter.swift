@@ -74,6 +74,17 @@ public enum ReferenceInterpreter {
                     for j in start..<(start + n) { out[j] = s * v[j] }
                 }
                 values[id] = out
+            case .vectorTimesTokenMatrix(let rows, let columns):
+                let u = x(0), m = x(1)
+                var out = [Float](repeating: 0, count: columns * (u.count / rows))
+                for t in 0..<(u.count / rows) {
+                    for q in 0..<columns {
+                        var sum: Float = 0
+                        for p in 0..<rows { sum += u[t * rows + p] * m[t * rows * columns + p * columns + q] }
+                        out[t * columns + q] = sum
+                    }
+                }
+                values[id] = out
             case .getRows:
                 let table = x(0), ids = x(1), c = width, rows = graph.shape(node.inputs[0])[1]
                 values[id] = try ids.flatMap { raw -> ArraySlice<Float> in

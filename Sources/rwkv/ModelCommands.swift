@@ -81,8 +81,9 @@ struct InfoCommand: ParsableCommand {
             if let gguf = checkpoint.gguf { format += " v\(gguf.version), alignment \(gguf.alignment)" }
             print("file:        \(model)")
             print("format:      \(format)")
-            print("model:       RWKV-7, \(h.layers) layers, n_embd \(h.embedding), \(h.heads) heads of \(h.headSize), vocabulary \(h.vocabularySize), FFN \(h.ffnSize)")
+            print("model:       \(h.variant), \(h.layers) layers, n_embd \(h.embedding), \(h.heads) heads of \(h.headSize), vocabulary \(h.vocabularySize), FFN \(h.ffnSize)")
             print("LoRA ranks:  decay \(h.decayRank), iclr \(h.iclrRank), value \(h.valueRank), gate \(h.gateRank)")
+            if h.deepEmbedRank > 0 { print("DeepEmbed:   rank \(h.deepEmbedRank) (per layer a \(h.deepEmbedRank * 32)-value row per token)") }
             print("parameters:  \(h.parameterCount) (\(formatted(Double(h.parameterCount) / 1e6, 2)) M)")
             if let gguf = checkpoint.gguf {
                 print("metadata:")
@@ -96,10 +97,9 @@ struct InfoCommand: ParsableCommand {
                 table.append([name, t.dtype.description, t.shape.description, "\(t.byteCount)"])
             }
             print(table.render())
-            let embedding = try weights.tensor("token_embd.weight")
-            let perToken = total - embedding.byteCount + embedding.rowBytes
+            let perToken = weights.bytesPerToken
             print("total:       \(total) bytes (\(formatBytes(total)))")
-            print("per token:   \(perToken) bytes read per decoded token (\(formatBytes(perToken)); every weight but the embedding table, plus one embedding row)")
+            print("per token:   \(perToken) bytes read per decoded token (\(formatBytes(perToken)); every weight but the token tables, plus one row of each)")
         }
     }
 }

@@ -58,7 +58,14 @@ extension TensorTestSuite {
             }
         }
 
-        static let matmulCases: [(DType, Int, Int, Int)] = [
+        @Test(arguments: [(4, 1), (32, 5), (7, 3)])
+    func vectorTimesTokenMatrix(_ rows: Int, tokens: Int) throws {
+        let u = try randomTensor(Shape(rows, tokens), seed: 90)
+        let m = try randomTensor(Shape(rows * 32, tokens), seed: 91)
+        try checkAgainstReference(inputs: [("u", u), ("m", m)]) { g, v in [try g.vectorTimesTokenMatrix(v["u"]!, v["m"]!, columns: 32)] }
+    }
+
+    static let matmulCases: [(DType, Int, Int, Int)] = [
             (.f32, 37, 19, 1), (.f32, 37, 131, 6), (.f32, 96, 200, 1), (.f32, 64, 150, 70),
             (.f16, 37, 19, 1), (.f16, 100, 77, 4), (.bf16, 40, 33, 3),
             (.q8_0, 32, 17, 1), (.q8_0, 96, 45, 5), (.q4_0, 32, 17, 1), (.q4_0, 160, 70, 4),

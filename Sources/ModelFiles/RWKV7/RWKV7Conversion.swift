@@ -90,6 +90,7 @@ public enum RWKV7GGUF {
         writer.set("rwkv7.feed_forward_length", .uint32(UInt32(h.ffnSize)))
         writer.set("rwkv7.attention.head_count", .uint32(0))
         writer.set("rwkv7.token_shift_count", .uint32(2))
+        if h.deepEmbedRank > 0 { writer.set("rwkv7.deep_embed_rank", .uint32(UInt32(h.deepEmbedRank))) }
         writer.set("general.file_type", .uint32(RWKV7Conversion.fileType(weights)))
         writer.set("general.quantization_version", .uint32(2))
         if let vocabulary {

@@ -9,11 +9,18 @@ public struct RWKV7Hyperparameters: Equatable, Sendable, Codable {
     public var valueRank: Int
     public var gateRank: Int
     public var ffnSize: Int
+    /// RWKV-7a DeepEmbed rank D (0 = plain RWKV-7): per layer a token table of D × 32 values per token,
+    /// `s1` [C → D], `s2` [32 → F], `s0` [F].
+    public var deepEmbedRank: Int = 0
 
     public var heads: Int { embedding / headSize }
 
+    /// "RWKV-7" or "RWKV-7a (DeepEmbed)".
+    public var variant: String { deepEmbedRank > 0 ? "RWKV-7a (DeepEmbed)" : "RWKV-7" }
+
     public init(vocabularySize: Int, embedding: Int, layers: Int, headSize: Int, decayRank: Int,
-                iclrRank: Int, valueRank: Int, gateRank: Int, ffnSize: Int) {
+                iclrRank: Int, valueRank: Int, gateRank: Int, ffnSize: Int, deepEmbedRank: Int = 0) {
+        self.deepEmbedRank = deepEmbedRank
         self.vocabularySize = vocabularySize
         self.embedding = embedding
         self.layers = layers
@@ -52,6 +59,14 @@ public struct RWKV7Hyperparameters: Equatable, Sendable, Codable {
                 (p + "channel_mix_lerp_k.weight", [c]), (p + "channel_mix_key.weight", [c, ffnSize]),
                 (p + "channel_mix_value.weight", [ffnSize, c]),
             ]
+            if deepEmbedRank > 0 {
+                let width = deepEmbedRank * 32
+                shapes += [
+                    (p + "channel_mix_s_emb.weight", [width, vocabularySize]), (p + "channel_mix_s_emb_x.weight", [c, width]),
+                    (p + "channel_mix_s1.weight", [c, deepEmbedRank]), (p + "channel_mix_s2.weight", [32, ffnSize]),
+                    (p + "channel_mix_s0.weight", [ffnSize]),
+                ]
+            }
         }
         shapes += [("output_norm.weight", [c]), ("output_norm.bias", [c]), ("output.weight", [c, vocabularySize])]
         return shapes

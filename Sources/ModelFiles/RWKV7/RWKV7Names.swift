@@ -26,6 +26,10 @@ public enum RWKV7Names {
         ("att.ln_x.weight", "time_mix_ln.weight", .same), ("att.ln_x.bias", "time_mix_ln.bias", .same),
         ("ffn.x_k", "channel_mix_lerp_k.weight", .same),
         ("ffn.key.weight", "channel_mix_key.weight", .same), ("ffn.value.weight", "channel_mix_value.weight", .same),
+        // RWKV-7a DeepEmbed (llama.cpp has no names for these; ours follow its style).
+        ("ffn.s_emb.weight", "channel_mix_s_emb.weight", .same), ("ffn.s_emb_x.weight", "channel_mix_s_emb_x.weight", .same),
+        ("ffn.s1", "channel_mix_s1.weight", .transposed), ("ffn.s2", "channel_mix_s2.weight", .transposed),
+        ("ffn.s0", "channel_mix_s0.weight", .same),
     ]
 
     /// Model-level official name → GGUF name.

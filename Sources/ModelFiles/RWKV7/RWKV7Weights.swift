@@ -16,6 +16,15 @@ public struct RWKV7Weights: @unchecked Sendable {
         return t
     }
 
+    /// Bytes read from memory per decoded token: every weight except the tables gathered by token id
+    /// (`token_embd`, DeepEmbed's `channel_mix_s_emb`), of which one row each.
+    public var bytesPerToken: Int {
+        tensors.reduce(0) { total, entry in
+            let isTable = entry.key == "token_embd.weight" || entry.key.hasSuffix("channel_mix_s_emb.weight")
+            return total + (isTable ? entry.value.rowBytes : entry.value.byteCount)
+        }
+    }
+
     /// GGUF names in llama.cpp's writing order.
     public var orderedNames: [String] { hyperparameters.expectedShapes().map(\.name) }
 
@@ -53,8 +62,8 @@ public struct RWKV7Weights: @unchecked Sendable {
                 let hint = byName.keys.contains { $0.hasPrefix("model.layers.") } ? " (Hugging Face naming is not supported; use the official .pth)" : ""
                 throw ModelFileError(path, "not an RWKV-7 checkpoint: no 'blocks.0.att.r_k'\(hint)")
             }
-            if byName["blocks.0.ffn.s_emb.weight"] != nil || byName["blocks.0.qkv.qq.weight"] != nil {
-                throw ModelFileError(path, "RWKV-7a/7b (DeepEmbed) checkpoints are not supported yet")
+            if byName["blocks.0.qkv.qq.weight"] != nil {
+                throw ModelFileError(path, "RWKV-7b (DeepEmbedAttention) checkpoints are not supported yet")
             }
             let rk = byName["blocks.0.att.r_k"]!
             headSize = rk.shape.rank >= 2 ? rk.shape[0] : nil
@@ -153,11 +162,16 @@ public struct RWKV7Weights: @unchecked Sendable {
         guard n > 0, c % n == 0 else { throw ModelFileError(path, "head size \(n) does not divide n_embd \(c)") }
         func rank(_ name: String) throws -> Int { try need(name).shape[1] }
         let valueLayer = layers > 1 ? 1 : 0
-        return RWKV7Hyperparameters(
+        var result = RWKV7Hyperparameters(
             vocabularySize: embedding.shape[1], embedding: c, layers: layers, headSize: n,
             decayRank: try rank("blk.0.time_mix_w1.weight"), iclrRank: try rank("blk.0.time_mix_a1.weight"),
             valueRank: layers > 1 ? try rank("blk.\(valueLayer).time_mix_v1.weight") : 0,
             gateRank: try rank("blk.0.time_mix_g1.weight"), ffnSize: try rank("blk.0.channel_mix_key.weight"))
+        if let s1 = t["blk.0.channel_mix_s1.weight"] {
+            guard s1.shape.rank == 2, s1.shape[1] > 0 else { throw ModelFileError(path, "DeepEmbed 's1' has shape \(s1.shape)") }
+            result.deepEmbedRank = s1.shape[1]
+        }
+        return result
     }
 
     /// `'blk.1.time_mix_g2.weight' (official name 'blocks.1.att.g2')`.

@@ -38,11 +38,9 @@ public struct ModelBenchmark {
     /// Bytes of all weights.
     public var sizeBytes: Int { weights.tensors.values.reduce(0) { $0 + $1.byteCount } }
 
-    /// Bytes read from memory per decoded token: every weight except the embedding table, plus one row.
-    public var bytesPerToken: Int {
-        let embedding = weights.tensors["token_embd.weight"]!
-        return sizeBytes - embedding.byteCount + embedding.rowBytes
-    }
+    /// Bytes read from memory per decoded token: every weight except the token tables (the embedding and
+    /// DeepEmbed's `s_emb`), of which one row each.
+    public var bytesPerToken: Int { weights.bytesPerToken }
 
     /// Runs `pp<prompt>` (if > 0) and `tg<generate>` (if > 0) on `threads` threads, `repetitions` times each.
     public func run(threads: Int, prompt: Int, generate: Int, repetitions: Int, readBandwidth: Double?,

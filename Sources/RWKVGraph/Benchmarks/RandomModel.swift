@@ -8,15 +8,19 @@ public enum RandomModel {
     /// (`max(32, round(1.8·√C/32)·32)` for decay and iclr, `1.3·√C` for value, `0.6·C^0.8` for gate).
     public static func shape(named name: String) -> RWKV7Hyperparameters? {
         let sizes: [String: (layers: Int, embedding: Int)] = ["0.1b": (12, 768), "0.4b": (24, 1024), "1.5b": (24, 2048), "2.9b": (32, 2560)]
-        guard let size = sizes[name.lowercased()] else { return nil }
+        let lower = name.lowercased()
+        let deepEmbed = lower.hasSuffix("-de")
+        guard let size = sizes[deepEmbed ? String(lower.dropLast(3)) : lower] else { return nil }
         let c = Double(size.embedding)
         func rank(_ x: Double) -> Int { max(32, Int((x / 32).rounded()) * 32) }
         return RWKV7Hyperparameters(vocabularySize: 65536, embedding: size.embedding, layers: size.layers, headSize: 64,
                                     decayRank: rank(1.8 * c.squareRoot()), iclrRank: rank(1.8 * c.squareRoot()),
-                                    valueRank: rank(1.3 * c.squareRoot()), gateRank: rank(0.6 * pow(c, 0.8)), ffnSize: 4 * size.embedding)
+                                    valueRank: rank(1.3 * c.squareRoot()), gateRank: rank(0.6 * pow(c, 0.8)), ffnSize: 4 * size.embedding,
+                                    deepEmbedRank: deepEmbed ? 32 : 0)
     }
 
-    public static let shapeNames = ["0.1b", "0.4b", "1.5b", "2.9b"]
+    /// Official sizes; `-de` adds RWKV-7a DeepEmbed (as rwkv7a-g1b-0.1b).
+    public static let shapeNames = ["0.1b", "0.4b", "1.5b", "2.9b", "0.1b-de", "0.4b-de", "1.5b-de", "2.9b-de"]
 
     /// Bytes the model will occupy at `type` (what `make` allocates).
     public static func bytes(_ h: RWKV7Hyperparameters, type: DType) -> Int {
@@ -29,6 +33,7 @@ public enum RandomModel {
 
     static func dtypeFor(_ name: String, _ shape: Shape, _ type: DType) -> DType {
         if shape.count == shape[0] || name.hasSuffix("lerp_fused.weight") { return .f32 }
+        if name.hasSuffix("channel_mix_s_emb.weight") { return .f16 }  // as released (16-bit), never quantized
         return RWKV7Names.isQuantizable(name) ? RWKV7Conversion.blockType(name, shape: shape, type) : .f32
     }
 
@@ -67,6 +72,9 @@ public enum RandomModel {
         case name.hasSuffix("time_mix_k_a.weight"): return (0.5, 1.5)
         case name.hasSuffix("a0.weight"), name.hasSuffix("v0.weight"): return (-0.5, 0.5)
         case name.hasSuffix("r_k.weight"): return (-0.5, 0.5)
+        case name.hasSuffix("s0.weight"): return (0.9, 1.1)
+        case name.hasSuffix("s_emb.weight"): return (-0.5, 0.5)
+        case name.hasSuffix("s_emb_x.weight"): return (-0.05, 0.05)
         case name == "token_embd.weight": return (-1, 1)
         case name.contains("channel_mix_value"): return (-0.87 / f.squareRoot(), 0.87 / f.squareRoot())
         case name.hasSuffix("1.weight"), name.hasSuffix("2.weight"): return (-0.17, 0.17)

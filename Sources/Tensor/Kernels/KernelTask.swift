@@ -8,7 +8,7 @@ struct KernelTask {
     enum Kind {
         case matmulF32, matmulF16, matmulQuantized, matmulBlocks, convertRows
         case add, sub, mul, lerp, shift, unary, scale
-        case layerNorm, groupNorm, l2NormalizeHeads, headDotScale
+        case layerNorm, groupNorm, l2NormalizeHeads, headDotScale, vectorTimesTokenMatrix
         case getRows, rows, wkv7, store
     }
 
