@@ -53,4 +53,14 @@ import Testing
         let table = try weights.tensor("blk.0.channel_mix_s_emb.weight")
         #expect(weights.bytesPerToken < weights.tensors.values.reduce(0) { $0 + $1.byteCount } - table.byteCount)
     }
+
+    /// Text generation runs on a DeepEmbed model like on any other (synthetic vocabulary: the 256 bytes).
+    @Test func generates() throws {
+        var tokens: [[UInt8]] = [[]] + (0...255).map { [UInt8($0)] }
+        tokens += ["ab", "the", " a"].map { Array($0.utf8) }
+        let codec = TextCodec.world(WorldTokenizer(WorldVocabulary(path: "synthetic", tokens: tokens)))
+        let generator = TextGenerator(session: try RWKV7Session(model: try Self.model.get(), threads: 2), codec: codec, settings: SamplerSettings())
+        let (text, stats) = try generator.generate(prompt: Array("the ab".utf8), maxTokens: 20, onText: { _ in })
+        #expect(stats.promptTokens == 3 && stats.generatedTokens + (stats.stopReason == "end of text" ? 1 : 0) >= 1 && text.count <= 60)
+    }
 }
