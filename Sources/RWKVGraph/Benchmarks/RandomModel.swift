@@ -31,13 +31,17 @@ public enum RandomModel {
         }
     }
 
+    /// The type each tensor has in a file `rwkv convert --type T` writes (llama.cpp's choices): vectors, norms,
+    /// w1/w2 and the fused mixes F32; the quantizable matrices T (a Q4_0 head Q8_0); the other LoRAs F16 (F32
+    /// for T = f32); DeepEmbed tables F16, as released.
     static func dtypeFor(_ name: String, _ shape: Shape, _ type: DType) -> DType {
-        if shape.count == shape[0] || name.hasSuffix("lerp_fused.weight") { return .f32 }
-        if name.hasSuffix("channel_mix_s_emb.weight") { return .f16 }  // as released (16-bit), never quantized
-        return RWKV7Names.isQuantizable(name) ? RWKV7Conversion.blockType(name, shape: shape, type) : .f32
+        if name.hasSuffix("channel_mix_s_emb.weight") { return .f16 }
+        if RWKV7Names.isForcedF32(name, shape: shape) { return .f32 }
+        if RWKV7Names.isQuantizable(name) { return RWKV7Conversion.blockType(name, shape: shape, type) }
+        return type == .f32 ? .f32 : .f16
     }
 
-    /// A model of shape `h` whose large matrices are `type` (the head Q8_0 for Q4_0, as `rwkv quantize`).
+    /// A model of shape `h` at `type`, each tensor of the type ``dtypeFor(_:_:_:)`` gives.
     public static func make(_ h: RWKV7Hyperparameters, type: DType, seed: UInt64 = 42) throws -> RWKV7Weights {
         var generator = SeededGenerator(seed: seed)
         var tensors: [String: Tensor] = [:]
