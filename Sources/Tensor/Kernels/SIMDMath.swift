@@ -42,25 +42,6 @@ enum SIMDMath {
         return sum
     }
 
-    /// `Σ f16(a[i])·b[i]`, the f16 weights widened exactly.
-    @inline(__always) static func dotF16(_ a: UnsafePointer<UInt16>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc0 = V16(), acc1 = V16()
-        var i = 0
-        while i + 32 <= n {
-            let h0 = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float16>.self)
-            let h1 = UnsafeRawPointer(a + i + 16).loadUnaligned(as: SIMD16<Float16>.self)
-            acc0.addProduct(V16(h0), load(b + i))
-            acc1.addProduct(V16(h1), load(b + i + 16))
-            i += 32
-        }
-        var sum = horizontalSum(acc0 + acc1)
-        while i < n {
-            sum += HalfPrecision.f32(fromF16: a[i]) * b[i]
-            i += 1
-        }
-        return sum
-    }
-
     /// `Σ a[i]`.
     @inline(__always) static func sum(_ a: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc = V16()
