@@ -113,15 +113,30 @@ static inline __m256i dot_q8_block(const uint8_t *wb, const prepared_block *x) {
 #endif
 }
 
+/// The f16 scales of eight consecutive blocks (`block_bytes` apart), widened in one instruction.
+static inline __m256 eight_scales(const uint8_t *wb, int64_t block_bytes) {
+    uint16_t h[8];
+    for (int j = 0; j < 8; j++) memcpy(&h[j], wb + j * block_bytes, 2);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+}
+
+/// The unsigned offset the activations are prepared for: −8·Σx for Q4_0 nibbles; for Q8_0 weights offset to
+/// unsigned (VNNI) −128·Σx, or none (the AVX2 sign trick).
+static inline int activation_offset(int q4) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return q4 ? 8 : 0x80;
+#else
+    return q4 ? 8 : 0;
+#endif
+}
+
 static inline float row_q8_0(const uint8_t *wr, const prepared_block *x, int64_t nb) {
     __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     int64_t b = 0;
     // Eight blocks at a time: their f16 scales widened together, each block's then taken from a register.
     for (; b + 8 <= nb; b += 8) {
         const uint8_t *wb = wr + b * Q8_BYTES;
-        uint16_t h[8];
-        for (int j = 0; j < 8; j++) memcpy(&h[j], wb + j * Q8_BYTES, 2);
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+        const __m256 dw = eight_scales(wb, Q8_BYTES);
         for (int j = 0; j < 8; j++) {
             const __m256i sum = dot_q8_block(wb + j * Q8_BYTES, &x[b + j]);
             const __m256 scale = _mm256_mul_ps(_mm256_permutevar8x32_ps(dw, _mm256_set1_epi32(j)), _mm256_set1_ps(x[b + j].d));
@@ -142,9 +157,7 @@ static inline float row_q4_0(const uint8_t *wr, const prepared_block *x, int64_t
     // Eight blocks at a time: their f16 scales widened together, each block's then taken from a register.
     for (; b + 8 <= nb; b += 8) {
         const uint8_t *wb = wr + b * Q4_BYTES;
-        uint16_t h[8];
-        for (int j = 0; j < 8; j++) memcpy(&h[j], wb + j * Q4_BYTES, 2);
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+        const __m256 dw = eight_scales(wb, Q4_BYTES);
         for (int j = 0; j < 8; j++) {
             // Both halves of the 16 quant bytes in one register: low nibbles in lane 0, high in lane 1.
             const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(wb + j * Q4_BYTES + 2)));
@@ -211,11 +224,7 @@ static inline __attribute__((always_inline)) void tile_prepared(const uint8_t *w
 
 static void prefill_quantized(const uint8_t *w, const uint8_t *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1, const int q4) {
     const int64_t nb = k / 32;
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-    const int offset = q4 ? 8 : 0x80;
-#else
-    const int offset = q4 ? 8 : 0;
-#endif
+    const int offset = activation_offset(q4);
     prepared_block prepared[4 * nb];
     int64_t t = 0;
     for (; t + 4 <= tokens; t += 4) {
@@ -232,61 +241,43 @@ static void prefill_quantized(const uint8_t *w, const uint8_t *x, float *out, in
     }
 }
 
-#define DEFINE_MATMUL(NAME, TILE, WTYPE, XTYPE)                                                                  \
-    void NAME(const WTYPE *w, const XTYPE *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) { \
-        if (tokens == 1) {                                                                                         \
-            DECODE_##TILE(w, x, out, k, r0, r1);                                                                   \
-            return;                                                                                                \
-        }                                                                                                          \
-        int64_t t = 0;                                                                                             \
-        for (; t + 4 <= tokens; t += 4) {                                                                          \
-            int64_t r = r0;                                                                                        \
-            for (; r + 4 <= r1; r += 4) TILE((const void *)w, (const void *)x, out, k, m, r, t, 4, 4);             \
-            for (; r < r1; r++) TILE((const void *)w, (const void *)x, out, k, m, r, t, 1, 4);                     \
-        }                                                                                                          \
-        for (; t < tokens; t++) {                                                                                  \
-            int64_t r = r0;                                                                                        \
-            for (; r + 4 <= r1; r += 4) TILE((const void *)w, (const void *)x, out, k, m, r, t, 4, 1);             \
-            for (; r < r1; r++) TILE((const void *)w, (const void *)x, out, k, m, r, t, 1, 1);                     \
-        }                                                                                                          \
-    }
-
-static void decode_q8_0(const void *w, const void *x, float *out, int64_t k, int64_t r0, int64_t r1) {
+/// Decode: the activation row prepared once, then the weight rows one after another.
+static void decode_quantized(const uint8_t *w, const uint8_t *x, float *out, int64_t k, int64_t r0, int64_t r1, const int q4) {
     const int64_t nb = k / 32;
     prepared_block blocks[nb];
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-    prepare_q8_0((const uint8_t *)x, nb, blocks, 0x80);
-#else
-    prepare_q8_0((const uint8_t *)x, nb, blocks, 0);
-#endif
-    for (int64_t r = r0; r < r1; r++) out[r] = row_q8_0((const uint8_t *)w + r * nb * Q8_BYTES, blocks, nb);
+    prepare_q8_0(x, nb, blocks, activation_offset(q4));
+    for (int64_t r = r0; r < r1; r++)
+        out[r] = q4 ? row_q4_0(w + r * nb * Q4_BYTES, blocks, nb) : row_q8_0(w + r * nb * Q8_BYTES, blocks, nb);
 }
-
-static void decode_q4_0(const void *w, const void *x, float *out, int64_t k, int64_t r0, int64_t r1) {
-    const int64_t nb = k / 32;
-    prepared_block blocks[nb];
-    prepare_q8_0((const uint8_t *)x, nb, blocks, 8);
-    for (int64_t r = r0; r < r1; r++) out[r] = row_q4_0((const uint8_t *)w + r * nb * Q4_BYTES, blocks, nb);
-}
-
-static void decode_f16(const uint16_t *w, const float *x, float *out, int64_t k, int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; r++) out[r] = row_f16(w + r * k, x, k);
-}
-
-#define DECODE_TILE_F16 decode_f16
-#define TILE_F16(w, x, out, k, m, r, t, RB, TB) tile_f16((const uint16_t *)(w), (const float *)(x), out, k, m, r, t, RB, TB)
 
 void rwkv_matmul_q8_0(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
-    if (tokens == 1) decode_q8_0(w, x, out, k, r0, r1);
+    if (tokens == 1) decode_quantized((const uint8_t *)w, (const uint8_t *)x, out, k, r0, r1, 0);
     else prefill_quantized((const uint8_t *)w, (const uint8_t *)x, out, k, m, tokens, r0, r1, 0);
 }
 
 void rwkv_matmul_q4_0(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
-    if (tokens == 1) decode_q4_0(w, x, out, k, r0, r1);
+    if (tokens == 1) decode_quantized((const uint8_t *)w, (const uint8_t *)x, out, k, r0, r1, 1);
     else prefill_quantized((const uint8_t *)w, (const uint8_t *)x, out, k, m, tokens, r0, r1, 1);
 }
 
-DEFINE_MATMUL(rwkv_matmul_f16, TILE_F16, uint16_t, float)
+void rwkv_matmul_f16(const uint16_t *w, const float *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
+    if (tokens == 1) {
+        for (int64_t r = r0; r < r1; r++) out[r] = row_f16(w + r * k, x, k);
+        return;
+    }
+    int64_t t = 0;
+    for (; t + 4 <= tokens; t += 4) {
+        int64_t r = r0;
+        for (; r + 4 <= r1; r += 4) tile_f16(w, x, out, k, m, r, t, 4, 4);
+        for (; r < r1; r++) tile_f16(w, x, out, k, m, r, t, 1, 4);
+    }
+    for (; t < tokens; t++) {
+        int64_t r = r0;
+        for (; r + 4 <= r1; r += 4) tile_f16(w, x, out, k, m, r, t, 4, 1);
+        for (; r < r1; r++) tile_f16(w, x, out, k, m, r, t, 1, 1);
+    }
+}
+
 
 #else  // portable scalar versions: the same per-block arithmetic without SIMD
 

@@ -22,10 +22,7 @@ public struct Checkpoint: @unchecked Sendable {
 
     /// Opens and validates `path`.
     public static func open(_ path: String) throws -> Checkpoint {
-        let file: MappedFile
-        do { file = try MappedFile(path: path) } catch let error as MappedFile.OpenError {
-            throw ModelFileError(path, error.description.replacingPrefix(path + ": "))
-        }
+        let file = try MappedFile.mapping(path)
         let bytes = file.bytes
         guard bytes.count >= 8 else { throw ModelFileError(path, "too short (\(bytes.count) bytes) to be a model file") }
         let head = bytes.loadUnaligned(as: UInt32.self)

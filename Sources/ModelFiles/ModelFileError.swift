@@ -1,3 +1,5 @@
+import Tensor
+
 /// A problem with a model file: one line that names the file and what is wrong.
 public struct ModelFileError: Error, CustomStringConvertible, Equatable {
     public let path: String
@@ -21,5 +23,16 @@ public struct ModelFileError: Error, CustomStringConvertible, Equatable {
             }
         }
         return out
+    }
+}
+
+extension MappedFile {
+    /// Maps `path`, turning an open/map failure into a ``ModelFileError`` naming the file.
+    static func mapping(_ path: String) throws -> MappedFile {
+        do {
+            return try MappedFile(path: path)
+        } catch let error as MappedFile.OpenError {
+            throw ModelFileError(path, error.description.replacingPrefix(path + ": "))
+        }
     }
 }

@@ -213,6 +213,7 @@ public final class Executor: @unchecked Sendable {
         case .convertRows: MatmulKernels.convertRows(task, rows: units)
         case .layerNorm, .groupNorm, .l2NormalizeHeads: NormKernels.run(task, rows: units)
         case .wkv7: WKV7Kernel.run(task, units: units)
+        case .vectorTimesTokenMatrix: ElementwiseKernels.vectorTimesTokenMatrix(task, tokens: units)
         case .getRows:
             if !ElementwiseKernels.getRows(task, rows: units) { badTokenIDs.store(1, ordering: .relaxed) }
         default: ElementwiseKernels.run(task, rows: units)

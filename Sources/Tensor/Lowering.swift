@@ -89,7 +89,6 @@ enum Lowering {
         case .vectorTimesTokenMatrix(let rows, let columns):
             var task = rowTask(.vectorTimesTokenMatrix)
             task.size = columns
-            task.outWidth = columns
             task.unitCost = Double(rows * columns) * nsPerElement
             return task
         case .getRows:

@@ -52,13 +52,7 @@ struct LogitsCommand: ParsableCommand {
         }
         let bytes = Array(text!.utf8)
         guard !bytes.isEmpty else { throw ExecutionError("--text is empty") }
-        if vocabularySize == 256 { return bytes.map(Int32.init) }
-        let vocabulary = try vocab.map { try WorldVocabulary(contentsOf: $0) } ?? checkpoint.gguf.flatMap { WorldVocabulary(gguf: $0) }
-        guard let vocabulary else { throw ExecutionError("\(model): no vocabulary in the model file; pass --vocab rwkv_vocab_v20230424.txt") }
-        guard vocabulary.modelSize <= vocabularySize else {
-            throw ExecutionError("\(vocabulary.path): vocabulary has \(vocabulary.modelSize) ids but the model only \(vocabularySize)")
-        }
-        return WorldTokenizer(vocabulary).encode(bytes)
+        return try TextCodec.forModel(checkpoint, vocabularySize: vocabularySize, vocabularyPath: vocab).encode(bytes)
     }
 }
 

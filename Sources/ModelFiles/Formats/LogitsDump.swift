@@ -20,10 +20,7 @@ public struct LogitsDump: Equatable, Sendable {
 
     /// Reads and checks a dump.
     public static func read(_ path: String) throws -> LogitsDump {
-        let file: MappedFile
-        do { file = try MappedFile(path: path) } catch let error as MappedFile.OpenError {
-            throw ModelFileError(path, error.description.replacingPrefix(path + ": "))
-        }
+        let file = try MappedFile.mapping(path)
         let tensors = Dictionary(try SafeTensorsReader.read(path: path, file: file).map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
         guard let tokens = tensors["tokens"], let logits = tensors["logits"] else {
             throw ModelFileError(path, "a logits dump needs tensors 'tokens' and 'logits'")

@@ -30,7 +30,7 @@ public final class GGUFFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        do { file = try MappedFile(path: path) } catch let error as MappedFile.OpenError { throw ModelFileError(path, error.description.replacingPrefix(path + ": ")) }
+        file = try MappedFile.mapping(path)
         var reader = ByteReader(path: path, bytes: file.bytes)
         guard file.byteCount >= 4, try reader.read(UInt32.self, "magic") == Self.magic else {
             throw ModelFileError(path, "not a GGUF file (bad magic)")

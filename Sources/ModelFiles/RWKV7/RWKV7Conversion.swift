@@ -12,17 +12,13 @@ public enum RWKV7Conversion {
     public static func convertType(_ name: String, _ tensor: Tensor, to target: DType?) -> DType {
         if RWKV7Names.isForcedF32(name, shape: tensor.shape) { return .f32 }
         guard let target else { return tensor.dtype }
-        if RWKV7Names.isQuantizable(name) { return blockType(name, tensor, target) }
+        if RWKV7Names.isQuantizable(name) { return blockType(name, shape: tensor.shape, target) }
         return target == .f32 ? .f32 : .f16
     }
 
     /// `rwkv quantize --type T` (llama-quantize): only the quantizable set changes; everything else is kept.
     public static func quantizeType(_ name: String, _ tensor: Tensor, to target: DType) -> DType {
-        RWKV7Names.isQuantizable(name) ? blockType(name, tensor, target) : tensor.dtype
-    }
-
-    static func blockType(_ name: String, _ tensor: Tensor, _ target: DType) -> DType {
-        blockType(name, shape: tensor.shape, target)
+        RWKV7Names.isQuantizable(name) ? blockType(name, shape: tensor.shape, target) : tensor.dtype
     }
 
     /// The dtype a quantizable tensor of `shape` gets for `target`.

@@ -17,10 +17,7 @@ public struct WorldVocabulary: Sendable {
 
     /// Parses the vocabulary file at `path`.
     public init(contentsOf path: String) throws {
-        let file: MappedFile
-        do { file = try MappedFile(path: path) } catch let error as MappedFile.OpenError {
-            throw ModelFileError(path, error.description.replacingPrefix(path + ": "))
-        }
+        let file = try MappedFile.mapping(path)
         var tokens: [[UInt8]] = [[]]
         var lineNumber = 0
         for rawLine in file.bytes.split(separator: 0x0A, omittingEmptySubsequences: false) {

@@ -10,7 +10,7 @@ enum ElementwiseKernels {
         let c = task.width
         let out = task.output
         for t in rows {
-            let o = out + t * (task.kind == .vectorTimesTokenMatrix ? task.size : c)
+            let o = out + t * c
             switch task.kind {
             case .add, .sub, .mul:
                 let a = task.input(0) + t * c
@@ -40,15 +40,6 @@ enum ElementwiseKernels {
                     .update(from: task.input(0) + t * c, count: c)
             case .headDotScale:
                 headDotScale(task, t)
-            case .vectorTimesTokenMatrix:
-                let rows = c, columns = task.size
-                let u = task.input(0) + t * rows, m = task.input(1) + t * rows * columns
-                let o = task.output + t * columns
-                o.update(repeating: 0, count: columns)
-                for p in 0..<rows {
-                    let up = u[p], mp = m + p * columns
-                    for q in 0..<columns { o[q] += up * mp[q] }
-                }
             default:
                 preconditionFailure("not an element-wise kernel")
             }
@@ -81,6 +72,20 @@ enum ElementwiseKernels {
             var s: Float = 0
             for j in (h * n)..<(h * n + n) { s += a[j] * b[j] * w[j] }
             for j in (h * n)..<(h * n + n) { o[j] = s * v[j] }
+        }
+    }
+
+    /// Per token: `u [rows]` times the token's `rows × columns` matrix (one unit is one token).
+    static func vectorTimesTokenMatrix(_ task: KernelTask, tokens: Range<Int>) {
+        let rows = task.width, columns = task.size
+        for t in tokens {
+            let u = task.input(0) + t * rows, m = task.input(1) + t * rows * columns
+            let o = task.output + t * columns
+            o.update(repeating: 0, count: columns)
+            for p in 0..<rows {
+                let up = u[p], mp = m + p * columns
+                for q in 0..<columns { o[q] += up * mp[q] }
+            }
         }
     }
 
