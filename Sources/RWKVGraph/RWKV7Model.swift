@@ -38,7 +38,8 @@ public struct RWKV7Model: @unchecked Sendable {
     public let head: Tensor                                                   // output [C, V]
 
     /// Prepares `weights` for inference. bf16 matrices and every non-f32 vector are widened to f32
-    /// (exactly); other matrices keep their type.
+    /// (exactly); other matrices keep their type, Q8_0/Q4_0 matmul weights repacked into a copy in the 8-row
+    /// interleaved layout (``Tensor/interleavedForMatmul()``).
     public init(_ weights: RWKV7Weights) throws {
         let h = weights.hyperparameters
         func t(_ name: String) throws -> Tensor {
@@ -46,13 +47,15 @@ public struct RWKV7Model: @unchecked Sendable {
             let isVector = tensor.shape.count == tensor.shape[0]
             return tensor.dtype == .bf16 || (isVector && tensor.dtype != .f32) ? try tensor.converted(to: .f32) : tensor
         }
+        /// A matmul weight: Q8_0/Q4_0 matrices are repacked into the 8-row interleaved layouts.
+        func m(_ name: String) throws -> Tensor { try t(name).interleavedForMatmul() }
         hyperparameters = h
         embedding = try t("token_embd.weight")
         ln0Weight = try t("token_embd_norm.weight")
         ln0Bias = try t("token_embd_norm.bias")
         lnOutWeight = try t("output_norm.weight")
         lnOutBias = try t("output_norm.bias")
-        head = try t("output.weight")
+        head = try m("output.weight")
         let c = h.embedding
         layers = try (0..<h.layers).map { i in
             let p = "blk.\(i)."
@@ -65,22 +68,22 @@ public struct RWKV7Model: @unchecked Sendable {
                 ln1Weight: try t(p + "attn_norm.weight"), ln1Bias: try t(p + "attn_norm.bias"),
                 ln2Weight: try t(p + "attn_norm_2.weight"), ln2Bias: try t(p + "attn_norm_2.bias"),
                 mixR: mix(0), mixW: mix(1), mixK: mix(2), mixV: mix(3), mixA: mix(4), mixG: mix(5),
-                w0: try t(p + "time_mix_w0.weight"), w1: try t(p + "time_mix_w1.weight"), w2: try t(p + "time_mix_w2.weight"),
-                a0: try t(p + "time_mix_a0.weight"), a1: try t(p + "time_mix_a1.weight"), a2: try t(p + "time_mix_a2.weight"),
-                v0: i == 0 ? nil : try t(p + "time_mix_v0.weight"), v1: i == 0 ? nil : try t(p + "time_mix_v1.weight"),
-                v2: i == 0 ? nil : try t(p + "time_mix_v2.weight"),
-                g1: try t(p + "time_mix_g1.weight"), g2: try t(p + "time_mix_g2.weight"),
+                w0: try t(p + "time_mix_w0.weight"), w1: try m(p + "time_mix_w1.weight"), w2: try m(p + "time_mix_w2.weight"),
+                a0: try t(p + "time_mix_a0.weight"), a1: try m(p + "time_mix_a1.weight"), a2: try m(p + "time_mix_a2.weight"),
+                v0: i == 0 ? nil : try t(p + "time_mix_v0.weight"), v1: i == 0 ? nil : try m(p + "time_mix_v1.weight"),
+                v2: i == 0 ? nil : try m(p + "time_mix_v2.weight"),
+                g1: try m(p + "time_mix_g1.weight"), g2: try m(p + "time_mix_g2.weight"),
                 kK: try t(p + "time_mix_k_k.weight"), kA: kA, rK: try t(p + "time_mix_r_k.weight"),
                 oneMinusKA: try Tensor(kA.floats().map { 1 - $0 }, shape: Shape(c)),
-                receptance: try t(p + "time_mix_receptance.weight"), key: try t(p + "time_mix_key.weight"),
-                value: try t(p + "time_mix_value.weight"), output: try t(p + "time_mix_output.weight"),
+                receptance: try m(p + "time_mix_receptance.weight"), key: try m(p + "time_mix_key.weight"),
+                value: try m(p + "time_mix_value.weight"), output: try m(p + "time_mix_output.weight"),
                 lnXWeight: try t(p + "time_mix_ln.weight"), lnXBias: try t(p + "time_mix_ln.bias"),
-                ffnMix: try t(p + "channel_mix_lerp_k.weight"), ffnKey: try t(p + "channel_mix_key.weight"),
-                ffnValue: try t(p + "channel_mix_value.weight"),
+                ffnMix: try t(p + "channel_mix_lerp_k.weight"), ffnKey: try m(p + "channel_mix_key.weight"),
+                ffnValue: try m(p + "channel_mix_value.weight"),
                 deepEmbed: h.deepEmbedRank == 0 ? nil : DeepEmbed(
                     // The V × D·32 table is only gathered, a row per token: keep it as stored (mapped, any type).
-                    table: try weights.tensor(p + "channel_mix_s_emb.weight"), residual: try t(p + "channel_mix_s_emb_x.weight"),
-                    s1: try t(p + "channel_mix_s1.weight"), s2: try t(p + "channel_mix_s2.weight"), s0: try t(p + "channel_mix_s0.weight")))
+                    table: try weights.tensor(p + "channel_mix_s_emb.weight"), residual: try m(p + "channel_mix_s_emb_x.weight"),
+                    s1: try m(p + "channel_mix_s1.weight"), s2: try m(p + "channel_mix_s2.weight"), s0: try t(p + "channel_mix_s0.weight")))
         }
     }
 

@@ -75,6 +75,16 @@ public enum BlockQuantization {
         }
     }
 
+    /// Dequantizes `count` values (a multiple of 32) from Q8_0s blocks (f32 scale, int32 sum, 32 quants).
+    public static func dequantizeQ8_0s(_ blocks: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        for block in 0..<(count / blockSize) {
+            let src = blocks + block * 40
+            let d = src.loadUnaligned(as: Float.self)
+            let qs = (src + 8).assumingMemoryBound(to: Int8.self)
+            for j in 0..<blockSize { y[block * blockSize + j] = Float(qs[j]) * d }
+        }
+    }
+
     /// Dequantizes `count` values (a multiple of 32) from Q4_0 blocks.
     public static func dequantizeQ4_0(_ blocks: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, count: Int) {
         for block in 0..<(count / blockSize) {

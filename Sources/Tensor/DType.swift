@@ -11,6 +11,12 @@ public enum DType: Int, CaseIterable, Sendable, CustomStringConvertible {
     case q4_0
     /// Token ids.
     case i32
+    /// In memory only: Q8_0 / Q4_0 weights with 8 rows interleaved block by block, the layout the int8
+    /// matmul kernels read fastest (``Tensor/interleavedForMatmul()``). Never read from or written to files.
+    case q8_0r8
+    case q4_0r8
+    /// In memory only: the activations of r8 matmuls, Q8_0 values with an f32 scale and each block's quant sum.
+    case q8_0s
 
     /// The traits of this type.
     @inlinable public var traits: DTypeTraits { DTypeTraits.table[rawValue] }
@@ -18,9 +24,9 @@ public enum DType: Int, CaseIterable, Sendable, CustomStringConvertible {
     /// The lower-case name used on the command line and in tables (`f32`, `q8_0`, …).
     public var description: String { traits.name }
 
-    /// Parses a command-line name such as `q4_0` (case-insensitive).
+    /// Parses a command-line name such as `q4_0` (case-insensitive); in-memory layouts are not accepted.
     public init?(name: String) {
-        guard let match = DType.allCases.first(where: { $0.traits.name == name.lowercased() }) else { return nil }
+        guard let match = DType.allCases.first(where: { $0.traits.name == name.lowercased() && $0.isFileType }) else { return nil }
         self = match
     }
 
@@ -38,6 +44,12 @@ public enum DType: Int, CaseIterable, Sendable, CustomStringConvertible {
 
     /// Bytes of a row of `count` elements; `count` must be a multiple of ``blockSize``.
     @inlinable public func rowBytes(_ count: Int) -> Int { count / traits.blockSize * traits.bytesPerBlock }
+
+    /// Whether tensors of this type can be read from and written to model files (it has a GGUF id).
+    @inlinable public var isFileType: Bool { traits.ggufTypeID != nil }
+
+    /// For the row-interleaved in-memory layouts, the file type they hold (nil otherwise).
+    @inlinable public var interleavedFrom: DType? { traits.interleavedFrom }
 
     /// Whether this is a block-quantized type.
     @inlinable public var isQuantized: Bool { traits.blockSize > 1 }

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Everything that differs between element types, in one table indexed by ``DType``.
 ///
 /// Adding a type means adding a row here and its kernels in one file.
@@ -11,8 +13,8 @@ public struct DTypeTraits: Sendable {
 
     /// Command-line and table name (`f32`, `q4_0`, …).
     public let name: String
-    /// The `ggml_type` id used in GGUF tensor infos.
-    public let ggufTypeID: UInt32
+    /// The `ggml_type` id used in GGUF tensor infos (nil for in-memory layouts).
+    public let ggufTypeID: UInt32?
     /// Elements per block.
     public let blockSize: Int
     /// Bytes per block.
@@ -26,6 +28,9 @@ public struct DTypeTraits: Sendable {
     public let activationType: DType
     /// Reference vec-dot against activations of ``activationType`` (nil where no matmul is defined).
     public let vecDot: VecDot?
+    /// For a layout with 8 rows interleaved: the type of its rows (row-wise quantize, dequantize and vec-dot
+    /// are then nil; see ``Tensor/deinterleavedRows()``).
+    public var interleavedFrom: DType? = nil
 
     /// The table, in ``DType`` order.
     public static let table: [DTypeTraits] = [
@@ -57,6 +62,17 @@ public struct DTypeTraits: Sendable {
         DTypeTraits(
             name: "i32", ggufTypeID: 26, blockSize: 1, bytesPerBlock: 4,
             quantizeRow: nil, dequantizeRow: nil, activationType: .i32, vecDot: nil),
+        DTypeTraits(
+            name: "q8_0r8", ggufTypeID: nil, blockSize: 32, bytesPerBlock: 34,
+            quantizeRow: nil, dequantizeRow: nil, activationType: .q8_0s, vecDot: nil, interleavedFrom: .q8_0),
+        DTypeTraits(
+            name: "q4_0r8", ggufTypeID: nil, blockSize: 32, bytesPerBlock: 18,
+            quantizeRow: nil, dequantizeRow: nil, activationType: .q8_0s, vecDot: nil, interleavedFrom: .q4_0),
+        DTypeTraits(
+            name: "q8_0s", ggufTypeID: nil, blockSize: 32, bytesPerBlock: 40,
+            quantizeRow: { src, dst, n in rwkv_quantize_row_q8_0s(src, dst, Int64(n)) },
+            dequantizeRow: { src, dst, n in BlockQuantization.dequantizeQ8_0s(src, dst, count: n) },
+            activationType: .q8_0s, vecDot: nil),
     ]
 }
 

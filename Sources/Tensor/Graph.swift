@@ -83,7 +83,7 @@ public struct Graph: Sendable {
             throw GraphError("matmul: weight \(w) and input \(s) do not agree (need W [K, M] and x [K, T])")
         }
         let traits = dtype(weight).traits
-        guard traits.vecDot != nil else { throw GraphError("matmul: weight dtype \(dtype(weight)) has no dot product") }
+        guard traits.vecDot != nil || traits.interleavedFrom != nil else { throw GraphError("matmul: weight dtype \(dtype(weight)) has no dot product") }
         var activations = x
         if traits.activationType != .f32 {
             let type = traits.activationType

@@ -29,8 +29,9 @@ enum Lowering {
                 task.kind = .matmulF32
                 perUnit = KernelTask.gemmRowsPerUnit
                 task.unitCost = Double(perUnit * k * activationRows) * nsPerFlop * 2
-            case .f32, .f16, .q8_0, .q4_0:
+            case .f32, .f16, .q8_0, .q4_0, .q8_0r8, .q4_0r8:
                 task.kind = type == .f32 ? .matmulF32 : type == .f16 ? .matmulF16 : .matmulQuantized
+                // Interleaved weights come in groups of 8 rows; a unit holds whole groups.
                 perUnit = KernelTask.matvecRowsPerUnit
                 // Decode reads the weights once; prefill is compute-bound (one multiply-add per weight and token).
                 task.unitCost = Double(perUnit) * (Double(type.rowBytes(k)) * nsPerWeightByte + Double(k * (activationRows - 1)) * nsPerFlop)

@@ -108,8 +108,14 @@ public enum ReferenceInterpreter {
     }
 
     static func matmul(_ graph: Graph, _ node: Graph.Node, activations: Graph.Value, floats: [Float], encoded: [UInt8]) throws -> [Float] {
-        guard case .weight(let weight) = graph.nodes[node.inputs[0].id].op else {
+        guard case .weight(var weight) = graph.nodes[node.inputs[0].id].op else {
             throw ExecutionError("reference matmul needs a weight tensor")
+        }
+        var encoded = encoded
+        if weight.dtype.interleavedFrom != nil {
+            // Interleaved rows: the plain rows against the same activations as Q8_0 blocks (f16 scale, quants).
+            weight = try weight.deinterleavedRows()
+            encoded = q8_0Blocks(fromQ8_0s: encoded)
         }
         let k = weight.shape[0], m = weight.shape[1], tokens = graph.shape(activations)[1]
         let traits = weight.dtype.traits
@@ -130,6 +136,19 @@ public enum ReferenceInterpreter {
                     }
                 }
             }
+        }
+        return out
+    }
+
+    /// Q8_0s blocks (f32 scale that is an f16 value, sum, quants) as Q8_0 blocks (f16 scale, quants).
+    static func q8_0Blocks(fromQ8_0s bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count / 40 * 34)
+        for block in stride(from: 0, to: bytes.count, by: 40) {
+            let d = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: block, as: Float.self) }
+            let h = HalfPrecision.f16Bits(d)
+            out += [UInt8(h & 0xFF), UInt8(h >> 8)]
+            out += bytes[(block + 8)..<(block + 40)]
         }
         return out
     }

@@ -28,6 +28,9 @@ public struct Tensor: @unchecked Sendable {
         guard shape.rowLength % dtype.blockSize == 0 else {
             throw TensorError("row length \(shape.rowLength) is not a multiple of \(dtype)'s block size \(dtype.blockSize)")
         }
+        if dtype.interleavedFrom != nil, shape.rank != 2 || shape[1] % 8 != 0 {
+            throw TensorError("a \(dtype) tensor must be a matrix with a multiple of 8 rows, not \(shape)")
+        }
         guard let count = Shape.checkedCount(shape.dims),
               case let (bytes, overflow) = (count / dtype.blockSize).multipliedReportingOverflow(by: dtype.bytesPerBlock),
               !overflow else {
@@ -95,6 +98,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// The values as floats (dequantized); i32 values are converted.
     public func floats() -> [Float] {
+        if dtype.interleavedFrom != nil, let rows = try? deinterleavedRows() { return rows.floats() }
         var out = [Float](repeating: 0, count: count)
         withUnsafeBytes { raw in
             out.withUnsafeMutableBufferPointer { dst in
@@ -118,6 +122,8 @@ public struct Tensor: @unchecked Sendable {
     /// This tensor converted row by row to `target` (quantizing with the reference quantizers).
     public func converted(to target: DType) throws -> Tensor {
         if target == dtype { return self }
+        if dtype.interleavedFrom != nil { return try deinterleavedRows().converted(to: target) }
+        if let rowType = target.interleavedFrom { return try converted(to: rowType).interleavedRows() }
         guard dtype != .i32, target != .i32 else { throw TensorError("cannot convert between i32 and \(dtype == .i32 ? target : dtype)") }
         let out = try Tensor(zeros: target, shape)
         let n = shape.rowLength
@@ -137,7 +143,8 @@ public struct Tensor: @unchecked Sendable {
 
     /// The same bytes with another shape of equal element count.
     public func reshaped(_ newShape: Shape) throws -> Tensor {
-        guard newShape.count == shape.count, newShape.rowLength % dtype.blockSize == 0 else {
+        guard newShape.count == shape.count, newShape.rowLength % dtype.blockSize == 0,
+              dtype.interleavedFrom == nil || newShape == shape else {
             throw TensorError("cannot reshape \(shape) to \(newShape)")
         }
         return Tensor(dtype: dtype, shape: newShape, storage: storage, byteOffset: byteOffset)

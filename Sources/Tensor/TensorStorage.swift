@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The memory behind one or more tensors: owned 64-byte-aligned memory, or a read-only range of a
 /// ``MappedFile`` that this storage keeps alive. A tensor holds its storage strongly, so a view can never
 /// outlive the bytes it points at.
@@ -31,6 +37,17 @@ public final class TensorStorage: @unchecked Sendable {
         byteCount = range.count
         isWritable = false
         self.file = file
+    }
+
+    /// For file-backed storage: drops the resident pages that lie wholly inside `range` (bytes from `base`),
+    /// so memory the process no longer reads stops counting in its resident set; a later read faults them
+    /// back in from the file. Owned storage is left alone.
+    public func releaseResidentPages(_ range: Range<Int>) {
+        guard file != nil else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: base) + range.lowerBound + page - 1) / page * page
+        let end = (Int(bitPattern: base) + range.upperBound) / page * page
+        if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED) }
     }
 
     deinit {

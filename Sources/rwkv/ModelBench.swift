@@ -39,16 +39,13 @@ extension BenchCommand {
 
         var results: [ModelBenchmark.Result] = []
         for type in typeList {
-            let weights: RWKV7Weights
-            if let shapeParameters {
-                weights = try RandomModel.make(shapeParameters, type: type ?? .f32)
-            } else if let type {
-                weights = try loaded!.converted(toRunAt: type)
-            } else {
-                weights = loaded!
+            func weights() throws -> RWKV7Weights {
+                if let shapeParameters { return try RandomModel.make(shapeParameters, type: type ?? .f32) }
+                return try type.map { try loaded!.converted(toRunAt: $0) } ?? loaded!
             }
-            let typeName = type.map { "\($0)" } ?? "\(weights.tensors["token_embd.weight"]!.dtype)"
-            let benchmark = ModelBenchmark(weights: weights, modelName: name, typeName: typeName)
+            let typeName = (type ?? loaded?.tensors["token_embd.weight"]?.dtype ?? .f32).description
+            // The weights are a temporary: only the model (with its repacked copies) stays alive.
+            let benchmark = try ModelBenchmark(weights: try weights(), modelName: name, typeName: typeName)
             for t in threadCounts {
                 let rows = try benchmark.run(threads: t, prompt: prompt, generate: generate, repetitions: repetitions,
                                              readBandwidth: readBandwidth[t], backend: backend)

@@ -120,6 +120,13 @@ import Testing
         }
     }
 
+    @Test func writerRefusesInMemoryLayouts() throws {
+        var writer = GGUFWriter()
+        let packed = try Tensor(zeros: .q8_0, Shape(32, 8)).interleavedRows()
+        expectModelError(["output.weight", "in-memory type q8_0r8"]) { try writer.add("output.weight", packed) }
+        #expect(writer.tensors.isEmpty)
+    }
+
     @Test func writerLeavesNoPartialFile() throws {
         let scratch = try ScratchDirectory()
         var writer = GGUFWriter()

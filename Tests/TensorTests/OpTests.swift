@@ -81,6 +81,43 @@ extension TensorTestSuite {
             }
         }
 
+        /// Weights interleaved by 8 rows (the layout models run with), against the reference on the plain rows:
+        /// odd token counts around the 4-token tile, units of 16 rows ending in a group of 8.
+        static let interleavedCases: [(DType, Int, Int, Int)] = [
+            (.q8_0, 32, 8, 1), (.q8_0, 96, 40, 5), (.q8_0, 3072, 24, 9), (.q8_0, 64, 200, 2),
+            (.q4_0, 32, 16, 3), (.q4_0, 160, 72, 4), (.q4_0, 768, 40, 7), (.q4_0, 64, 136, 13),
+        ]
+
+        @Test(arguments: interleavedCases)
+        func interleavedMatmul(_ type: DType, k: Int, m: Int, t: Int) throws {
+            let weight = try randomTensor(Shape(k, m), scale: 0.5, seed: UInt64(k * m + 1)).converted(to: type).interleavedRows()
+            let x = try randomTensor(Shape(k, t), seed: UInt64(k + t + 1))
+            try checkAgainstReference(inputs: [("x", x)], tolerance: 1e-5) { g, v in [try g.matmul(g.weight(weight), v["x"]!)] }
+        }
+
+        /// Per (row, token) the interleaved kernels do the same arithmetic in a 4-token tile and alone, so a
+        /// prefill column equals a decode of that token bit for bit.
+        @Test(arguments: [DType.q8_0, .q4_0])
+        func interleavedPrefillColumnsEqualDecode(_ type: DType) throws {
+            let k = 256, m = 48, t = 6
+            let weight = try randomTensor(Shape(k, m), scale: 0.5, seed: 41).converted(to: type).interleavedRows()
+            let x = try randomTensor(Shape(k, t), seed: 42)
+            func run(_ input: Tensor) throws -> [Float] {
+                var graph = Graph()
+                let xv = try graph.input("x", .f32, input.shape)
+                try graph.output(try graph.matmul(graph.weight(weight), xv), "y")
+                let executor = Executor(graph: graph, threads: 2)
+                try executor.bind("x", input)
+                try executor.run()
+                return try executor.output("y").floats()
+            }
+            let all = try run(x), values = x.floats()
+            for token in 0..<t {
+                let column = try run(try Tensor(Array(values[(token * k)..<((token + 1) * k)]), shape: Shape(k, 1)))
+                #expect(column.map(\.bitPattern) == all[(token * m)..<((token + 1) * m)].map(\.bitPattern), "token \(token)")
+            }
+        }
+
         @Test(arguments: [DType.f32, .f16, .q8_0, .q4_0])
         func getRows(_ type: DType) throws {
             let table = try randomTensor(Shape(64, 9), seed: 12).converted(to: type)

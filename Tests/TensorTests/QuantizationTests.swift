@@ -75,8 +75,13 @@ extension TensorTestSuite {
         }
 
         @Test func traitsTableIsComplete() {
-            #expect(DType.allCases.map(\.traits.name) == ["f32", "f16", "bf16", "q8_0", "q4_0", "i32"])
-            #expect(DType.allCases.map(\.traits.ggufTypeID) == [0, 1, 30, 8, 2, 26])
+            #expect(DType.allCases.map(\.traits.name) == ["f32", "f16", "bf16", "q8_0", "q4_0", "i32", "q8_0r8", "q4_0r8", "q8_0s"])
+            #expect(DType.allCases.map(\.traits.ggufTypeID) == [0, 1, 30, 8, 2, 26, nil, nil, nil])
+            // The in-memory layouts are neither file types nor command-line names.
+            #expect(DType.allCases.filter(\.isFileType) == [.f32, .f16, .bf16, .q8_0, .q4_0, .i32])
+            #expect(DType(name: "q8_0r8") == nil && DType(name: "q8_0s") == nil)
+            #expect(DType.q8_0r8.interleavedFrom == .q8_0 && DType.q4_0r8.interleavedFrom == .q4_0 && DType.q8_0.interleavedFrom == nil)
+            #expect(DType.q8_0r8.traits.activationType == .q8_0s && DType.q4_0r8.bytesPerBlock == 18)
             #expect(DType.q8_0.bytesPerBlock == 34 && DType.q4_0.bytesPerBlock == 18 && DType.q4_0.blockSize == 32)
             #expect(DType(ggufTypeID: 8) == .q8_0 && DType(ggufTypeID: 3) == nil)
             #expect(DType(name: "Q4_0") == .q4_0 && DType(name: "q5_0") == nil)
@@ -117,6 +122,23 @@ extension TensorTestSuite {
             }
             let firstBad = (0..<(values.count / 32)).first { b in fast[(b * 34)..<(b * 34 + 34)] != reference[(b * 34)..<(b * 34 + 34)] }
             #expect(firstBad == nil, "block \(firstBad ?? -1) differs")
+        }
+
+        /// Q8_0s blocks: the reference Q8_0 scale (widened from f16) and quants, plus the quants' sum.
+        @Test func q8_0sHoldsTheQ8_0BlockAndItsSum() throws {
+            var generator = SeededGenerator(seed: 78)
+            let values = generator.floats(32 * 50, scale: 3) + [Float](repeating: 0, count: 32)
+            let tensor = try Tensor(values, shape: Shape(32 * 17, 3))
+            let q8 = try tensor.converted(to: .q8_0).bytes, q8s = try tensor.converted(to: .q8_0s).bytes
+            #expect(q8s.count == values.count / 32 * 40)
+            for b in 0..<(values.count / 32) {
+                let plain = Array(q8[(b * 34)..<(b * 34 + 34)]), block = Array(q8s[(b * 40)..<(b * 40 + 40)])
+                let d = block.withUnsafeBytes { $0.load(as: Float.self) }, sum = block.withUnsafeBytes { $0.load(fromByteOffset: 4, as: Int32.self) }
+                #expect(d == HalfPrecision.f32(fromF16: UInt16(plain[0]) | UInt16(plain[1]) << 8))
+                #expect(Array(block[8...]) == Array(plain[2...]))
+                #expect(sum == block[8...].reduce(Int32(0)) { $0 + Int32(Int8(bitPattern: $1)) })
+            }
+            #expect(try tensor.converted(to: .q8_0s).floats() == tensor.converted(to: .q8_0).floats())
         }
     }
 }

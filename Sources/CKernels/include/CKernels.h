@@ -14,6 +14,19 @@ void rwkv_quantize_row_q8_0(const float *x, void *out, int64_t k);
 void rwkv_matmul_q8_0(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1);
 void rwkv_matmul_q4_0(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1);
 
+/// Weights interleaved by 8 rows (the r8 layouts, described in matmul_r8.c) against Q8_0s activations
+/// (per block of 32: f32 scale, int32 sum of the quants, 32 int8 quants). r0 and r1 are multiples of 8.
+void rwkv_matmul_q8_0r8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1);
+void rwkv_matmul_q4_0r8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1);
+
+/// Interleaves `rows` (a multiple of 8) Q8_0 (q4 = 0) or Q4_0 (q4 = 1) rows of k elements into the r8 layout,
+/// and back.
+void rwkv_pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, int q4);
+void rwkv_unpack_rows8(const void *src, void *dst, int64_t rows, int64_t k, int q4);
+
+/// Quantizes `k` floats to Q8_0s blocks: the Q8_0 quants and scale of ``rwkv_quantize_row_q8_0`` plus their sum.
+void rwkv_quantize_row_q8_0s(const float *x, void *out, int64_t k);
+
 /// The same for F16 weights and f32 activations.
 void rwkv_matmul_f16(const uint16_t *w, const float *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1);
 

@@ -19,6 +19,7 @@ public struct GGUFWriter {
     public mutating func add(_ name: String, _ tensor: Tensor) throws {
         guard !tensors.contains(where: { $0.name == name }) else { throw ModelFileError(name, "tensor added twice") }
         guard name.utf8.count <= GGUFFile.maxNameBytes else { throw ModelFileError(name, "tensor name longer than 63 bytes") }
+        guard tensor.dtype.isFileType else { throw ModelFileError(name, "the in-memory type \(tensor.dtype) cannot be written to GGUF") }
         tensors.append((name, tensor))
     }
 
@@ -46,7 +47,7 @@ public struct GGUFWriter {
             header.string(name)
             header.u32(UInt32(tensor.shape.rank))
             for d in tensor.shape.dims { header.u64(UInt64(d)) }
-            header.u32(tensor.dtype.traits.ggufTypeID)
+            header.u32(tensor.dtype.traits.ggufTypeID!)
             header.u64(UInt64(offset))
             offset += padded(tensor.byteCount)
         }

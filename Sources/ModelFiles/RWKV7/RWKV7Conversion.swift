@@ -47,11 +47,11 @@ public enum RWKV7Conversion {
     /// `general.file_type` (llama_ftype) for the embedding's dtype.
     public static func fileType(_ weights: RWKV7Weights) -> UInt32 {
         switch weights.tensors["token_embd.weight"]?.dtype ?? .f32 {
-        case .f32, .i32: 0
         case .f16: 1
-        case .q4_0: 2
-        case .q8_0: 7
+        case .q4_0, .q4_0r8: 2
+        case .q8_0, .q8_0r8: 7
         case .bf16: 32
+        case .f32, .i32, .q8_0s: 0
         }
     }
 }

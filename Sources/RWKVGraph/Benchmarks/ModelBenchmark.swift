@@ -25,28 +25,29 @@ public struct ModelBenchmark {
         public let peakResidentBytes: Int
     }
 
-    public let weights: RWKV7Weights
+    /// The model as it runs (matmul weights repacked); the file-level weights are not kept, so a benchmark
+    /// holds one copy of each weight, as inference does.
+    public let model: RWKV7Model
     public let modelName: String
     public let typeName: String
-
-    public init(weights: RWKV7Weights, modelName: String, typeName: String) {
-        self.weights = weights
-        self.modelName = modelName
-        self.typeName = typeName
-    }
-
     /// Bytes of all weights.
-    public var sizeBytes: Int { weights.tensors.values.reduce(0) { $0 + $1.byteCount } }
-
+    public let sizeBytes: Int
     /// Bytes read from memory per decoded token: every weight except the token tables (the embedding and
     /// DeepEmbed's `s_emb`), of which one row each.
-    public var bytesPerToken: Int { weights.bytesPerToken }
+    public let bytesPerToken: Int
+
+    public init(weights: RWKV7Weights, modelName: String, typeName: String) throws {
+        model = try RWKV7Model(weights)
+        self.modelName = modelName
+        self.typeName = typeName
+        sizeBytes = weights.tensors.values.reduce(0) { $0 + $1.byteCount }
+        bytesPerToken = weights.bytesPerToken
+    }
 
     /// Runs `pp<prompt>` (if > 0) and `tg<generate>` (if > 0) on `threads` threads, `repetitions` times each.
     public func run(threads: Int, prompt: Int, generate: Int, repetitions: Int, readBandwidth: Double?,
                     backend: ThreadBackend = .swift) throws -> [Result] {
         PeakMemory.reset()
-        let model = try RWKV7Model(weights)
         let session = try RWKV7Session(model: model, threads: threads, backend: backend)
         let vocabulary = Int32(model.hyperparameters.vocabularySize)
         var generator = SeededGenerator(seed: 1)
@@ -66,7 +67,7 @@ public struct ModelBenchmark {
             let stddev = samples.count > 1 ? (samples.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(samples.count - 1)).squareRoot() : 0
             let isDecode = test.hasPrefix("tg")
             let rate = isDecode ? Double(bytesPerToken) * mean / 1e9 : nil
-            results.append(Result(model: modelName, sizeBytes: sizeBytes, parameters: weights.hyperparameters.parameterCount,
+            results.append(Result(model: modelName, sizeBytes: sizeBytes, parameters: model.hyperparameters.parameterCount,
                                   type: typeName, threads: threads, test: test, samples: samples, mean: mean, stddev: stddev,
                                   gigabytesPerSecond: rate, readBandwidth: isDecode ? readBandwidth : nil,
                                   percentOfBandwidth: rate.flatMap { r in readBandwidth.map { r / $0 * 100 } },

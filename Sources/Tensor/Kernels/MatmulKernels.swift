@@ -49,10 +49,16 @@ enum MatmulKernels {
                         Int64(task.width), Int64(task.outWidth), Int64(task.rows), Int64(rows.lowerBound), Int64(rows.upperBound))
     }
 
-    /// Q8_0 / Q4_0 weights against Q8_0 activations: int8 dot products (AVX-512 VNNI or AVX2) in 4 × 4 tiles.
+    /// Q8_0 / Q4_0 weights against Q8_0 activations: int8 dot products (AVX-512 VNNI or AVX2) in 4 × 4 tiles;
+    /// their 8-row interleaved forms against Q8_0s activations, 8 rows per instruction.
     static func quantized(_ task: KernelTask, units: Range<Int>) {
         let rows = rowRange(task, units, rowsPerUnit: KernelTask.matvecRowsPerUnit)
-        let kernel = task.dtype == .q8_0 ? rwkv_matmul_q8_0 : rwkv_matmul_q4_0
+        let kernel = switch task.dtype {
+        case .q8_0r8: rwkv_matmul_q8_0r8
+        case .q4_0r8: rwkv_matmul_q4_0r8
+        case .q8_0: rwkv_matmul_q8_0
+        default: rwkv_matmul_q4_0
+        }
         kernel(UnsafeRawPointer(task.inputs[0]), UnsafeRawPointer(task.inputs[1]), task.output,
                Int64(task.width), Int64(task.outWidth), Int64(task.rows), Int64(rows.lowerBound), Int64(rows.upperBound))
     }
@@ -76,12 +82,17 @@ enum MatmulKernels {
     /// Converts f32 rows (one unit each) to `task.dtype`.
     static func convertRows(_ task: KernelTask, rows: Range<Int>) {
         let k = task.width
-        if task.dtype == .q8_0 {
-            for t in rows { rwkv_quantize_row_q8_0(task.input(0) + t * k, task.out + t * task.dtype.rowBytes(k), Int64(k)) }
+        let rowBytes = task.dtype.rowBytes(k)
+        switch task.dtype {
+        case .q8_0:
+            for t in rows { rwkv_quantize_row_q8_0(task.input(0) + t * k, task.out + t * rowBytes, Int64(k)) }
             return
+        case .q8_0s:
+            for t in rows { rwkv_quantize_row_q8_0s(task.input(0) + t * k, task.out + t * rowBytes, Int64(k)) }
+            return
+        default: break
         }
         let encode = task.dtype.traits.quantizeRow!
-        let rowBytes = task.dtype.rowBytes(k)
         for t in rows { encode(task.input(0) + t * k, task.out + t * rowBytes, k) }
     }
 }
