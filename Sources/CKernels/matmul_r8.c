@@ -64,20 +64,6 @@ void rwkv_unpack_rows8(const void *src, void *dst, int64_t rows, int64_t k, int 
         }
 }
 
-void rwkv_quantize_row_q8_0s(const float *x, void *out, int64_t k) {
-    q8s_block *dst = (q8s_block *)out;
-    for (int64_t b = 0; b < k / 32; b++) {
-        uint8_t q8[Q8_BYTES];
-        rwkv_quantize_row_q8_0(x + 32 * b, q8, 32);
-        _Float16 h;
-        memcpy(&h, q8, 2);
-        q8s_block block = {.d = (float)h, .sum = 0};
-        memcpy(block.q, q8 + 2, 32);
-        for (int j = 0; j < 32; j++) block.sum += block.q[j];
-        memcpy(dst + b, &block, sizeof block);
-    }
-}
-
 #if defined(__AVX2__)
 
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)

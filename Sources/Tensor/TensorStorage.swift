@@ -18,12 +18,25 @@ public final class TensorStorage: @unchecked Sendable {
     /// False for file-backed storage.
     public let isWritable: Bool
     private let file: MappedFile?
+    /// Whether the bytes are an anonymous mapping of their own (large buffers), unmapped on release.
+    private let isMapped: Bool
+
+    /// Sizes from which owned storage is mapped directly: the pages come zeroed (and only when touched),
+    /// and go back to the system when the storage is released, which malloc does not promise.
+    static let mappedThreshold = 1 << 20
 
     /// Allocates `byteCount` zeroed bytes, 64-byte aligned.
     public init(zeroedByteCount byteCount: Int) {
         let size = max(byteCount, 1)
-        base = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: Self.alignment)
-        base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        if size >= Self.mappedThreshold,
+           let pages = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), pages != MAP_FAILED {
+            base = pages
+            isMapped = true
+        } else {
+            base = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: Self.alignment)
+            base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+            isMapped = false
+        }
         self.byteCount = byteCount
         isWritable = true
         file = nil
@@ -36,6 +49,7 @@ public final class TensorStorage: @unchecked Sendable {
         base = UnsafeMutableRawPointer(mutating: start)
         byteCount = range.count
         isWritable = false
+        isMapped = false
         self.file = file
     }
 
@@ -51,6 +65,10 @@ public final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
-        if file == nil { base.deallocate() }
+        if isMapped {
+            munmap(base, max(byteCount, 1))
+        } else if file == nil {
+            base.deallocate()
+        }
     }
 }
