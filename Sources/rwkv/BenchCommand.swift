@@ -92,7 +92,8 @@ struct BenchCommand: ParsableCommand {
         for t in threads.values { bandwidthByThreads[t] = bandwidth.measure(threads: t, backend: backend) }
         var results: [MatvecBenchmark.Row] = []
         for type in types {
-            let weight = try MatvecBenchmark.randomWeight(type, columns: columns, rows: rows, seed: 42)
+            // In the layout a model runs it with (Q8_0/Q4_0 interleaved by 8 rows where the row count allows).
+            let weight = try MatvecBenchmark.randomWeight(type, columns: columns, rows: rows, seed: 42).interleavedForMatmul()
             for t in threads.values {
                 let seconds = try MatvecBenchmark.time(weight: weight, threads: t, backend: backend)
                 let rate = Double(weight.byteCount) / seconds / 1e9
