@@ -30,6 +30,9 @@ void rwkv_quantize_row_q8_0s(const float *x, void *out, int64_t k);
 /// The same for F16 weights and f32 activations.
 void rwkv_matmul_f16(const uint16_t *w, const float *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1);
 
+/// Σ x[0..<count], reading memory strictly in ascending order (the read-bandwidth probe).
+float rwkv_stream_sum(const float *x, int64_t count);
+
 /// The WKV-7 recurrence of one head of size 64 for value rows [row0, row1) over `tokens` tokens.
 /// r, w, k, v, a, b point at the head's first channel of token 0; consecutive tokens are `stride` floats
 /// apart. `state` is the head's 64 × 64 matrix (row = value channel), updated in place; y gets row outputs.

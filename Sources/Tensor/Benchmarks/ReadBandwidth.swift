@@ -1,3 +1,5 @@
+import CKernels
+
 /// Measures how fast the machine streams memory into the cores: every thread sums its contiguous share
 /// of a large buffer (≥ 1 GiB, far beyond the caches); the median of several passes is reported, the
 /// same statistic as the kernel timings it is compared with.
@@ -41,16 +43,7 @@ public struct ReadBandwidth {
         let start = Int(ith) * chunk
         let end = ith == nth - 1 ? job.bytes : start + chunk
         let floats = job.base.assumingMemoryBound(to: Float.self)
-        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-        var i = start / 4
-        while i + 64 <= end / 4 {
-            a0 += SIMDMath.load(floats + i)
-            a1 += SIMDMath.load(floats + i + 16)
-            a2 += SIMDMath.load(floats + i + 32)
-            a3 += SIMDMath.load(floats + i + 48)
-            i += 64
-        }
-        job.sums[Int(ith) * 16] = SIMDMath.horizontalSum((a0 + a1) + (a2 + a3))
+        job.sums[Int(ith) * 16] = rwkv_stream_sum(floats + start / 4, Int64((end - start) / 4))
     }
 }
 
