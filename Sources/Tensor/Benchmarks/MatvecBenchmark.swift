@@ -51,7 +51,7 @@ public struct MatvecBenchmark {
     public static let minimumBytesRead = 512 << 20
 
     /// Median seconds of one product of `weight` with a random column on `threads` threads. Enough copies of
-    /// the weight to read ``minimumBytesRead`` are multiplied one after another in each timed run.
+    /// the weight to read ``minimumBytesRead`` are multiplied in each timed run.
     public static func time(weight: Tensor, threads: Int, minimumSeconds: Double = 0.5,
                             backend: ThreadBackend = .swift) throws -> Double {
         let copies = max(1, (minimumBytesRead + weight.byteCount - 1) / max(weight.byteCount, 1))
@@ -61,7 +61,7 @@ public struct MatvecBenchmark {
         for _ in 1..<copies {
             let copy = try Tensor(zeros: weight.dtype, weight.shape)
             copy.withUnsafeMutableBytes { dst in weight.withUnsafeBytes { dst.copyMemory(from: $0) } }
-            // Chained through an add so the products run one after another, each on all threads.
+            // Summed so every product is computed; being independent, they share one phase across the threads.
             y = try graph.add(y, try graph.matmul(graph.weight(copy), x))
         }
         try graph.output(y, "y")
