@@ -33,6 +33,10 @@ void rwkv_matmul_f16(const uint16_t *w, const float *x, float *out, int64_t k, i
 /// Σ x[0..<count], reading memory strictly in ascending order (the read-bandwidth probe).
 float rwkv_stream_sum(const float *x, int64_t count);
 
+/// out = exp(x) (within 2 ulp) and out = 1 / (1 + exp(−x)) (within 3 ulp), vectorised; in place allowed.
+void rwkv_exp_f32(const float *x, float *out, int64_t count);
+void rwkv_sigmoid_f32(const float *x, float *out, int64_t count);
+
 /// The WKV-7 recurrence of one head of size 64 for value rows [row0, row1) over `tokens` tokens.
 /// r, w, k, v, a, b point at the head's first channel of token 0; consecutive tokens are `stride` floats
 /// apart. `state` is the head's 64 × 64 matrix (row = value channel), updated in place; y gets row outputs.

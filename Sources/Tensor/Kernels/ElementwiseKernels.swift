@@ -1,3 +1,5 @@
+import CKernels
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -48,9 +50,9 @@ enum ElementwiseKernels {
 
     @inline(__always) static func unary(_ f: UnaryFunction, _ x: UnsafeMutablePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int) {
         switch f {
-        case .sigmoid: for i in 0..<n { o[i] = 1 / (1 + expf(-x[i])) }
+        case .sigmoid: rwkv_sigmoid_f32(x, o, Int64(n))
         case .tanh: for i in 0..<n { o[i] = tanhf(x[i]) }
-        case .exp: for i in 0..<n { o[i] = expf(x[i]) }
+        case .exp: rwkv_exp_f32(x, o, Int64(n))
         case .negate: for i in 0..<n { o[i] = -x[i] }
         case .softplus: for i in 0..<n { o[i] = max(x[i], 0) + log1pf(expf(-abs(x[i]))) }
         case .reluSquared:
