@@ -54,41 +54,59 @@ static inline __attribute__((always_inline)) void rows(const int ROWS, const flo
         for (int c = 0; c < 4; c++) store16(state + (i + q) * 64 + 16 * c, s[q][c]);
 }
 
-/// Sixteen rows over several tokens with the state transposed into a local [64 key][16 value] block: every
-/// step is then a vertical operation on 16 rows with the token's per-key value broadcast, so there are no
-/// horizontal sums on the token-to-token dependency chain. Per element the update is the same expression as
-/// `rows`; sa and y are summed in four partial sums over j (mod 4), then (0 + 1) + (2 + 3).
-static void rows16_transposed(const float *r, const float *w, const float *k, const float *v, const float *a,
-                              const float *b, float *state, float *y, int64_t stride, int64_t tokens, int64_t i) {
-    v16 st[64];
+/// A whole head (64 rows) over several tokens, with the state transposed into a local [64 key][64 value]
+/// block: every step is a vertical operation on 16 rows at a time with the token's per-key value broadcast,
+/// so no horizontal sum sits on the token-to-token dependency chain and each broadcast serves all 64 rows.
+/// Per element the update is the same expression as `rows`; sa and y are summed in four partial sums over
+/// j (mod 4), then (0 + 1) + (2 + 3).
+static void head_transposed(const float *r, const float *w, const float *k, const float *v, const float *a,
+                            const float *b, float *state, float *y, int64_t stride, int64_t tokens) {
+    enum { G = 4 };  // groups of 16 rows
+    v16 st[64][G];
     for (int j = 0; j < 64; j++)
-        for (int q = 0; q < 16; q++) st[j][q] = state[(i + q) * 64 + j];
+        for (int g = 0; g < G; g++)
+            for (int q = 0; q < 16; q++) st[j][g][q] = state[(16 * g + q) * 64 + j];
     for (int64_t t = 0; t < tokens; t++) {
         const int64_t base = t * stride;
         const float *at = a + base, *bt = b + base, *wt = w + base, *kt = k + base, *rt = r + base;
-        v16 sa4[4] = {0};
-        for (int j = 0; j < 64; j += 4)
-            for (int u = 0; u < 4; u++) sa4[u] += st[j + u] * at[j + u];
-        const v16 sa = (sa4[0] + sa4[1]) + (sa4[2] + sa4[3]);
-        const v16 vi = load16(v + base + i);
-        v16 y4[4] = {0};
+        v16 partial[4][G];
+        for (int u = 0; u < 4; u++)
+            for (int g = 0; g < G; g++) partial[u][g] = (v16){0};
         for (int j = 0; j < 64; j += 4)
             for (int u = 0; u < 4; u++) {
-                st[j + u] = (st[j + u] * wt[j + u] + sa * bt[j + u]) + vi * kt[j + u];
-                y4[u] += st[j + u] * rt[j + u];
+                const float aj = at[j + u];
+                for (int g = 0; g < G; g++) partial[u][g] += st[j + u][g] * aj;
             }
-        store16(y + base + i, (y4[0] + y4[1]) + (y4[2] + y4[3]));
+        v16 sa[G], vi[G];
+        for (int g = 0; g < G; g++) {
+            sa[g] = (partial[0][g] + partial[1][g]) + (partial[2][g] + partial[3][g]);
+            vi[g] = load16(v + base + 16 * g);
+        }
+        for (int u = 0; u < 4; u++)
+            for (int g = 0; g < G; g++) partial[u][g] = (v16){0};
+        for (int j = 0; j < 64; j += 4)
+            for (int u = 0; u < 4; u++) {
+                const float wj = wt[j + u], bj = bt[j + u], kj = kt[j + u], rj = rt[j + u];
+                for (int g = 0; g < G; g++) {
+                    st[j + u][g] = (st[j + u][g] * wj + sa[g] * bj) + vi[g] * kj;
+                    partial[u][g] += st[j + u][g] * rj;
+                }
+            }
+        for (int g = 0; g < G; g++) store16(y + base + 16 * g, (partial[0][g] + partial[1][g]) + (partial[2][g] + partial[3][g]));
     }
     for (int j = 0; j < 64; j++)
-        for (int q = 0; q < 16; q++) state[(i + q) * 64 + j] = st[j][q];
+        for (int g = 0; g < G; g++)
+            for (int q = 0; q < 16; q++) state[(16 * g + q) * 64 + j] = st[j][g][q];
 }
 
 void rwkv_wkv7_head64(const float *r, const float *w, const float *k, const float *v, const float *a, const float *b,
                       float *state, float *y, int64_t stride, int64_t tokens, int64_t row0, int64_t row1) {
+    // Prefill of a whole head: transposed (the transposes cost about one token's work, so not for decode).
+    if (tokens >= 4 && row0 == 0 && row1 == 64) {
+        head_transposed(r, w, k, v, a, b, state, y, stride, tokens);
+        return;
+    }
     int64_t i = row0;
-    // Prefill: 16 rows at a time transposed (the transposes cost about one token's work, so not for decode).
-    if (tokens >= 4)
-        for (; i + 16 <= row1; i += 16) rows16_transposed(r, w, k, v, a, b, state, y, stride, tokens, i);
     for (; i + 4 <= row1; i += 4) rows(4, r, w, k, v, a, b, state, y, stride, tokens, i);
     for (; i < row1; i++) rows(1, r, w, k, v, a, b, state, y, stride, tokens, i);
 }

@@ -106,10 +106,11 @@ enum Lowering {
             task.size = start
             return task
         case .wkv7(let n):
-            let blocks = (n + KernelTask.wkvRowsPerUnit - 1) / KernelTask.wkvRowsPerUnit
+            let perUnit = KernelTask.wkvRowsPerUnit(headSize: n, tokens: rows)
+            let blocks = (n + perUnit - 1) / perUnit
             var task = KernelTask(kind: .wkv7, out: out, inputs: inputs, width: width, rows: rows,
                                   unitCount: width / n * blocks,
-                                  unitCost: Double(KernelTask.wkvRowsPerUnit * n * rows * 6) * nsPerFlop)
+                                  unitCost: Double(perUnit * n * rows * 6) * nsPerFlop)
             task.size = n
             return task
         case .store:

@@ -42,6 +42,9 @@ struct KernelTask {
     /// Value rows per WKV unit.
     static let wkvRowsPerUnit = 16
 
+    /// WKV rows per unit: a whole head of 64 for prefill (the transposed kernel), else ``wkvRowsPerUnit``.
+    static func wkvRowsPerUnit(headSize: Int, tokens: Int) -> Int { headSize == 64 && tokens >= 4 ? 64 : wkvRowsPerUnit }
+
     @inline(__always) func input(_ i: Int) -> UnsafeMutablePointer<Float> {
         inputs[i].assumingMemoryBound(to: Float.self)
     }

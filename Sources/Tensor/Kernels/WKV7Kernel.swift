@@ -6,17 +6,18 @@ import CKernels
 ///     sa = Σ_j S[i][j]·a[j];  S[i][j] = S[i][j]·w[j] + sa·b[j] + v[i]·k[j];  y[i] = Σ_j S[i][j]·r[j]
 ///
 /// Rows are independent, so a unit is a block of rows of one head, run over all T tokens. Head size 64
-/// (every released model) runs the C kernel, four rows at a time with their state in registers; other
-/// head sizes a scalar loop.
+/// (every released model) runs the C kernel: for prefill a whole head per unit on a transposed state block,
+/// for decode four rows at a time with their state in registers; other head sizes a scalar loop.
 enum WKV7Kernel {
     static func run(_ task: KernelTask, units: Range<Int>) {
         let n = task.size, c = task.width
-        let blocksPerHead = (n + KernelTask.wkvRowsPerUnit - 1) / KernelTask.wkvRowsPerUnit
+        let perUnit = KernelTask.wkvRowsPerUnit(headSize: n, tokens: task.rows)
+        let blocksPerHead = (n + perUnit - 1) / perUnit
         let state = task.input(6)
         for unit in units {
             let h = unit / blocksPerHead
-            let first = (unit % blocksPerHead) * KernelTask.wkvRowsPerUnit
-            let last = min(n, first + KernelTask.wkvRowsPerUnit)
+            let first = (unit % blocksPerHead) * perUnit
+            let last = min(n, first + perUnit)
             if n == 64 {
                 let o = h * 64
                 rwkv_wkv7_head64(task.input(0) + o, task.input(1) + o, task.input(2) + o, task.input(3) + o,
