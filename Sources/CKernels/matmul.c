@@ -43,6 +43,12 @@ static inline float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/// The horizontal sums of four vectors, each as ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)).
+static inline __m128 hsum4x8(__m256 a, __m256 b, __m256 c, __m256 d) {
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
 static inline __m256i load_q4_nibbles(const uint8_t *qs) {
     const __m128i packed = _mm_loadu_si128((const __m128i *)qs);
     const __m128i mask = _mm_set1_epi8(0x0F);
@@ -60,7 +66,7 @@ static inline __m256i dot_u8_s8(__m256i acc, __m256i u, __m256i s) {
 }
 #endif
 
-/// F16 · F32 over RB rows × TB tokens, 8 values per step; a tail of k % 8 summed in order.
+/// F16 · F32 over RB rows × TB tokens, 8 values per step, lanes summed pairwise; a tail of k % 8 in order.
 static inline __attribute__((always_inline)) void tile_f16(const uint16_t *w, const float *x, float *out, int64_t k, int64_t m,
                                                             int64_t row, int64_t token, const int RB, const int TB) {
     __m256 acc[4][4];
@@ -75,12 +81,21 @@ static inline __attribute__((always_inline)) void tile_f16(const uint16_t *w, co
             for (int t = 0; t < TB; t++) acc[r][t] = _mm256_fmadd_ps(wv, xv[t], acc[r][t]);
         }
     }
-    for (int r = 0; r < RB; r++)
-        for (int t = 0; t < TB; t++) {
-            float sum = hsum8(acc[r][t]);
+    for (int t = 0; t < TB; t++) {
+        // Four rows' sums at once (three horizontal adds), or one row's in the same order.
+        float sums[4];
+        if (RB == 4) _mm_storeu_ps(sums, hsum4x8(acc[0][t], acc[1][t], acc[2][t], acc[3][t]));
+        else sums[0] = _mm_cvtss_f32(hsum4x8(acc[0][t], acc[0][t], acc[0][t], acc[0][t]));
+        if (RB == 4 && i == k) {
+            _mm_storeu_ps(out + (token + t) * m + row, _mm_loadu_ps(sums));
+            continue;
+        }
+        for (int r = 0; r < RB; r++) {
+            float sum = sums[r];
             for (int64_t j = i; j < k; j++) sum += f16_to_f32((const uint8_t *)(w + (row + r) * k + j)) * x[(token + t) * k + j];
             out[(token + t) * m + row + r] = sum;
         }
+    }
 }
 
 // Decode (one token): rows one after another, so the weights stream sequentially (interleaving rows
