@@ -30,11 +30,14 @@ extension BenchCommand {
                 throw ExecutionError("\(name) at \(type.map { "\($0)" } ?? "its own type") needs about \(formatBytes(bytes)) of weights; only \(formatBytes(available)) of memory is available")
             }
         }
-        var readBandwidth: [Int: Double] = [:]
-        if generate > 0 {
-            // Measured first; the buffer is freed before any model exists, so it does not count in peak RSS.
-            let bandwidth = ReadBandwidth(bytes: Int(bandwidthGib * Double(1 << 30)))
-            for t in threadCounts { readBandwidth[t] = bandwidth.measure(threads: t) }
+        // The read bandwidth is measured again before each configuration (the host's changes over a run),
+        // with a buffer released before that configuration's peak memory is counted.
+        var probes: [Int: [Double]] = [:]
+        let bytes = Int(bandwidthGib * Double(1 << 30))
+        let probe: (Int) -> Double = { t in
+            let gigabytesPerSecond = ReadBandwidth(bytes: bytes).measure(threads: t, backend: backend)
+            probes[t, default: []].append(gigabytesPerSecond)
+            return gigabytesPerSecond
         }
 
         var results: [ModelBenchmark.Result] = []
@@ -48,11 +51,13 @@ extension BenchCommand {
             let benchmark = try ModelBenchmark(weights: try weights(), modelName: name, typeName: typeName)
             for t in threadCounts {
                 let rows = try benchmark.run(threads: t, prompt: prompt, generate: generate, repetitions: repetitions,
-                                             readBandwidth: readBandwidth[t], backend: backend)
+                                             bandwidthProbe: probe, backend: backend)
                 results += rows
                 if !json && !csv { for row in rows { printErr("  \(row.test) \(typeName) t=\(t): \(formatted(row.mean, 2)) t/s") } }
             }
         }
+        // Per thread count, the median of the probes (what the header and the JSON summary give).
+        let readBandwidth = probes.mapValues { $0.sorted()[$0.count / 2] }
         if json {
             let report = ModelBenchReport(cpu: cpuName(), date: ISO8601DateFormatter().string(from: Date()),
                                           readBandwidth: threadCounts.compactMap { t in readBandwidth[t].map { .init(threads: t, gigabytesPerSecond: $0) } },

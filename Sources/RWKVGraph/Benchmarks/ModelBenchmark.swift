@@ -45,8 +45,12 @@ public struct ModelBenchmark {
     }
 
     /// Runs `pp<prompt>` (if > 0) and `tg<generate>` (if > 0) on `threads` threads, `repetitions` times each.
-    public func run(threads: Int, prompt: Int, generate: Int, repetitions: Int, readBandwidth: Double?,
+    /// `bandwidthProbe(threads)` (GB/s), when given, is called first, seconds before the tests, so each decode
+    /// row's % of the read bandwidth compares two measurements taken close together on a shared machine; its
+    /// buffer is released before the peak-memory count starts.
+    public func run(threads: Int, prompt: Int, generate: Int, repetitions: Int, bandwidthProbe: ((Int) -> Double)? = nil,
                     backend: ThreadBackend = .swift) throws -> [Result] {
+        let readBandwidth = generate > 0 ? bandwidthProbe?(threads) : nil
         PeakMemory.reset()
         let session = try RWKV7Session(model: model, threads: threads, backend: backend)
         let vocabulary = Int32(model.hyperparameters.vocabularySize)
