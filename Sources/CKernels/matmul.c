@@ -190,17 +190,35 @@ static inline float row_q4_0(const uint8_t *wr, const prepared_block *x, int64_t
     return hsum8(_mm256_add_ps(acc[0], acc[1]));
 }
 
-static inline float row_f16(const uint16_t *wr, const float *x, int64_t k) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+/// RB (1 or 4) consecutive F16 rows against one f32 column: per row four accumulators over 32-value steps,
+/// combined as (0 + 1) + (2 + 3), lanes summed pairwise (four rows' at once), a tail of k % 8 in order. The
+/// same arithmetic per row whether a row is alone or one of four.
+static inline __attribute__((always_inline)) void rows_f16(const uint16_t *w, const float *x, float *out, int64_t k, const int RB) {
+    __m256 acc[4][4];
+    for (int r = 0; r < RB; r++)
+        for (int j = 0; j < 4; j++) acc[r][j] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 32 <= k; i += 32)
-        for (int j = 0; j < 4; j++)
-            acc[j] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wr + i + 8 * j))), _mm256_loadu_ps(x + i + 8 * j), acc[j]);
-    for (; i + 8 <= k; i += 8)
-        acc[0] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wr + i))), _mm256_loadu_ps(x + i), acc[0]);
-    float sum = hsum8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-    for (; i < k; i++) sum += f16_to_f32((const uint8_t *)(wr + i)) * x[i];
-    return sum;
+        for (int j = 0; j < 4; j++) {
+            const __m256 xv = _mm256_loadu_ps(x + i + 8 * j);
+            for (int r = 0; r < RB; r++)
+                acc[r][j] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + r * k + i + 8 * j))), xv, acc[r][j]);
+        }
+    for (; i + 8 <= k; i += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + i);
+        for (int r = 0; r < RB; r++)
+            acc[r][0] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + r * k + i))), xv, acc[r][0]);
+    }
+    __m256 v[4];
+    for (int r = 0; r < RB; r++) v[r] = _mm256_add_ps(_mm256_add_ps(acc[r][0], acc[r][1]), _mm256_add_ps(acc[r][2], acc[r][3]));
+    float sums[4];
+    if (RB == 4) _mm_storeu_ps(sums, hsum4x8(v[0], v[1], v[2], v[3]));
+    else sums[0] = _mm_cvtss_f32(hsum4x8(v[0], v[0], v[0], v[0]));
+    for (int r = 0; r < RB; r++) {
+        float sum = sums[r];
+        for (int64_t j = i; j < k; j++) sum += f16_to_f32((const uint8_t *)(w + r * k + j)) * x[j];
+        out[r] = sum;
+    }
 }
 
 // Prefill with prepared activations: each 4-token tile's blocks are prepared once (scale, the int32 start
@@ -277,7 +295,12 @@ void rwkv_matmul_q4_0(const void *w, const void *x, float *out, int64_t k, int64
 
 void rwkv_matmul_f16(const uint16_t *w, const float *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
     if (tokens == 1) {
-        for (int64_t r = r0; r < r1; r++) out[r] = row_f16(w + r * k, x, k);
+        int64_t r = r0;
+        // Short rows four at a time (their horizontal sums dominate otherwise); long rows one after another,
+        // one sequential stream, which the prefetcher follows best.
+        if (k <= 64)
+            for (; r + 4 <= r1; r += 4) rows_f16(w + r * k, x, out + r, k, 4);
+        for (; r < r1; r++) rows_f16(w + r * k, x, out + r, k, 1);
         return;
     }
     int64_t t = 0;
