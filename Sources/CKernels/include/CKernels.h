@@ -27,6 +27,9 @@ void rwkv_unpack_rows8(const void *src, void *dst, int64_t rows, int64_t k, int 
 /// Quantizes `k` floats to Q8_0s blocks: the Q8_0 quants and scale of ``rwkv_quantize_row_q8_0`` plus their sum.
 void rwkv_quantize_row_q8_0s(const float *x, void *out, int64_t k);
 
+/// out[r] = dot(f32 weight row r, x) for r in [r0, r1): 8 accumulators over 64-value steps, loads in address order.
+void rwkv_matvec_f32(const float *w, const float *x, float *out, int64_t k, int64_t r0, int64_t r1);
+
 /// The same for F16 weights and f32 activations.
 void rwkv_matmul_f16(const uint16_t *w, const float *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1);
 
