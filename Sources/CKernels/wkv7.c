@@ -1,6 +1,6 @@
-// The RWKV-7 WKV recurrence for head size 64, four value rows at a time: each row's state (64 floats)
-// stays in registers across all tokens, and the four rows' dependency chains (dot → sum → update → dot)
-// interleave. Per row and token, in this order:
+// The RWKV-7 WKV recurrence for head size 64. Decode: four value rows at a time, each row's state (64 floats)
+// in registers, the four rows' dependency chains (dot → sum → update → dot) interleaved. Prefill of a whole
+// head: the state transposed into a local block (`head_transposed`). Per row and token, in this order:
 //   sa = Σ_j S[j]·a[j];  S[j] = (S[j]·w[j] + sa·b[j]) + v[i]·k[j];  y[i] = Σ_j S[j]·r[j]
 #include "CKernels.h"
 

@@ -33,9 +33,6 @@ void rwkv_matvec_f32(const float *w, const float *x, float *out, int64_t k, int6
 /// The same for F16 weights and f32 activations.
 void rwkv_matmul_f16(const uint16_t *w, const float *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1);
 
-/// Σ x[0..<count], reading memory strictly in ascending order (the read-bandwidth probe).
-float rwkv_stream_sum(const float *x, int64_t count);
-
 /// out = exp(x) (within 2 ulp) and out = 1 / (1 + exp(−x)) (within 3 ulp), vectorised; in place allowed.
 void rwkv_exp_f32(const float *x, float *out, int64_t count);
 void rwkv_sigmoid_f32(const float *x, float *out, int64_t count);
