@@ -54,7 +54,7 @@ public struct ReadBandwidth {
         let chunk = job.bytes / Int(nth) / rowBytes * rowBytes
         let start = Int(ith) * chunk
         let end = ith == nth - 1 ? job.bytes / rowBytes * rowBytes : start + chunk
-        let floats = UnsafeMutablePointer(mutating: job.base.assumingMemoryBound(to: Float.self))
+        let floats = job.base.assumingMemoryBound(to: Float.self)
         var total: Float = 0, dot: Float = 0
         for row in stride(from: start / 4, to: end / 4, by: ReadBandwidth.rowFloats) {
             rwkv_matvec_f32(floats + row, job.ones, &dot, Int64(ReadBandwidth.rowFloats), 0, 1)
