@@ -34,31 +34,38 @@ static inline __m256 exp8(__m256 x) {
     // NaN stays NaN (the clamp above turned it into a number).
     return _mm256_blendv_ps(result, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
-#endif
 
-void rwkv_exp_f32(const float *x, float *out, int64_t count) {
+static inline __m256 sigmoid8(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_xor_ps(x, _mm256_set1_ps(-0.0f)))));
+}
+
+/// out[i] = f(x[i]) eight at a time; a tail of count % 8 goes through f too (zero-padded), so every element
+/// gets the same arithmetic wherever it sits.
+static inline __attribute__((always_inline)) void map8(const float *x, float *out, int64_t count, __m256 (*f)(__m256)) {
     int64_t i = 0;
-#if defined(__AVX2__)
-    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(out + i, exp8(_mm256_loadu_ps(x + i)));
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(out + i, f(_mm256_loadu_ps(x + i)));
     if (i < count) {
         float in[8] = {0}, res[8];
         for (int64_t j = i; j < count; j++) in[j - i] = x[j];
-        _mm256_storeu_ps(res, exp8(_mm256_loadu_ps(in)));
+        _mm256_storeu_ps(res, f(_mm256_loadu_ps(in)));
         for (int64_t j = i; j < count; j++) out[j] = res[j - i];
     }
+}
+#endif
+
+void rwkv_exp_f32(const float *x, float *out, int64_t count) {
+#if defined(__AVX2__)
+    map8(x, out, count, exp8);
 #else
-    for (; i < count; i++) out[i] = expf(x[i]);
+    for (int64_t i = 0; i < count; i++) out[i] = expf(x[i]);
 #endif
 }
 
 void rwkv_sigmoid_f32(const float *x, float *out, int64_t count) {
-    int64_t i = 0;
 #if defined(__AVX2__)
-    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
-    for (; i + 8 <= count; i += 8) {
-        const __m256 e = exp8(_mm256_xor_ps(_mm256_loadu_ps(x + i), sign));
-        _mm256_storeu_ps(out + i, _mm256_div_ps(one, _mm256_add_ps(one, e)));
-    }
+    map8(x, out, count, sigmoid8);
+#else
+    for (int64_t i = 0; i < count; i++) out[i] = 1.0f / (1.0f + expf(-x[i]));
 #endif
-    for (; i < count; i++) out[i] = 1.0f / (1.0f + expf(-x[i]));
 }
