@@ -38,24 +38,41 @@ public struct RWKV7Model: @unchecked Sendable {
     public let head: Tensor                                                   // output [C, V]
 
     /// Prepares `weights` for inference. bf16 matrices and every non-f32 vector are widened to f32
-    /// (exactly); other matrices keep their type, Q8_0/Q4_0 matmul weights repacked into a copy in the 8-row
-    /// interleaved layout (``Tensor/interleavedForMatmul()``).
-    public init(_ weights: RWKV7Weights) throws {
+    /// (exactly); the matmul weights are copied into one ``WeightArena`` in the order decode reads them,
+    /// Q8_0/Q4_0 matrices repacked into the 8-row interleaved layouts on the way. Each source tensor is
+    /// dropped once copied, so passing weights that nothing else holds keeps one copy of the model alive.
+    public init(_ weights: consuming RWKV7Weights) throws {
         let h = weights.hyperparameters
+        let sourcePath = weights.sourcePath
+        var tensors = weights.tensors
+        _ = consume weights
+        func take(_ name: String) throws -> Tensor {
+            guard let tensor = tensors.removeValue(forKey: name) else { throw ModelFileError(sourcePath, "missing tensor '\(name)'") }
+            return tensor
+        }
         func t(_ name: String) throws -> Tensor {
-            let tensor = try weights.tensor(name)
+            let tensor = try take(name)
             let isVector = tensor.shape.count == tensor.shape[0]
             return tensor.dtype == .bf16 || (isVector && tensor.dtype != .f32) ? try tensor.converted(to: .f32) : tensor
         }
-        /// A matmul weight: Q8_0/Q4_0 matrices are repacked into the 8-row interleaved layouts.
-        func m(_ name: String) throws -> Tensor { try t(name).interleavedForMatmul() }
+        let order = Self.matmulReadOrder(h)
+        var arenaBytes = 0
+        for name in order {
+            let source = try tensors[name] ?? { throw ModelFileError(sourcePath, "missing tensor '\(name)'") }()
+            arenaBytes += WeightArena.footprint(source.dtype == .bf16 ? .f32 : source.dtype, source.shape)
+        }
+        var arena = WeightArena(byteCount: arenaBytes)
+        var matrices: [String: Tensor] = [:]
+        for name in order { matrices[name] = try arena.place(try t(name)) }
+        func m(_ name: String) -> Tensor { matrices[name]! }
+
         hyperparameters = h
         embedding = try t("token_embd.weight")
         ln0Weight = try t("token_embd_norm.weight")
         ln0Bias = try t("token_embd_norm.bias")
         lnOutWeight = try t("output_norm.weight")
         lnOutBias = try t("output_norm.bias")
-        head = try m("output.weight")
+        head = m("output.weight")
         let c = h.embedding
         layers = try (0..<h.layers).map { i in
             let p = "blk.\(i)."
@@ -68,23 +85,38 @@ public struct RWKV7Model: @unchecked Sendable {
                 ln1Weight: try t(p + "attn_norm.weight"), ln1Bias: try t(p + "attn_norm.bias"),
                 ln2Weight: try t(p + "attn_norm_2.weight"), ln2Bias: try t(p + "attn_norm_2.bias"),
                 mixR: mix(0), mixW: mix(1), mixK: mix(2), mixV: mix(3), mixA: mix(4), mixG: mix(5),
-                w0: try t(p + "time_mix_w0.weight"), w1: try m(p + "time_mix_w1.weight"), w2: try m(p + "time_mix_w2.weight"),
-                a0: try t(p + "time_mix_a0.weight"), a1: try m(p + "time_mix_a1.weight"), a2: try m(p + "time_mix_a2.weight"),
-                v0: i == 0 ? nil : try t(p + "time_mix_v0.weight"), v1: i == 0 ? nil : try m(p + "time_mix_v1.weight"),
-                v2: i == 0 ? nil : try m(p + "time_mix_v2.weight"),
-                g1: try m(p + "time_mix_g1.weight"), g2: try m(p + "time_mix_g2.weight"),
+                w0: try t(p + "time_mix_w0.weight"), w1: m(p + "time_mix_w1.weight"), w2: m(p + "time_mix_w2.weight"),
+                a0: try t(p + "time_mix_a0.weight"), a1: m(p + "time_mix_a1.weight"), a2: m(p + "time_mix_a2.weight"),
+                v0: i == 0 ? nil : try t(p + "time_mix_v0.weight"), v1: i == 0 ? nil : m(p + "time_mix_v1.weight"),
+                v2: i == 0 ? nil : m(p + "time_mix_v2.weight"),
+                g1: m(p + "time_mix_g1.weight"), g2: m(p + "time_mix_g2.weight"),
                 kK: try t(p + "time_mix_k_k.weight"), kA: kA, rK: try t(p + "time_mix_r_k.weight"),
                 oneMinusKA: try Tensor(kA.floats().map { 1 - $0 }, shape: Shape(c)),
-                receptance: try m(p + "time_mix_receptance.weight"), key: try m(p + "time_mix_key.weight"),
-                value: try m(p + "time_mix_value.weight"), output: try m(p + "time_mix_output.weight"),
+                receptance: m(p + "time_mix_receptance.weight"), key: m(p + "time_mix_key.weight"),
+                value: m(p + "time_mix_value.weight"), output: m(p + "time_mix_output.weight"),
                 lnXWeight: try t(p + "time_mix_ln.weight"), lnXBias: try t(p + "time_mix_ln.bias"),
-                ffnMix: try t(p + "channel_mix_lerp_k.weight"), ffnKey: try m(p + "channel_mix_key.weight"),
-                ffnValue: try m(p + "channel_mix_value.weight"),
+                ffnMix: try t(p + "channel_mix_lerp_k.weight"), ffnKey: m(p + "channel_mix_key.weight"),
+                ffnValue: m(p + "channel_mix_value.weight"),
                 deepEmbed: h.deepEmbedRank == 0 ? nil : DeepEmbed(
                     // The V × D·32 table is only gathered, a row per token: keep it as stored (mapped, any type).
-                    table: try weights.tensor(p + "channel_mix_s_emb.weight"), residual: try m(p + "channel_mix_s_emb_x.weight"),
-                    s1: try m(p + "channel_mix_s1.weight"), s2: try m(p + "channel_mix_s2.weight"), s0: try t(p + "channel_mix_s0.weight")))
+                    table: try take(p + "channel_mix_s_emb.weight"), residual: m(p + "channel_mix_s_emb_x.weight"),
+                    s1: m(p + "channel_mix_s1.weight"), s2: m(p + "channel_mix_s2.weight"), s0: try t(p + "channel_mix_s0.weight")))
         }
+    }
+
+    /// The matmul weights in the order the executor reads them: per layer by graph phase (the projections
+    /// of the token-shifted inputs, then the LoRAs' second halves, the output projection, the FFN), the
+    /// head last.
+    static func matmulReadOrder(_ h: RWKV7Hyperparameters) -> [String] {
+        var names: [String] = []
+        for i in 0..<h.layers {
+            let valueResidual = i == 0 ? [] : ["v1"], valueResidual2 = i == 0 ? [] : ["v2"]
+            let attention = ["receptance", "key", "value", "w1", "a1", "g1"] + valueResidual + ["a2"] + valueResidual2 + ["w2", "g2", "output"]
+            names += attention.map { "blk.\(i).time_mix_\($0).weight" }
+            let deepEmbed = h.deepEmbedRank == 0 ? [] : ["s_emb_x", "s1", "s2"]
+            names += (["key"] + deepEmbed + ["value"]).map { "blk.\(i).channel_mix_\($0).weight" }
+        }
+        return names + ["output.weight"]
     }
 
     /// Loads a model file of any supported format.

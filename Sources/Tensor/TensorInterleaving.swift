@@ -24,12 +24,18 @@ extension Tensor {
             throw TensorError("cannot interleave a \(dtype) tensor of shape \(shape) by 8 rows (needs Q8_0/Q4_0 and rows % 8 == 0)")
         }
         let out = try Tensor(zeros: dtype == .q8_0 ? .q8_0r8 : .q4_0r8, shape)
+        packRows8(into: out)
+        return out
+    }
+
+    /// Writes this interleavable matrix's r8 layout into `out` (same shape, its r8 type, writable).
+    func packRows8(into out: Tensor) {
+        precondition(isInterleavable && out.dtype.interleavedFrom == dtype && out.shape == shape, "packRows8: mismatched tensors")
         withUnsafeBytes { src in
             out.withUnsafeMutableBytes { dst in
                 rwkv_pack_rows8(src.baseAddress!, dst.baseAddress!, Int64(shape[1]), Int64(shape[0]), dtype == .q4_0 ? 1 : 0)
             }
         }
-        return out
     }
 
     /// An r8 matrix back in its file type's row layout (the bytes ``interleavedRows()`` started from).

@@ -26,6 +26,29 @@ import Testing
         }
     }
 
+    /// Every matmul weight lives in one arena, back to back in the order decode reads them (the head last),
+    /// values unchanged from the file; Q8_0 matrices run in the r8 layout.
+    @Test(arguments: [DType.f32, .q8_0])
+    func matmulWeightsShareOneArenaInReadOrder(_ type: DType) throws {
+        let weights = try RWKV7Weights(try Checkpoint.open(Fixtures.path("random-rwkv7.pth"))).converted(toRunAt: type)
+        let model = try RWKV7Model(weights)
+        var ordered: [(String, Tensor)] = []
+        for (i, l) in model.layers.enumerated() {
+            let valueResidual = [("v1", l.v1), ("v2", l.v2)].compactMap { name, t in t.map { ("\(i).\(name)", $0) } }
+            let first = [("receptance", l.receptance), ("key", l.key), ("value", l.value), ("w1", l.w1), ("a1", l.a1), ("g1", l.g1)]
+            ordered += first.map { ("\(i).\($0.0)", $0.1) } + valueResidual.prefix(1) + [("\(i).a2", l.a2)] + valueResidual.dropFirst()
+            ordered += [("w2", l.w2), ("g2", l.g2), ("output", l.output), ("ffnKey", l.ffnKey), ("ffnValue", l.ffnValue)].map { ("\(i).\($0.0)", $0.1) }
+        }
+        ordered.append(("head", model.head))
+        for (index, (name, tensor)) in ordered.enumerated() {
+            #expect(tensor.storage === model.head.storage, "\(name)")
+            if index > 0 { #expect(tensor.byteOffset > ordered[index - 1].1.byteOffset, "\(name) out of order") }
+        }
+        #expect(model.layers[1].key.dtype == (type == .q8_0 ? .q8_0r8 : .f32))
+        #expect(model.layers[1].key.floats() == (try weights.tensor("blk.1.time_mix_key.weight")).floats())
+        #expect(model.head.floats() == (try weights.tensor("output.weight")).floats())
+    }
+
     /// Chunked prefill (chunks of 1, 7 and 64) within 1e-5 of token-by-token decode, at every position.
     @Test func chunkedPrefillMatchesTokenByToken() throws {
         let tokens = try Self.tokens.get()

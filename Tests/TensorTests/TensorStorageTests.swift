@@ -144,3 +144,50 @@ extension TensorTestSuite {
         }
     }
 }
+
+extension TensorTestSuite {
+    struct WeightArenaTests {
+        /// Large owned buffers start on a huge-page boundary (the mapping is advised to use huge pages); smaller
+        /// ones keep the cache-line alignment; both come zeroed.
+        @Test func largeStorageIsHugePageAligned() {
+            for bytes in [100, 1 << 20, 2 << 20, (5 << 20) + 3] {
+                let storage = TensorStorage(zeroedByteCount: bytes)
+                let alignment = bytes >= 2 << 20 ? 2 << 20 : 64
+                #expect(Int(bitPattern: storage.base) % alignment == 0, "\(bytes) bytes")
+                let raw = UnsafeRawBufferPointer(start: storage.base, count: bytes)
+                #expect(raw.allSatisfy { $0 == 0 } && raw.count == bytes)
+                storage.base.storeBytes(of: 0xFF, toByteOffset: bytes - 1, as: UInt8.self)
+            }
+        }
+
+        /// Placed tensors are exact copies back to back (64-byte aligned) in one storage; Q8_0/Q4_0 matrices with
+        /// rows % 8 == 0 arrive in their r8 layouts, the same bytes `interleavedRows()` gives; a full arena throws.
+        @Test func placesCopiesBackToBackAndInterleavesQuantizedRows() throws {
+            let sources = [
+                try randomTensor(Shape(64, 8), seed: 41).converted(to: .q8_0),
+                try randomTensor(Shape(64, 12), seed: 42).converted(to: .q4_0),
+                try randomTensor(Shape(7, 3), seed: 43),
+                try randomTensor(Shape(96, 16), seed: 44).converted(to: .f16),
+                try randomTensor(Shape(64, 16), seed: 45).converted(to: .q4_0),
+            ]
+            let total = sources.reduce(0) { $0 + WeightArena.footprint($1.dtype, $1.shape) }
+            #expect(WeightArena.footprint(.f32, Shape(7, 3)) == 128)
+            var arena = WeightArena(byteCount: total)
+            var offset = 0
+            for source in sources {
+                let placed = try arena.place(source)
+                #expect(placed.storage === arena.storage && placed.byteOffset == offset && placed.byteOffset % 64 == 0)
+                #expect(placed.shape == source.shape && placed.floats() == source.floats())
+                if source.isInterleavable {
+                    #expect(placed.dtype == (source.dtype == .q8_0 ? .q8_0r8 : .q4_0r8))
+                    #expect(placed.bytes == (try source.interleavedRows()).bytes)
+                } else {
+                    #expect(placed.dtype == source.dtype && placed.bytes == source.bytes)
+                }
+                offset += WeightArena.footprint(source.dtype, source.shape)
+            }
+            #expect(arena.usedBytes == total)
+            #expect(throws: TensorError.self) { try arena.place(sources[2]) }
+        }
+    }
+}
