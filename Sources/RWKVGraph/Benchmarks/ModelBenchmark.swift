@@ -36,21 +36,22 @@ public struct ModelBenchmark {
     /// DeepEmbed's `s_emb`), of which one row each.
     public let bytesPerToken: Int
 
-    public init(weights: RWKV7Weights, modelName: String, typeName: String) throws {
-        model = try RWKV7Model(weights)
-        self.modelName = modelName
-        self.typeName = typeName
+    /// Prepares `weights`, which are consumed: pass a temporary to hold one copy of the model while preparing.
+    public init(weights: consuming RWKV7Weights, modelName: String, typeName: String) throws {
         sizeBytes = weights.tensors.values.reduce(0) { $0 + $1.byteCount }
         bytesPerToken = weights.bytesPerToken
+        self.modelName = modelName
+        self.typeName = typeName
+        model = try RWKV7Model(consume weights)
     }
 
     /// Runs `pp<prompt>` (if > 0) and `tg<generate>` (if > 0) on `threads` threads, `repetitions` times each.
-    /// `bandwidthProbe(threads)` (GB/s), when given, is called first, seconds before the tests, so each decode
-    /// row's % of the read bandwidth compares two measurements taken close together on a shared machine; its
-    /// buffer is released before the peak-memory count starts.
+    /// `bandwidthProbe(threads)` (GB/s), when given, is called just before and just after the decode runs, and
+    /// the decode row's % of the read bandwidth is taken against the mean of the two: both measurements
+    /// bracket the same seconds of a shared machine. Each row's peak memory is counted from after the probe
+    /// released its buffer.
     public func run(threads: Int, prompt: Int, generate: Int, repetitions: Int, bandwidthProbe: ((Int) -> Double)? = nil,
                     backend: ThreadBackend = .swift) throws -> [Result] {
-        let readBandwidth = generate > 0 ? bandwidthProbe?(threads) : nil
         PeakMemory.reset()
         let session = try RWKV7Session(model: model, threads: threads, backend: backend)
         let vocabulary = Int32(model.hyperparameters.vocabularySize)
@@ -60,6 +61,9 @@ public struct ModelBenchmark {
         var results: [Result] = []
 
         func measure(_ test: String, tokens: Int, _ body: () throws -> Void) throws {
+            let isDecode = test.hasPrefix("tg")
+            let probeBefore = isDecode ? bandwidthProbe?(threads) : nil
+            PeakMemory.reset()
             try body() // warm-up: builds and plans the graphs, touches the weights
             var samples: [Double] = []
             for _ in 0..<repetitions {
@@ -67,15 +71,17 @@ public struct ModelBenchmark {
                 try body()
                 samples.append(Double(tokens) / (clock.now - start).seconds)
             }
+            let peak = PeakMemory.current()
+            let probeAfter = isDecode ? bandwidthProbe?(threads) : nil
+            let readBandwidth = probeBefore.flatMap { before in probeAfter.map { (before + $0) / 2 } }
             let mean = samples.reduce(0, +) / Double(samples.count)
             let stddev = samples.count > 1 ? (samples.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(samples.count - 1)).squareRoot() : 0
-            let isDecode = test.hasPrefix("tg")
             let rate = isDecode ? Double(bytesPerToken) * mean / 1e9 : nil
             results.append(Result(model: modelName, sizeBytes: sizeBytes, parameters: model.hyperparameters.parameterCount,
                                   type: typeName, threads: threads, test: test, samples: samples, mean: mean, stddev: stddev,
-                                  gigabytesPerSecond: rate, readBandwidth: isDecode ? readBandwidth : nil,
+                                  gigabytesPerSecond: rate, readBandwidth: readBandwidth,
                                   percentOfBandwidth: rate.flatMap { r in readBandwidth.map { r / $0 * 100 } },
-                                  peakResidentBytes: PeakMemory.current()))
+                                  peakResidentBytes: peak))
         }
         if prompt > 0 {
             try measure("pp\(prompt)", tokens: prompt) {
