@@ -6,7 +6,7 @@
 /// Q8_0/Q4_0 matrices are placed in the 8-row interleaved layouts the matmul kernels read
 /// (``Tensor/interleavedForMatmul()``), packed straight into the arena.
 public struct WeightArena {
-    /// The buffer (huge-page aligned from 2 MiB; see ``TensorStorage``).
+    /// The buffer (on huge pages from 2 MiB; see ``TensorStorage/init(zeroedByteCount:hugePages:)``).
     public let storage: TensorStorage
     /// Bytes handed out so far.
     public private(set) var usedBytes = 0
@@ -16,7 +16,7 @@ public struct WeightArena {
 
     /// Reserves `byteCount` bytes (the sum of ``footprint(_:_:)`` over the tensors to be placed).
     public init(byteCount: Int) {
-        storage = TensorStorage(zeroedByteCount: max(byteCount, 1))
+        storage = TensorStorage(zeroedByteCount: max(byteCount, 1), hugePages: true)
     }
 
     /// Bytes a `dtype` tensor of `shape` takes once placed (the same in its r8 layout), rounded up to the

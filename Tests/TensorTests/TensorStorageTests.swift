@@ -147,17 +147,19 @@ extension TensorTestSuite {
 
 extension TensorTestSuite {
     struct WeightArenaTests {
-        /// Large owned buffers start on a huge-page boundary (the mapping is advised to use huge pages); smaller
-        /// ones keep the cache-line alignment; both come zeroed.
-        @Test func largeStorageIsHugePageAligned() {
+        /// Buffers that ask for huge pages start on a huge-page boundary from 2 MiB (the mapping is advised to use
+        /// huge pages); others keep the cache-line alignment; all come zeroed. A weight arena asks for them.
+        @Test(arguments: [false, true])
+        func hugePageStorageIsAligned(_ hugePages: Bool) {
             for bytes in [100, 1 << 20, 2 << 20, (5 << 20) + 3] {
-                let storage = TensorStorage(zeroedByteCount: bytes)
-                let alignment = bytes >= 2 << 20 ? 2 << 20 : 64
+                let storage = TensorStorage(zeroedByteCount: bytes, hugePages: hugePages)
+                let alignment = hugePages && bytes >= 2 << 20 ? 2 << 20 : 64
                 #expect(Int(bitPattern: storage.base) % alignment == 0, "\(bytes) bytes")
                 let raw = UnsafeRawBufferPointer(start: storage.base, count: bytes)
                 #expect(raw.allSatisfy { $0 == 0 } && raw.count == bytes)
                 storage.base.storeBytes(of: 0xFF, toByteOffset: bytes - 1, as: UInt8.self)
             }
+            #expect(Int(bitPattern: WeightArena(byteCount: 3 << 20).storage.base) % (2 << 20) == 0)
         }
 
         /// Placed tensors are exact copies back to back (64-byte aligned) in one storage; Q8_0/Q4_0 matrices with

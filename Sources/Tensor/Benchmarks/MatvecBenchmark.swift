@@ -55,14 +55,14 @@ public struct MatvecBenchmark {
     public static func time(weight: Tensor, threads: Int, minimumSeconds: Double = 0.5,
                             backend: ThreadBackend = .swift) throws -> Double {
         let copies = max(1, (minimumBytesRead + weight.byteCount - 1) / max(weight.byteCount, 1))
+        // The copies lie back to back in one arena, as a model's weights do.
+        var arena = WeightArena(byteCount: copies * WeightArena.footprint(weight.dtype, weight.shape))
         var graph = Graph()
         let x = try graph.input("x", .f32, Shape(weight.shape[0], 1))
-        var y = try graph.matmul(graph.weight(weight), x)
+        var y = try graph.matmul(graph.weight(try arena.place(weight)), x)
         for _ in 1..<copies {
-            let copy = try Tensor(zeros: weight.dtype, weight.shape)
-            copy.withUnsafeMutableBytes { dst in weight.withUnsafeBytes { dst.copyMemory(from: $0) } }
             // Summed so every product is computed; being independent, they share one phase across the threads.
-            y = try graph.add(y, try graph.matmul(graph.weight(copy), x))
+            y = try graph.add(y, try graph.matmul(graph.weight(try arena.place(weight)), x))
         }
         try graph.output(y, "y")
         let executor = Executor(graph: graph, threads: threads, backend: backend)

@@ -3,8 +3,9 @@ import CKernels
 /// Measures how fast the machine streams memory into the cores: every thread reads its contiguous share
 /// of a large buffer (≥ 1 GiB, far beyond the caches) with the f32 decode matvec's loop (rows of 1024 floats
 /// against a column of ones) — of the loops tried, the one that reads fastest on Zen 4 (a plain 8-way
-/// sum read 7–15 % less), so the roofline is the best this code streams. The median of several passes is
-/// reported, the same statistic as the kernel timings it is compared with.
+/// sum read 7–15 % less), so the roofline is the best this code streams. The buffer is on huge pages, as a
+/// model's weights are (``WeightArena``). The median of several passes is reported, the same statistic as
+/// the kernel timings it is compared with.
 public struct ReadBandwidth {
     public let bytes: Int
     private let buffer: TensorStorage
@@ -12,7 +13,7 @@ public struct ReadBandwidth {
     /// Allocates and touches a `bytes`-byte buffer (rounded to 64 KiB).
     public init(bytes: Int = 1 << 30) {
         self.bytes = max(1 << 16, bytes / (1 << 16) * (1 << 16))
-        buffer = TensorStorage(zeroedByteCount: self.bytes)
+        buffer = TensorStorage(zeroedByteCount: self.bytes, hugePages: true)
         let floats = buffer.base.assumingMemoryBound(to: Float.self)
         for i in stride(from: 0, to: self.bytes / 4, by: 1024) { floats[i] = Float(i & 7) }
     }
