@@ -30,8 +30,8 @@ extension BenchCommand {
                 throw ExecutionError("\(name) at \(type.map { "\($0)" } ?? "its own type") needs about \(formatBytes(bytes)) of weights; only \(formatBytes(available)) of memory is available")
             }
         }
-        // The read bandwidth is measured again before each configuration (the host's changes over a run),
-        // with a buffer released before that configuration's peak memory is counted.
+        // The read bandwidth is measured around every decode repetition (the host's changes from second to
+        // second), with a buffer of its own, released before peak memory is counted again.
         var probes: [Int: [Double]] = [:]
         let bytes = Int(bandwidthGib * Double(1 << 30))
         let probe: (Int) -> Double = { t in

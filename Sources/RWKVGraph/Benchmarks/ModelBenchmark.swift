@@ -17,11 +17,13 @@ public struct ModelBenchmark {
         public let samples: [Double]
         public let mean: Double
         public let stddev: Double
-        /// Decode only: weight bytes read per token × t/s, and its share of the measured read bandwidth.
+        /// Decode only: weight bytes read per token × t/s (from the mean t/s).
         public let gigabytesPerSecond: Double?
+        /// Decode only: the mean of the row's read-bandwidth probes, GB/s.
         public let readBandwidth: Double?
+        /// Decode only: the median over repetitions of each one's GB/s as a % of the probes around it.
         public let percentOfBandwidth: Double?
-        /// Peak resident memory of the process during this configuration, bytes.
+        /// Peak resident memory of the process during this test, bytes.
         public let peakResidentBytes: Int
     }
 
@@ -46,10 +48,11 @@ public struct ModelBenchmark {
     }
 
     /// Runs `pp<prompt>` (if > 0) and `tg<generate>` (if > 0) on `threads` threads, `repetitions` times each.
-    /// `bandwidthProbe(threads)` (GB/s), when given, is called just before and just after the decode runs, and
-    /// the decode row's % of the read bandwidth is taken against the mean of the two: both measurements
-    /// bracket the same seconds of a shared machine. Each row's peak memory is counted from after the probe
-    /// released its buffer.
+    /// `bandwidthProbe(threads)` (GB/s), when given, is called before the decode runs and after each one: a
+    /// repetition's roofline is the mean of the probes just before and just after it, and the decode row's
+    /// % of the read bandwidth is the median over repetitions of each one's GB/s against its own roofline, so
+    /// each comparison spans the same few seconds of a shared machine whose bandwidth changes from second to
+    /// second. Peak memory is counted between probes, never including a probe's buffer.
     public func run(threads: Int, prompt: Int, generate: Int, repetitions: Int, bandwidthProbe: ((Int) -> Double)? = nil,
                     backend: ThreadBackend = .swift) throws -> [Result] {
         PeakMemory.reset()
@@ -62,25 +65,33 @@ public struct ModelBenchmark {
 
         func measure(_ test: String, tokens: Int, _ body: () throws -> Void) throws {
             let isDecode = test.hasPrefix("tg")
-            let probeBefore = isDecode ? bandwidthProbe?(threads) : nil
+            let probe = isDecode ? bandwidthProbe : nil
+            var probes: [Double] = probe.map { [$0(threads)] } ?? []
             PeakMemory.reset()
             try body() // warm-up: builds and plans the graphs, touches the weights
             var samples: [Double] = []
+            var peak = 0
             for _ in 0..<repetitions {
                 let start = clock.now
                 try body()
                 samples.append(Double(tokens) / (clock.now - start).seconds)
+                peak = max(peak, PeakMemory.current())
+                if let probe {
+                    probes.append(probe(threads))
+                    PeakMemory.reset()
+                }
             }
-            let peak = PeakMemory.current()
-            let probeAfter = isDecode ? bandwidthProbe?(threads) : nil
-            let readBandwidth = probeBefore.flatMap { before in probeAfter.map { (before + $0) / 2 } }
             let mean = samples.reduce(0, +) / Double(samples.count)
             let stddev = samples.count > 1 ? (samples.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(samples.count - 1)).squareRoot() : 0
-            let rate = isDecode ? Double(bytesPerToken) * mean / 1e9 : nil
+            let bytes = Double(bytesPerToken)
+            let rate = isDecode ? bytes * mean / 1e9 : nil
+            let readBandwidth = probes.isEmpty ? nil : probes.reduce(0, +) / Double(probes.count)
+            let percent: Double? = probes.isEmpty ? nil : median(samples.indices.map { i in
+                bytes * samples[i] / 1e9 / ((probes[i] + probes[i + 1]) / 2) * 100
+            })
             results.append(Result(model: modelName, sizeBytes: sizeBytes, parameters: model.hyperparameters.parameterCount,
                                   type: typeName, threads: threads, test: test, samples: samples, mean: mean, stddev: stddev,
-                                  gigabytesPerSecond: rate, readBandwidth: readBandwidth,
-                                  percentOfBandwidth: rate.flatMap { r in readBandwidth.map { r / $0 * 100 } },
+                                  gigabytesPerSecond: rate, readBandwidth: readBandwidth, percentOfBandwidth: percent,
                                   peakResidentBytes: peak))
         }
         if prompt > 0 {
@@ -101,6 +112,13 @@ public struct ModelBenchmark {
         }
         return results
     }
+}
+
+/// The middle value (the mean of the two middle ones for an even count); `values` must not be empty.
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }
 
 /// The process's peak resident set (Linux `VmHWM`), resettable between configurations.
