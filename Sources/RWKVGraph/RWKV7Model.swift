@@ -46,8 +46,14 @@ public struct RWKV7Model: @unchecked Sendable {
         let sourcePath = weights.sourcePath
         var tensors = weights.tensors
         _ = consume weights
+        func source(_ name: String) throws -> Tensor {
+            guard let tensor = tensors[name] else { throw ModelFileError(sourcePath, "missing tensor '\(name)'") }
+            return tensor
+        }
+        /// The tensor `name`, no longer held here (so its memory goes once the model has copied or kept it).
         func take(_ name: String) throws -> Tensor {
-            guard let tensor = tensors.removeValue(forKey: name) else { throw ModelFileError(sourcePath, "missing tensor '\(name)'") }
+            let tensor = try source(name)
+            tensors[name] = nil
             return tensor
         }
         func t(_ name: String) throws -> Tensor {
@@ -58,8 +64,8 @@ public struct RWKV7Model: @unchecked Sendable {
         let order = Self.matmulReadOrder(h)
         var arenaBytes = 0
         for name in order {
-            let source = try tensors[name] ?? { throw ModelFileError(sourcePath, "missing tensor '\(name)'") }()
-            arenaBytes += WeightArena.footprint(source.dtype == .bf16 ? .f32 : source.dtype, source.shape)
+            let matrix = try source(name)
+            arenaBytes += WeightArena.footprint(matrix.dtype == .bf16 ? .f32 : matrix.dtype, matrix.shape)
         }
         var arena = WeightArena(byteCount: arenaBytes)
         var matrices: [String: Tensor] = [:]

@@ -34,8 +34,8 @@ public struct WeightArena {
             throw TensorError("weight arena full: \(tensor.shape) \(tensor.dtype) needs \(bytes) bytes, \(storage.byteCount - usedBytes) left")
         }
         let placed: Tensor
-        if tensor.isInterleavable {
-            placed = Tensor(dtype: tensor.dtype == .q8_0 ? .q8_0r8 : .q4_0r8, shape: tensor.shape, storage: storage, byteOffset: usedBytes)
+        if let interleaved = tensor.interleavedType {
+            placed = Tensor(dtype: interleaved, shape: tensor.shape, storage: storage, byteOffset: usedBytes)
             tensor.packRows8(into: placed)
         } else {
             placed = Tensor(dtype: tensor.dtype, shape: tensor.shape, storage: storage, byteOffset: usedBytes)

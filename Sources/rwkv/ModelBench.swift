@@ -57,7 +57,7 @@ extension BenchCommand {
             }
         }
         // Per thread count, the median of the probes (what the header and the JSON summary give).
-        let readBandwidth = probes.mapValues { $0.sorted()[$0.count / 2] }
+        let readBandwidth = probes.mapValues(\.median)
         if json {
             let report = ModelBenchReport(cpu: cpuName(), date: ISO8601DateFormatter().string(from: Date()),
                                           readBandwidth: threadCounts.compactMap { t in readBandwidth[t].map { .init(threads: t, gigabytesPerSecond: $0) } },

@@ -86,9 +86,9 @@ public struct ModelBenchmark {
             let bytes = Double(bytesPerToken)
             let rate = isDecode ? bytes * mean / 1e9 : nil
             let readBandwidth = probes.isEmpty ? nil : probes.reduce(0, +) / Double(probes.count)
-            let percent: Double? = probes.isEmpty ? nil : median(samples.indices.map { i in
+            let percent: Double? = probes.isEmpty ? nil : samples.indices.map { i in
                 bytes * samples[i] / 1e9 / ((probes[i] + probes[i + 1]) / 2) * 100
-            })
+            }.median
             results.append(Result(model: modelName, sizeBytes: sizeBytes, parameters: model.hyperparameters.parameterCount,
                                   type: typeName, threads: threads, test: test, samples: samples, mean: mean, stddev: stddev,
                                   gigabytesPerSecond: rate, readBandwidth: readBandwidth, percentOfBandwidth: percent,
@@ -112,13 +112,6 @@ public struct ModelBenchmark {
         }
         return results
     }
-}
-
-/// The middle value (the mean of the two middle ones for an even count); `values` must not be empty.
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    let middle = sorted.count / 2
-    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }
 
 /// The process's peak resident set (Linux `VmHWM`), resettable between configurations.

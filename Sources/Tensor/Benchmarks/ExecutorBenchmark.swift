@@ -46,7 +46,6 @@ public enum ExecutorBenchmark {
             try executor.run()
             samples.append((clock.now - start).seconds)
         }
-        samples.sort()
-        return samples[samples.count / 2]
+        return samples.median
     }
 }

@@ -77,7 +77,6 @@ public struct MatvecBenchmark {
             try executor.run()
             samples.append((clock.now - start).seconds)
         }
-        samples.sort()
-        return samples[samples.count / 2] / Double(copies)
+        return samples.median / Double(copies)
     }
 }

@@ -35,8 +35,7 @@ public struct ReadBandwidth {
             withUnsafeMutablePointer(to: &job) { team.run(ReadBandwidth.body, context: UnsafeMutableRawPointer($0)) }
             if pass > 0 { samples.append((clock.now - start).seconds) }
         }
-        samples.sort()
-        return Double(bytes) / samples[samples.count / 2] / 1e9
+        return Double(bytes) / samples.median / 1e9
     }
 
     private struct Job {
