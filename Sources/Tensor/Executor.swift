@@ -11,7 +11,10 @@ public struct ExecutionError: Error, CustomStringConvertible, Equatable {
 /// Everything is prepared once here: the phase plan, the arena (one allocation for every
 /// intermediate), the lowered kernel tasks and each thread's share of every phase. ``run()`` then
 /// allocates nothing; threads walk the phases, doing their precomputed units, with a barrier between
-/// phases. Units never depend on the thread count, so results are bit-identical for any `threads`.
+/// phases. A thread that finishes a large share early takes units from the back of the others' shares
+/// (one atomic claim per few microseconds of work), so a core slowed by its memory pages or by the host
+/// does not hold the rest at the barrier. Units never depend on the thread count or on who runs them,
+/// so results are bit-identical for any `threads`.
 public final class Executor: @unchecked Sendable {
     public let graph: Graph
     public let threadCount: Int
@@ -19,6 +22,8 @@ public final class Executor: @unchecked Sendable {
     public var arenaBytes: Int { arena.byteCount }
     /// Number of barrier-separated phases.
     public var phaseCount: Int { plan.phases.count }
+    /// Work units the last ``run()`` ran on a thread other than the one planned for them.
+    public var unitsTakenOverInLastRun: Int { takenUnits.load(ordering: .relaxed) }
 
     private let plan: ExecutionPlan
     private let phases: Int
@@ -35,7 +40,19 @@ public final class Executor: @unchecked Sendable {
     /// Units of each (thread, phase): `assignmentStart[thread * (phases + 1) + phase] ..< [… + 1]`.
     private let assignments: UnsafeMutablePointer<Assignment>
     private let assignmentStart: UnsafeMutablePointer<Int>
+    /// Per (thread, phase) row: the share's unit count, and its claim size in units (0: too small to share).
+    private let shareUnits: UnsafeMutablePointer<Int32>
+    private let claimUnits: UnsafeMutablePointer<Int32>
+    /// Per row: units claimed from the front (low 32 bits, by the owner) and from the back (high 32 bits,
+    /// by other threads). Each thread's rows start on a cache line of their own.
+    private let claims: UnsafeMutablePointer<Atomic<UInt64>>
+    private let claimStride: Int
     private let badTokenIDs = Atomic<Int>(0)
+    private let takenUnits = Atomic<Int>(0)
+
+    /// A share is worth sharing out when it is estimated at this many ns or more; claims are about
+    /// `claimNanoseconds` of work each.
+    private static let minimumSharedNanoseconds = 8_000.0, claimNanoseconds = 4_000.0
 
     private struct Assignment {
         var task: Int32
@@ -120,15 +137,31 @@ public final class Executor: @unchecked Sendable {
         let flat = perThread.flatMap { $0.flatMap { $0 } }
         assignments = .allocate(capacity: max(1, flat.count))
         assignments.initialize(from: flat, count: flat.count)
-        assignmentStart = .allocate(capacity: threadCount * (phases + 1))
+        let rowCount = threadCount * (phases + 1)
+        assignmentStart = .allocate(capacity: rowCount)
+        shareUnits = .allocate(capacity: rowCount)
+        claimUnits = .allocate(capacity: rowCount)
+        shareUnits.initialize(repeating: 0, count: rowCount)
+        claimUnits.initialize(repeating: 0, count: rowCount)
         var position = 0
         for thread in 0..<threadCount {
             for phase in 0..<phases {
-                assignmentStart[thread * (phases + 1) + phase] = position
+                let row = thread * (phases + 1) + phase
+                assignmentStart[row] = position
                 position += perThread[thread][phase].count
+                let share = perThread[thread][phase]
+                let units = share.reduce(0) { $0 + Int($1.end - $1.first) }
+                let cost = share.reduce(0.0) { $0 + Double($1.end - $1.first) * tasks[Int($1.task)].unitCost }
+                shareUnits[row] = Int32(units)
+                if threadCount > 1 && units > 1 && cost >= Self.minimumSharedNanoseconds {
+                    claimUnits[row] = Int32(max(1, min(units, Int(Self.claimNanoseconds / (cost / Double(units))))))
+                }
             }
             assignmentStart[thread * (phases + 1) + phases] = position
         }
+        claimStride = (phases + 1 + 15) / 16 * 16
+        claims = .allocate(capacity: threadCount * claimStride)
+        for i in 0..<threadCount * claimStride { (claims + i).initialize(to: Atomic<UInt64>(0)) }
     }
 
     deinit {
@@ -137,6 +170,10 @@ public final class Executor: @unchecked Sendable {
         pointerTable.deallocate()
         assignments.deallocate()
         assignmentStart.deallocate()
+        shareUnits.deallocate()
+        claimUnits.deallocate()
+        claims.deinitialize(count: threadCount * claimStride)
+        claims.deallocate()
     }
 
     /// Binds slot `name` to `tensor` (same dtype and element count; writable for a state slot). The
@@ -163,6 +200,10 @@ public final class Executor: @unchecked Sendable {
             throw ExecutionError("slot '\(graph.slots[missing].name)' is not bound")
         }
         badTokenIDs.store(0, ordering: .relaxed)
+        takenUnits.store(0, ordering: .relaxed)
+        if threadCount > 1 {
+            for i in 0..<threadCount * claimStride { claims[i].store(0, ordering: .relaxed) }
+        }
         team.run(Executor.threadBody, context: Unmanaged.passUnretained(self).toOpaque())
         if badTokenIDs.load(ordering: .relaxed) != 0 {
             throw ExecutionError("a token id is outside the embedding table")
@@ -189,18 +230,75 @@ public final class Executor: @unchecked Sendable {
 
     /// One thread's walk over the phases. When the team is smaller than planned (OpenMP may give fewer
     /// threads), member `ith` also does the shares of planned threads `ith + nth`, `ith + 2·nth`, ….
+    /// Then it helps with what is left of the other shares of the phase, from their backs.
     private func work(ith: Int, nth: Int) {
         for phase in 0..<phases {
             var thread = ith
             while thread < threadCount {
-                let row = thread * (phases + 1) + phase
-                for a in assignmentStart[row]..<assignmentStart[row + 1] {
-                    let assignment = assignments[a]
-                    execute(tasks[Int(assignment.task)], units: Int(assignment.first)..<Int(assignment.end))
-                }
+                runOwnShare(row: thread * (phases + 1) + phase, claim: claims + thread * claimStride + phase)
                 thread += nth
             }
+            if threadCount > 1 {
+                for offset in 1..<threadCount {
+                    let victim = (ith + offset) % threadCount
+                    takeFromBack(row: victim * (phases + 1) + phase, claim: claims + victim * claimStride + phase)
+                }
+            }
             team.barrier()
+        }
+    }
+
+    /// Runs a share from its front, claiming `claimUnits` at a time when others may take from its back.
+    @inline(__always) private func runOwnShare(row: Int, claim: UnsafeMutablePointer<Atomic<UInt64>>) {
+        let size = Int(claimUnits[row])
+        guard size > 0 else {
+            for a in assignmentStart[row]..<assignmentStart[row + 1] {
+                let assignment = assignments[a]
+                execute(tasks[Int(assignment.task)], units: Int(assignment.first)..<Int(assignment.end))
+            }
+            return
+        }
+        let units = Int(shareUnits[row])
+        while true {
+            let old = claim.pointee.add(UInt64(size), ordering: .relaxed).oldValue
+            let front = Int(old & 0xffff_ffff), end = units - Int(old >> 32)
+            guard front < end else { return }
+            runShareUnits(row: row, front..<min(front + size, end))
+            if front + size >= end { return }
+        }
+    }
+
+    /// Claims and runs units from the back of another thread's share until it is used up.
+    @inline(__always) private func takeFromBack(row: Int, claim: UnsafeMutablePointer<Atomic<UInt64>>) {
+        let size = Int(claimUnits[row])
+        guard size > 0 else { return }
+        let units = Int(shareUnits[row])
+        while true {
+            let seen = claim.pointee.load(ordering: .relaxed)
+            guard Int(seen & 0xffff_ffff) + Int(seen >> 32) < units else { return }
+            let old = claim.pointee.add(UInt64(size) << 32, ordering: .relaxed).oldValue
+            let front = Int(old & 0xffff_ffff), end = units - Int(old >> 32)
+            let start = max(front, end - size)
+            guard start < end else { return }
+            takenUnits.add(end - start, ordering: .relaxed)
+            runShareUnits(row: row, start..<end)
+            if start == front { return }
+        }
+    }
+
+    /// Runs units `range` of a share, counted across its assignments in order.
+    @inline(__always) private func runShareUnits(row: Int, _ range: Range<Int>) {
+        var before = 0
+        for a in assignmentStart[row]..<assignmentStart[row + 1] {
+            let assignment = assignments[a]
+            let count = Int(assignment.end - assignment.first)
+            let low = max(range.lowerBound - before, 0), high = min(range.upperBound - before, count)
+            if low < high {
+                let first = Int(assignment.first)
+                execute(tasks[Int(assignment.task)], units: first + low..<first + high)
+            }
+            before += count
+            if before >= range.upperBound { return }
         }
     }
 

@@ -39,6 +39,36 @@ extension TensorTestSuite {
             #expect(rwkv_malloc_counter_stop() >= 3)
         }
 
+        /// More threads than cores: members are descheduled mid-phase and the others take over the rest
+        /// of their shares. Whoever runs a unit, every unit runs once per run (inputs alternate, so a
+        /// skipped unit would leave the other input's values) and results stay bit-identical.
+        @Test func takenOverSharesKeepResultsBitIdentical() throws {
+            var graph = Graph()
+            let x = try graph.input("x", .f32, Shape(256, 1))
+            let w1 = graph.weight(try randomTensor(Shape(256, 8192), scale: 0.05, seed: 11))
+            let w2 = graph.weight(try randomTensor(Shape(8192, 256), scale: 0.05, seed: 12).converted(to: .q8_0))
+            try graph.output(try graph.matmul(w2, try graph.tanh(try graph.matmul(w1, x))), "y")
+            let inputs = [try randomTensor(Shape(256, 1), seed: 13), try randomTensor(Shape(256, 1), seed: 14)]
+            let single = Executor(graph: graph, threads: 1)
+            let wants = try inputs.map { input in
+                try single.bind("x", input)
+                try single.run()
+                #expect(single.unitsTakenOverInLastRun == 0)
+                return try single.output("y").floats().map(\.bitPattern)
+            }
+            #expect(wants[0] != wants[1])
+
+            let executor = Executor(graph: graph, threads: 8)
+            var taken = 0
+            for run in 0..<500 where taken < 1000 {
+                try executor.bind("x", inputs[run % 2])
+                try executor.run()
+                taken += executor.unitsTakenOverInLastRun
+                #expect(try executor.output("y").floats().map(\.bitPattern) == wants[run % 2], "run \(run)")
+            }
+            #expect(taken > 0, "no thread ever took over another's units")
+        }
+
         @Test func arenaReusesMemoryOfDeadIntermediates() throws {
             var graph = Graph()
             let x = try graph.input("x", .f32, Shape(1024, 1))
