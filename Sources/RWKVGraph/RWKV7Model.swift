@@ -111,13 +111,13 @@ public struct RWKV7Model: @unchecked Sendable {
     }
 
     /// The matmul weights in the order the executor reads them: per layer by graph phase (the projections
-    /// of the token-shifted inputs, then the LoRAs' second halves, the output projection, the FFN), the
-    /// head last.
+    /// of the token-shifted inputs with the LoRAs' first halves, then their second halves — the activations
+    /// between ride on the first halves' tasks —, the output projection, the FFN), the head last.
     static func matmulReadOrder(_ h: RWKV7Hyperparameters) -> [String] {
         var names: [String] = []
         for i in 0..<h.layers {
             let valueResidual = i == 0 ? [] : ["v1"], valueResidual2 = i == 0 ? [] : ["v2"]
-            let attention = ["receptance", "key", "value", "w1", "a1", "g1"] + valueResidual + ["a2"] + valueResidual2 + ["w2", "g2", "output"]
+            let attention = ["receptance", "key", "value", "w1", "a1", "g1"] + valueResidual + ["w2", "a2", "g2"] + valueResidual2 + ["output"]
             names += attention.map { "blk.\(i).time_mix_\($0).weight" }
             let deepEmbed = h.deepEmbedRank == 0 ? [] : ["s_emb_x", "s1", "s2"]
             names += (["key"] + deepEmbed + ["value"]).map { "blk.\(i).channel_mix_\($0).weight" }

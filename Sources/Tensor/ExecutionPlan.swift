@@ -1,21 +1,41 @@
 /// How a graph is run: nodes grouped into phases (a node's phase is one after the latest phase it
-/// depends on; nodes of one phase are independent and share a barrier), and every intermediate placed
-/// in one arena by liveness, once.
+/// depends on; nodes of one phase are independent and share a barrier), element-wise nodes folded into
+/// the task of the node they consume, and every intermediate placed in one arena by liveness, once.
 struct ExecutionPlan {
-    /// Computed node ids of each phase, in recording order.
+    /// Computed node ids of each phase that get a task of their own, in recording order.
     let phases: [[Int]]
-    /// Arena byte offset of each node's output (nil for leaves and outputless nodes).
+    /// Element-wise nodes run in place on a task's output, right after it, per root node: `add`, `sub`,
+    /// `mul`, `lerp`, `scale` or `unary` whose chain input is the root (or a node already folded into it)
+    /// read by nothing else, and whose other inputs are ready before the root's phase.
+    let epilogues: [Int: [(node: Int, chainInput: Int)]]
+    /// Arena byte offset of each node's output (nil for leaves and outputless nodes); a folded node
+    /// shares its root's.
     let offsets: [Int?]
     /// Bytes of the arena.
     let arenaBytes: Int
 
     static let alignment = 64
 
-    init(graph: Graph) {
+    init(graph: Graph, foldingElementwise: Bool = true) {
         let nodes = graph.nodes
+        var consumers = [Int](repeating: 0, count: nodes.count)
+        for node in nodes { for input in node.inputs { consumers[input.id] += 1 } }
+        var isOutput = [Bool](repeating: false, count: nodes.count)
+        for output in graph.outputs { isOutput[output.value.id] = true }
+
         var phase = [Int](repeating: -1, count: nodes.count)
+        var root = [Int](repeating: -1, count: nodes.count)
         var phases: [[Int]] = []
+        var epilogues: [Int: [(node: Int, chainInput: Int)]] = [:]
         for (id, node) in nodes.enumerated() where node.op.isComputed {
+            if foldingElementwise, let index = Self.chainInput(of: id, nodes: nodes, consumers: consumers, isOutput: isOutput, phase: phase, root: root) {
+                let chain = node.inputs[index].id
+                let r = root[chain] >= 0 ? root[chain] : chain
+                phase[id] = phase[r]
+                root[id] = r
+                epilogues[r, default: []].append((id, index))
+                continue
+            }
             var p = 0
             for input in node.inputs where phase[input.id] >= 0 { p = max(p, phase[input.id] + 1) }
             for other in node.orderAfter where phase[other] >= 0 { p = max(p, phase[other] + 1) }
@@ -24,12 +44,14 @@ struct ExecutionPlan {
             phases[p].append(id)
         }
 
-        // Liveness: a buffer is free from the phase after its last reader; outputs live forever.
+        // Liveness: a buffer is free from the phase after its last reader; outputs live forever. A root's
+        // buffer lives as long as anything folded into it.
         var lastUse = phase
         for (id, node) in nodes.enumerated() where node.op.isComputed {
             for input in node.inputs { lastUse[input.id] = max(lastUse[input.id], phase[id]) }
         }
         for output in graph.outputs { lastUse[output.value.id] = Int.max }
+        for (r, folded) in epilogues { for step in folded { lastUse[r] = max(lastUse[r], lastUse[step.node]) } }
 
         var allocator = ArenaAllocator()
         var offsets = [Int?](repeating: nil, count: nodes.count)
@@ -43,9 +65,33 @@ struct ExecutionPlan {
                 if lastUse[id] != Int.max { releaseAt[lastUse[id] + 1, default: []].append(id) }
             }
         }
+        for (r, folded) in epilogues { for step in folded { offsets[step.node] = offsets[r] } }
         self.phases = phases
+        self.epilogues = epilogues
         self.offsets = offsets
         arenaBytes = allocator.highWater
+    }
+
+    /// The index of the input of node `id` it can be folded onto (see ``epilogues``), if any.
+    private static func chainInput(of id: Int, nodes: [Graph.Node], consumers: [Int], isOutput: [Bool],
+                                   phase: [Int], root: [Int]) -> Int? {
+        let node = nodes[id]
+        guard node.orderAfter.isEmpty else { return nil }
+        let candidates: [Int] = switch node.op {
+        case .add, .mul: [0, 1]
+        case .sub, .lerp, .scale, .unary: [0]
+        default: []
+        }
+        for index in candidates {
+            let chain = node.inputs[index].id
+            guard nodes[chain].op.isComputed, consumers[chain] == 1, !isOutput[chain],
+                  nodes[chain].shape == node.shape, nodes[chain].dtype == .f32 else { continue }
+            let r = root[chain] >= 0 ? root[chain] : chain
+            guard nodes[r].op.takesEpilogue else { continue }
+            let ready = node.inputs.indices.allSatisfy { $0 == index || phase[node.inputs[$0].id] < phase[r] }
+            if ready { return index }
+        }
+        return nil
     }
 
     /// Arena bytes of a node's output, rounded up to the alignment.
@@ -89,6 +135,18 @@ struct ArenaAllocator {
             free[index - 1].bytes += free[index].bytes
             free.remove(at: index)
             index -= 1
+        }
+    }
+}
+
+extension Op {
+    /// Whether element-wise nodes can run on this node's output inside its task: its units cover whole
+    /// output rows (row-wise kernels) or whole output-channel blocks over every token (matmul).
+    var takesEpilogue: Bool {
+        switch self {
+        case .matmul, .add, .sub, .mul, .lerp, .shift, .scale, .unary, .layerNorm, .groupNorm,
+             .l2NormalizeHeads, .headDotScale, .rows: true
+        default: false
         }
     }
 }

@@ -33,6 +33,8 @@ public final class Executor: @unchecked Sendable {
     private let taskCount: Int
     private let pointerTable: UnsafeMutablePointer<UnsafeMutableRawPointer>
     private let pointerCount: Int
+    private let epilogueSteps: UnsafeMutablePointer<EpilogueStep>
+    private let stepCount: Int
     /// (pointer-table index, slot) pairs patched by ``bind(_:_:)``.
     private let slotPatches: [(index: Int, slot: Int)]
     private var bound: [Tensor?]
@@ -60,16 +62,18 @@ public final class Executor: @unchecked Sendable {
         var end: Int32
     }
 
-    /// Prepares `graph` for `threads` threads on a team of its own.
-    public convenience init(graph: Graph, threads: Int = 1, backend: ThreadBackend = .swift) {
-        self.init(graph: graph, team: WorkerTeam(threads: threads, backend: backend))
+    /// Prepares `graph` for `threads` threads on a team of its own. `foldingElementwise` runs element-wise
+    /// nodes inside the task of the node they consume (same arithmetic, fewer phases); off, every node
+    /// is a task of its own.
+    public convenience init(graph: Graph, threads: Int = 1, backend: ThreadBackend = .swift, foldingElementwise: Bool = true) {
+        self.init(graph: graph, team: WorkerTeam(threads: threads, backend: backend), foldingElementwise: foldingElementwise)
     }
 
     /// Prepares `graph` for an existing team (several executors may share one, but must not run at once).
-    public init(graph: Graph, team: WorkerTeam) {
+    public init(graph: Graph, team: WorkerTeam, foldingElementwise: Bool = true) {
         self.graph = graph
         threadCount = team.threadCount
-        plan = ExecutionPlan(graph: graph)
+        plan = ExecutionPlan(graph: graph, foldingElementwise: foldingElementwise)
         phases = plan.phases.count
         MatmulKernels.useSingleThreadedBLAS()
         self.team = team
@@ -77,23 +81,43 @@ public final class Executor: @unchecked Sendable {
         bound = Array(repeating: nil, count: graph.slots.count)
         unboundCount = graph.slots.count
 
-        // Lower computed nodes in phase order; inputs point at weights, slots (patched later) or the arena.
+        // Each task's input pointers: its node's inputs (and the slot a store writes), then the other
+        // operands of the nodes folded into it, whose steps index them.
         let ordered = plan.phases.flatMap { $0 }
+        var references: [[Graph.Value]] = []
+        var steps: [[EpilogueStep]] = []
+        for id in ordered {
+            let node = graph.nodes[id]
+            var values = node.inputs
+            if case .store(let slot) = node.op { values.append(graph.slots[slot].value) }
+            var taskSteps: [EpilogueStep] = []
+            for (folded, chainInput) in plan.epilogues[id] ?? [] {
+                let foldedNode = graph.nodes[folded]
+                let operands = foldedNode.inputs.indices.filter { $0 != chainInput }.map { foldedNode.inputs[$0] }
+                var step = EpilogueStep.folding(foldedNode.op)
+                if operands.count > 0 { (step.operand, step.operandIsRow) = (values.count, graph.shape(operands[0]) != foldedNode.shape) }
+                if operands.count > 1 { (step.second, step.secondIsRow) = (values.count + 1, graph.shape(operands[1]) != foldedNode.shape) }
+                values += operands
+                taskSteps.append(step)
+            }
+            references.append(values)
+            steps.append(taskSteps)
+        }
         taskCount = ordered.count
         let tasks = UnsafeMutablePointer<KernelTask>.allocate(capacity: max(1, taskCount))
         self.tasks = tasks
-        pointerCount = ordered.reduce(0) { $0 + graph.nodes[$1].inputs.count + 1 }
+        pointerCount = references.reduce(0) { $0 + $1.count }
         pointerTable = .allocate(capacity: max(1, pointerCount))
+        stepCount = steps.reduce(0) { $0 + $1.count }
+        epilogueSteps = .allocate(capacity: max(1, stepCount))
         var patches: [(Int, Int)] = []
         var taskIndex: [Int: Int] = [:]
-        var cursor = 0
+        var cursor = 0, stepCursor = 0
         let placeholder = arena.base
         for (index, id) in ordered.enumerated() {
             let node = graph.nodes[id]
             let inputs = pointerTable + cursor
-            var references = node.inputs
-            if case .store(let slot) = node.op { references.append(graph.slots[slot].value) }
-            for (i, input) in references.enumerated() {
+            for (i, input) in references[index].enumerated() {
                 switch graph.nodes[input.id].op {
                 case .slot(let slot):
                     (inputs + i).initialize(to: placeholder)
@@ -104,10 +128,17 @@ public final class Executor: @unchecked Sendable {
                     (inputs + i).initialize(to: arena.base + plan.offsets[input.id]!)
                 }
             }
-            cursor += references.count
+            cursor += references[index].count
             let arenaBase = arena.base
             let out = plan.offsets[id].map { arenaBase + $0 } ?? placeholder
-            (tasks + index).initialize(to: Lowering.task(for: node, graph: graph, out: out, inputs: inputs))
+            var task = Lowering.task(for: node, graph: graph, out: out, inputs: inputs)
+            if !steps[index].isEmpty {
+                (epilogueSteps + stepCursor).initialize(from: steps[index], count: steps[index].count)
+                task.epilogue = UnsafePointer(epilogueSteps + stepCursor)
+                task.epilogueCount = steps[index].count
+                stepCursor += steps[index].count
+            }
+            (tasks + index).initialize(to: task)
             taskIndex[id] = index
         }
         slotPatches = patches
@@ -168,6 +199,7 @@ public final class Executor: @unchecked Sendable {
         tasks.deinitialize(count: taskCount)
         tasks.deallocate()
         pointerTable.deallocate()
+        epilogueSteps.deallocate()
         assignments.deallocate()
         assignmentStart.deallocate()
         shareUnits.deallocate()
@@ -303,6 +335,19 @@ public final class Executor: @unchecked Sendable {
     }
 
     @inline(__always) private func execute(_ task: KernelTask, units: Range<Int>) {
+        runKernel(task, units: units)
+        guard task.epilogueCount > 0 else { return }
+        switch task.kind {
+        case .matmulF32, .matmulF16, .matmulQuantized, .matmulBlocks:
+            let rowsPerUnit = task.kind == .matmulF32 && task.rows > 1 ? KernelTask.gemmRowsPerUnit : KernelTask.matvecRowsPerUnit
+            EpilogueKernels.apply(task, channels: MatmulKernels.rowRange(task, units, rowsPerUnit: rowsPerUnit),
+                                  tokens: 0..<task.rows, rowLength: task.outWidth)
+        default:
+            EpilogueKernels.apply(task, channels: 0..<task.width, tokens: units, rowLength: task.width)
+        }
+    }
+
+    @inline(__always) private func runKernel(_ task: KernelTask, units: Range<Int>) {
         switch task.kind {
         case .matmulF32: MatmulKernels.f32(task, units: units)
         case .matmulF16: MatmulKernels.f16(task, units: units)

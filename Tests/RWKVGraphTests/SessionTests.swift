@@ -36,8 +36,9 @@ import Testing
         for (i, l) in model.layers.enumerated() {
             let valueResidual = [("v1", l.v1), ("v2", l.v2)].compactMap { name, t in t.map { ("\(i).\(name)", $0) } }
             let first = [("receptance", l.receptance), ("key", l.key), ("value", l.value), ("w1", l.w1), ("a1", l.a1), ("g1", l.g1)]
-            ordered += first.map { ("\(i).\($0.0)", $0.1) } + valueResidual.prefix(1) + [("\(i).a2", l.a2)] + valueResidual.dropFirst()
-            ordered += [("w2", l.w2), ("g2", l.g2), ("output", l.output), ("ffnKey", l.ffnKey), ("ffnValue", l.ffnValue)].map { ("\(i).\($0.0)", $0.1) }
+            ordered += first.map { ("\(i).\($0.0)", $0.1) } + valueResidual.prefix(1)
+            ordered += [("w2", l.w2), ("a2", l.a2), ("g2", l.g2)].map { ("\(i).\($0.0)", $0.1) } + valueResidual.dropFirst()
+            ordered += [("output", l.output), ("ffnKey", l.ffnKey), ("ffnValue", l.ffnValue)].map { ("\(i).\($0.0)", $0.1) }
         }
         ordered.append(("head", model.head))
         for (index, (name, tensor)) in ordered.enumerated() {

@@ -75,14 +75,21 @@ extension TensorTestSuite {
             var h = x
             for _ in 0..<50 { h = try graph.tanh(h) }
             try graph.output(h, "y")
-            let executor = Executor(graph: graph, threads: 2)
+            let executor = Executor(graph: graph, threads: 2, foldingElementwise: false)
             // A chain needs two live buffers at a time, not fifty.
             #expect(executor.arenaBytes <= 2 * 4096)
             #expect(executor.phaseCount == 50)
+            // Folded, the chain is one task on one buffer.
+            let folded = Executor(graph: graph, threads: 2)
+            #expect(folded.arenaBytes == 4096)
+            #expect(folded.phaseCount == 1)
+            try folded.bind("x", try randomTensor(Shape(1024, 1), seed: 3))
+            try folded.run()
             try executor.bind("x", try randomTensor(Shape(1024, 1), seed: 3))
             try executor.run()
             let want = try randomTensor(Shape(1024, 1), seed: 3).floats().map { (0..<50).reduce($0) { v, _ in tanhf(v) } }
             #expect(try executor.output("y").floats() == want)
+            #expect(try folded.output("y").floats() == want)
         }
 
         @Test func independentNodesShareAPhase() throws {
@@ -90,7 +97,10 @@ extension TensorTestSuite {
             let x = try graph.input("x", .f32, Shape(64, 1))
             let a = try graph.sigmoid(x), b = try graph.tanh(x), c = try graph.exp(x)
             try graph.output(try graph.add(try graph.add(a, b), c), "y")
-            #expect(Executor(graph: graph).phaseCount == 3)
+            #expect(Executor(graph: graph, foldingElementwise: false).phaseCount == 3)
+            // The second add folds onto the first (c is ready by then); the first cannot fold onto a or b,
+            // whose partner is computed in the same phase.
+            #expect(Executor(graph: graph).phaseCount == 2)
         }
 
         @Test func stateWritesWaitForEveryReader() throws {

@@ -114,6 +114,33 @@ extension TensorTestSuite {
             }
         }
 
+        /// Element-wise chains folded onto matmuls (matvec, GEMM and quantized tiles: channel blocks over every
+        /// token) and onto row kernels: every step kind, row and full operands, a swapped add, a lerp; a node
+        /// read twice stays a task of its own. Same results as unfolded, bit for bit (checked by the helper).
+        @Test(arguments: [(DType.f32, 96, 70, 1), (.f32, 64, 150, 70), (.f16, 100, 77, 4), (.q8_0, 96, 45, 5), (.q4_0, 64, 136, 1)])
+        func foldedChains(_ type: DType, k: Int, m: Int, t: Int) throws {
+            let weights = try (0..<4).map { try randomTensor(Shape(k, m), scale: 0.3, seed: UInt64(90 + $0)).converted(to: $0 == 3 ? .f32 : type) }
+            let tensors = [("x", try randomTensor(Shape(k, t), seed: 80)), ("full", try randomTensor(Shape(m, t), seed: 81)),
+                           ("row", try randomTensor(Shape(m), seed: 82)), ("ones", try Tensor([Float](repeating: 1, count: m), shape: Shape(m)))]
+            func build(_ g: inout Graph, _ v: [String: Graph.Value]) throws -> [Graph.Value] {
+                let x = v["x"]!, full = v["full"]!, row = v["row"]!
+                let decay = try g.exp(try g.scale(try g.sigmoid(try g.add(try g.matmul(g.weight(weights[0]), x), row)), -0.606531))
+                let residual = try g.add(full, try g.matmul(g.weight(weights[1]), x))
+                let mixed = try g.lerp(try g.mul(try g.matmul(g.weight(weights[2]), x), row), full, row)
+                let normed = try g.unary(.tanh, try g.sub(try g.mul(try g.layerNorm(full, weight: row, bias: v["ones"]!, eps: 1e-5), row), full))
+                let shared = try g.sigmoid(try g.matmul(g.weight(weights[3]), x))
+                return [decay, residual, mixed, normed, try g.mul(shared, row), try g.add(shared, full)]
+            }
+            try checkAgainstReference(inputs: tensors, threads: [1, 2, 3], tolerance: 2e-5, build)
+            var graph = Graph()
+            var values: [String: Graph.Value] = [:]
+            for (name, tensor) in tensors { values[name] = try graph.input(name, tensor.dtype, tensor.shape) }
+            for (i, value) in try build(&graph, values).enumerated() { try graph.output(value, "out\(i)") }
+            // Unfolded: 5 phases down the decay chain; folded: one for the roots, one for the two readers of `shared`.
+            #expect(Executor(graph: graph, foldingElementwise: false).phaseCount >= 5)
+            #expect(Executor(graph: graph).phaseCount == 2)
+        }
+
         /// Weights interleaved by 8 rows (the layout models run with), against the reference on the plain rows:
         /// odd token counts around the 4-token tile, units of 16 rows ending in a group of 8.
         static let interleavedCases: [(DType, Int, Int, Int)] = [

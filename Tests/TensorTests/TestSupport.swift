@@ -81,6 +81,15 @@ func checkAgainstReference(
             }
         }
     }
+
+    // Every node a task of its own: bit-identical to the folded runs.
+    let unfolded = Executor(graph: graph, threads: 2, foldingElementwise: false)
+    for (name, tensor) in inputs { try unfolded.bind(name, tensor) }
+    let stateTensors = try states.map { ($0.0, try $0.1.cloned()) }
+    for (name, tensor) in stateTensors { try unfolded.bind(name, tensor) }
+    for _ in 0..<runs { try unfolded.run() }
+    let bits = try results.indices.map { try unfolded.output("out\($0)").floats().map(\.bitPattern) } + stateTensors.map { $0.1.floats().map(\.bitPattern) }
+    #expect(bits == firstBits, "folded and unfolded executions differ", sourceLocation: sourceLocation)
 }
 
 /// Expects `got ≈ want` element-wise: |Δ| ≤ tolerance · max(1, |want|).

@@ -34,6 +34,9 @@ struct KernelTask {
     /// Work units and the estimated cost of one.
     var unitCount: Int
     var unitCost: Double
+    /// Element-wise steps applied in place to the output each unit wrote (see ``EpilogueKernels``).
+    var epilogue: UnsafePointer<EpilogueStep>?
+    var epilogueCount = 0
 
     /// Rows per unit of a T = 1 matmul and of the per-row vec-dot path.
     static let matvecRowsPerUnit = 16

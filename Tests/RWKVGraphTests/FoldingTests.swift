@@ -1,0 +1,41 @@
+import RWKVGraph
+import Tensor
+import Testing
+
+/// The executor folds element-wise nodes into the tasks that produce their inputs: the RWKV-7 graphs
+/// need far fewer phases and give the same logits and state, bit for bit, as running every node alone.
+@Suite struct FoldingTests {
+    @Test(arguments: [1, 9])
+    func foldedGraphIsBitIdenticalWithFewerPhases(tokens count: Int) throws {
+        let model = try SessionTests.model.get()
+        let h = model.hyperparameters
+        let graph = try RWKV7GraphBuilder(model: model, tokens: count, logitsForAllTokens: true).build()
+        let ids: [Int32] = try SessionTests.tokens.get()
+        let tokens = try Tensor(int32: Array(ids[0..<count]), shape: Shape(count))
+        var results: [(phases: Int, bits: [UInt32])] = []
+        for folding in [false, true] {
+            let executor = Executor(graph: graph, threads: 2, foldingElementwise: folding)
+            try executor.bind("tokens", tokens)
+            var states: [Tensor] = []
+            for i in 0..<h.layers {
+                let names = RWKV7GraphBuilder.stateSlots(layer: i)
+                for (name, shape) in [(names.attShift, Shape(h.embedding)), (names.ffnShift, Shape(h.embedding)),
+                                      (names.wkv, Shape(h.headSize, h.headSize, h.heads))] {
+                    let state = try Tensor(zeros: .f32, shape)
+                    try executor.bind(name, state)
+                    states.append(state)
+                }
+            }
+            // Two runs: the second starts from the state the first left.
+            try executor.run()
+            try executor.run()
+            let bits = (try executor.output("logits").floats() + states.flatMap { $0.floats() }).map(\.bitPattern)
+            results.append((executor.phaseCount, bits))
+        }
+        #expect(results[1].bits == results[0].bits)
+        // Per layer 23 phases unfolded; folded, the LoRA activations, the decay, the gates and the
+        // residual adds ride on the matmuls and norms before them.
+        #expect(results[0].phases >= 23 * h.layers)
+        #expect(results[1].phases <= 16 * h.layers + 4, "\(results[1].phases) phases")
+    }
+}
