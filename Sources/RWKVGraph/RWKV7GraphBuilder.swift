@@ -53,8 +53,7 @@ public struct RWKV7GraphBuilder {
         let n = model.hyperparameters.headSize, heads = model.hyperparameters.heads
         func w(_ t: Tensor) -> Graph.Value { g.weight(t) }
         let xa = try g.layerNorm(x, weight: w(l.ln1Weight), bias: w(l.ln1Bias), eps: Self.layerNormEps)
-        let previous = try g.shift(xa, previous: shiftState)
-        try g.store(try g.rows(xa, start: tokens - 1, count: 1), into: shiftState)
+        let previous = try tokenShift(&g, xa, shiftState)
         func mixed(_ mu: Tensor) throws -> Graph.Value { try g.lerp(xa, previous, w(mu)) }
 
         let r = try g.matmul(w(l.receptance), try mixed(l.mixR))
@@ -62,12 +61,16 @@ public struct RWKV7GraphBuilder {
         let xv = try mixed(l.mixV)
         var v = try g.matmul(w(l.value), xv)
         let xw = try mixed(l.mixW), xa_ = try mixed(l.mixA), xg = try mixed(l.mixG)
+        try storeLastRow(&g, xa, into: shiftState)
         let omega = try g.add(try g.matmul(w(l.w2), try g.tanh(try g.matmul(w(l.w1), xw))), w(l.w0))
         let decay = try g.exp(try g.scale(try g.sigmoid(omega), -Self.decayScale))
         let alpha = try g.sigmoid(try g.add(try g.matmul(w(l.a2), try g.matmul(w(l.a1), xa_)), w(l.a0)))
         let gate = try g.matmul(w(l.g2), try g.sigmoid(try g.matmul(w(l.g1), xg)))
 
-        let kappa = try g.l2NormalizeHeads(try g.mul(k, w(l.kK)), headSize: n, eps: Self.l2Eps)
+        // κ = normalised k ⊙ k_k, computed twice so that a = −κ and b = κ ⊙ α each ride on their own
+        // normalisation (one phase sooner than reading one κ twice).
+        let kk = try g.mul(k, w(l.kK))
+        func kappa() throws -> Graph.Value { try g.l2NormalizeHeads(kk, headSize: n, eps: Self.l2Eps) }
         let kModified = try g.mul(k, try g.add(try g.mul(alpha, w(l.kA)), w(l.oneMinusKA)))
         if let first = vFirst, let v0 = l.v0, let v1 = l.v1, let v2 = l.v2 {
             let residual = try g.sigmoid(try g.add(try g.matmul(w(v2), try g.matmul(w(v1), xv)), w(v0)))
@@ -75,11 +78,21 @@ public struct RWKV7GraphBuilder {
         } else {
             vFirst = v
         }
-        let y = try g.wkv7(r: r, w: decay, k: kModified, v: v, a: try g.scale(kappa, -1), b: try g.mul(kappa, alpha),
+        let y = try g.wkv7(r: r, w: decay, k: kModified, v: v, a: try g.scale(try kappa(), -1), b: try g.mul(try kappa(), alpha),
                            state: wkvState, headSize: n)
         var z = try g.groupNorm(y, weight: w(l.lnXWeight), bias: w(l.lnXBias), groups: heads, eps: Self.groupNormEps)
         z = try g.add(z, try g.headDotScale(r, kModified, w(l.rK), v, headSize: n))
         return try g.add(x, try g.matmul(w(l.output), try g.mul(z, gate)))
+    }
+
+    /// The previous token's row for each token: the state for the first. One token reads the state as is.
+    func tokenShift(_ g: inout Graph, _ x: Graph.Value, _ state: Graph.Value) throws -> Graph.Value {
+        tokens == 1 ? state : try g.shift(x, previous: state)
+    }
+
+    /// Saves the last token's row as the next call's shift state (recorded after every reader of the state).
+    func storeLastRow(_ g: inout Graph, _ x: Graph.Value, into state: Graph.Value) throws {
+        try g.store(tokens == 1 ? x : try g.rows(x, start: tokens - 1, count: 1), into: state)
     }
 
     /// Channel mixing ("FFN"): token shift, squared-ReLU key, value; RWKV-7a scales the hidden units by the
@@ -88,9 +101,8 @@ public struct RWKV7GraphBuilder {
     func channelMix(_ g: inout Graph, _ l: RWKV7Model.Layer, _ x: Graph.Value, shiftState: Graph.Value,
                     ids: Graph.Value, embedding: Graph.Value) throws -> Graph.Value {
         let xf = try g.layerNorm(x, weight: g.weight(l.ln2Weight), bias: g.weight(l.ln2Bias), eps: Self.layerNormEps)
-        let previous = try g.shift(xf, previous: shiftState)
-        try g.store(try g.rows(xf, start: tokens - 1, count: 1), into: shiftState)
-        let xk = try g.lerp(xf, previous, g.weight(l.ffnMix))
+        let xk = try g.lerp(xf, try tokenShift(&g, xf, shiftState), g.weight(l.ffnMix))
+        try storeLastRow(&g, xf, into: shiftState)
         var hidden = try g.unary(.reluSquared, try g.matmul(g.weight(l.ffnKey), xk))
         if let de = l.deepEmbed {
             let matrices = try g.add(try g.getRows(g.weight(de.table), ids: ids), try g.matmul(g.weight(de.residual), embedding))

@@ -95,8 +95,9 @@ public final class Executor: @unchecked Sendable {
                 let foldedNode = graph.nodes[folded]
                 let operands = foldedNode.inputs.indices.filter { $0 != chainInput }.map { foldedNode.inputs[$0] }
                 var step = EpilogueStep.folding(foldedNode.op)
-                if operands.count > 0 { (step.operand, step.operandIsRow) = (values.count, graph.shape(operands[0]) != foldedNode.shape) }
-                if operands.count > 1 { (step.second, step.secondIsRow) = (values.count + 1, graph.shape(operands[1]) != foldedNode.shape) }
+                func isRow(_ operand: Graph.Value) -> Bool { graph.shape(operand).count != foldedNode.shape.count }
+                if operands.count > 0 { (step.operand, step.operandIsRow) = (values.count, isRow(operands[0])) }
+                if operands.count > 1 { (step.second, step.secondIsRow) = (values.count + 1, isRow(operands[1])) }
                 values += operands
                 taskSteps.append(step)
             }

@@ -262,8 +262,12 @@ public struct Graph: Sendable {
         }
     }
 
+    /// Equal as `[row length, rows]` (a state `[C]` stands for one row `[C, 1]`).
     private func requireSame(_ op: String, _ a: Value, _ b: Value) throws {
-        guard shape(a) == shape(b) else { throw GraphError("\(op): shapes \(shape(a)) and \(shape(b)) differ") }
+        let sa = shape(a), sb = shape(b)
+        guard sa.rowLength == sb.rowLength, sa.rowCount == sb.rowCount else {
+            throw GraphError("\(op): shapes \(sa) and \(sb) differ")
+        }
     }
 
     private func requireVector(_ op: String, _ v: Value, length: Int) throws {

@@ -1,5 +1,5 @@
 /// Measures the executor's fixed costs: barrier latency (a chain of tiny dependent nodes, one phase
-/// each) and the time of a small graph, per thread backend.
+/// each, not folded) and the time of a small graph, per thread backend.
 public enum ExecutorBenchmark {
     /// Median nanoseconds per phase of a chain of `length` dependent 64-wide adds.
     public static func barrierNanoseconds(threads: Int, backend: ThreadBackend, length: Int = 256) throws -> Double {
@@ -8,7 +8,7 @@ public enum ExecutorBenchmark {
         var value = x
         for _ in 0..<length { value = try graph.add(value, x) }
         try graph.output(value, "y")
-        let executor = Executor(graph: graph, threads: threads, backend: backend)
+        let executor = Executor(graph: graph, threads: threads, backend: backend, foldingElementwise: false)
         try executor.bind("x", try Tensor(zeros: .f32, Shape(64, 1)))
         return try median(executor, runs: 200) / Double(executor.phaseCount) * 1e9
     }
