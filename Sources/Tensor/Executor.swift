@@ -20,8 +20,10 @@ public final class Executor: @unchecked Sendable {
     public let threadCount: Int
     /// Bytes of the intermediate arena.
     public var arenaBytes: Int { arena.byteCount }
-    /// Number of barrier-separated phases.
+    /// Number of phases (groups of independent nodes).
     public var phaseCount: Int { plan.phases.count }
+    /// Barriers in one run: one after each phase, except between consecutive phases of one-unit tasks.
+    public let barrierCount: Int
     /// Work units the last ``run()`` ran on a thread other than the one planned for them.
     public var unitsTakenOverInLastRun: Int { takenUnits.load(ordering: .relaxed) }
 
@@ -49,6 +51,8 @@ public final class Executor: @unchecked Sendable {
     /// by other threads). Each thread's rows start on a cache line of their own.
     private let claims: UnsafeMutablePointer<Atomic<UInt64>>
     private let claimStride: Int
+    /// Whether threads meet after each phase (not between two phases that thread 0 runs alone).
+    private let barrierAfter: UnsafeMutablePointer<Bool>
     private let badTokenIDs = Atomic<Int>(0)
     private let takenUnits = Atomic<Int>(0)
 
@@ -144,11 +148,16 @@ public final class Executor: @unchecked Sendable {
         }
         slotPatches = patches
 
-        // Each thread's contiguous share of every phase, balanced by estimated cost.
+        // Each thread's contiguous share of every phase, balanced by estimated cost. A phase of one-unit
+        // tasks only (a decode step's norms and mixes) is thread 0's alone: its inputs stay in one core's
+        // cache, and no barrier separates it from a next phase of the same kind.
         var perThread = [[[Assignment]]](repeating: [], count: threadCount)
+        var serial: [Bool] = []
         for members in plan.phases {
             var shares = [[Assignment]](repeating: [], count: threadCount)
-            let total = members.reduce(0.0) { $0 + tasks[taskIndex[$1]!].unitCostTotal }
+            let isSerial = members.allSatisfy { tasks[taskIndex[$0]!].unitCount == 1 }
+            serial.append(isSerial)
+            let total = isSerial ? 0 : members.reduce(0.0) { $0 + tasks[taskIndex[$1]!].unitCostTotal }
             var before = 0.0
             for id in members {
                 let t = taskIndex[id]!
@@ -191,6 +200,10 @@ public final class Executor: @unchecked Sendable {
             }
             assignmentStart[thread * (phases + 1) + phases] = position
         }
+        let meets = (0..<phases).map { !(serial[$0] && $0 + 1 < serial.count && serial[$0 + 1]) }
+        barrierAfter = .allocate(capacity: max(1, meets.count))
+        barrierAfter.initialize(from: meets, count: meets.count)
+        barrierCount = meets.count { $0 }
         claimStride = (phases + 1 + 15) / 16 * 16
         claims = .allocate(capacity: threadCount * claimStride)
         for i in 0..<threadCount * claimStride { (claims + i).initialize(to: Atomic<UInt64>(0)) }
@@ -205,6 +218,7 @@ public final class Executor: @unchecked Sendable {
         assignmentStart.deallocate()
         shareUnits.deallocate()
         claimUnits.deallocate()
+        barrierAfter.deallocate()
         claims.deinitialize(count: threadCount * claimStride)
         claims.deallocate()
     }
@@ -277,7 +291,7 @@ public final class Executor: @unchecked Sendable {
                     takeFromBack(row: victim * (phases + 1) + phase, claim: claims + victim * claimStride + phase)
                 }
             }
-            team.barrier()
+            if barrierAfter[phase] { team.barrier() }
         }
     }
 

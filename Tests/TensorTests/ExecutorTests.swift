@@ -103,6 +103,32 @@ extension TensorTestSuite {
             #expect(Executor(graph: graph).phaseCount == 2)
         }
 
+        /// Phases of one-unit tasks run on thread 0 alone with no barrier between them; a phase with
+        /// several units is shared again and fenced on both sides.
+        @Test func oneUnitPhasesRunAloneWithoutBarriers() throws {
+            var graph = Graph()
+            let x = try graph.input("x", .f32, Shape(64, 1))
+            let ones = graph.weight(try Tensor([Float](repeating: 1, count: 64), shape: Shape(64)))
+            let zeros = graph.weight(try Tensor(zeros: .f32, Shape(64)))
+            var h = x
+            for _ in 0..<4 { h = try graph.layerNorm(h, weight: ones, bias: zeros, eps: 1e-5) }
+            h = try graph.matmul(graph.weight(try randomTensor(Shape(64, 256), scale: 0.1, seed: 5)), h)
+            for _ in 0..<3 { h = try graph.l2NormalizeHeads(h, headSize: 16, eps: 1e-12) }
+            try graph.output(h, "y")
+            let input = try randomTensor(Shape(64, 1), seed: 6)
+            var outputs: [[UInt32]] = []
+            for threads in [1, 2, 3] {
+                let executor = Executor(graph: graph, threads: threads)
+                #expect(executor.phaseCount == 8)
+                // Four norms (one barrier after the last), the matmul, three normalisations (one at the end).
+                #expect(executor.barrierCount == 3)
+                try executor.bind("x", input)
+                try executor.run()
+                outputs.append(try executor.output("y").floats().map(\.bitPattern))
+            }
+            #expect(outputs[1] == outputs[0] && outputs[2] == outputs[0])
+        }
+
         @Test func stateWritesWaitForEveryReader() throws {
             // shift reads the state, store overwrites it: the shift must see the old value on every run.
             var graph = Graph()
