@@ -28,9 +28,7 @@ struct ExecutionPlan {
         var phases: [[Int]] = []
         var epilogues: [Int: [(node: Int, chainInput: Int)]] = [:]
         for (id, node) in nodes.enumerated() where node.op.isComputed {
-            if foldingElementwise, let index = Self.chainInput(of: id, nodes: nodes, consumers: consumers, isOutput: isOutput, phase: phase, root: root) {
-                let chain = node.inputs[index].id
-                let r = root[chain] >= 0 ? root[chain] : chain
+            if foldingElementwise, let (index, r) = Self.chainInput(of: id, nodes: nodes, consumers: consumers, isOutput: isOutput, phase: phase, root: root) {
                 phase[id] = phase[r]
                 root[id] = r
                 epilogues[r, default: []].append((id, index))
@@ -72,9 +70,10 @@ struct ExecutionPlan {
         arenaBytes = allocator.highWater
     }
 
-    /// The index of the input of node `id` it can be folded onto (see ``epilogues``), if any.
+    /// The index of the input of node `id` it can be folded onto (see ``epilogues``) and the root whose
+    /// task it joins, if any.
     private static func chainInput(of id: Int, nodes: [Graph.Node], consumers: [Int], isOutput: [Bool],
-                                   phase: [Int], root: [Int]) -> Int? {
+                                   phase: [Int], root: [Int]) -> (index: Int, root: Int)? {
         let node = nodes[id]
         guard node.orderAfter.isEmpty else { return nil }
         let candidates: [Int] = switch node.op {
@@ -89,7 +88,7 @@ struct ExecutionPlan {
             let r = root[chain] >= 0 ? root[chain] : chain
             guard nodes[r].op.takesEpilogue else { continue }
             let ready = node.inputs.indices.allSatisfy { $0 == index || phase[node.inputs[$0].id] < phase[r] }
-            if ready { return index }
+            if ready { return (index, r) }
         }
         return nil
     }

@@ -34,9 +34,7 @@ public final class Executor: @unchecked Sendable {
     private let tasks: UnsafeMutablePointer<KernelTask>
     private let taskCount: Int
     private let pointerTable: UnsafeMutablePointer<UnsafeMutableRawPointer>
-    private let pointerCount: Int
     private let epilogueSteps: UnsafeMutablePointer<EpilogueStep>
-    private let stepCount: Int
     /// (pointer-table index, slot) pairs patched by ``bind(_:_:)``.
     private let slotPatches: [(index: Int, slot: Int)]
     private var bound: [Tensor?]
@@ -111,10 +109,8 @@ public final class Executor: @unchecked Sendable {
         taskCount = ordered.count
         let tasks = UnsafeMutablePointer<KernelTask>.allocate(capacity: max(1, taskCount))
         self.tasks = tasks
-        pointerCount = references.reduce(0) { $0 + $1.count }
-        pointerTable = .allocate(capacity: max(1, pointerCount))
-        stepCount = steps.reduce(0) { $0 + $1.count }
-        epilogueSteps = .allocate(capacity: max(1, stepCount))
+        pointerTable = .allocate(capacity: max(1, references.reduce(0) { $0 + $1.count }))
+        epilogueSteps = .allocate(capacity: max(1, steps.reduce(0) { $0 + $1.count }))
         var patches: [(Int, Int)] = []
         var taskIndex: [Int: Int] = [:]
         var cursor = 0, stepCursor = 0
@@ -297,15 +293,8 @@ public final class Executor: @unchecked Sendable {
 
     /// Runs a share from its front, claiming `claimUnits` at a time when others may take from its back.
     @inline(__always) private func runOwnShare(row: Int, claim: UnsafeMutablePointer<Atomic<UInt64>>) {
-        let size = Int(claimUnits[row])
-        guard size > 0 else {
-            for a in assignmentStart[row]..<assignmentStart[row + 1] {
-                let assignment = assignments[a]
-                execute(tasks[Int(assignment.task)], units: Int(assignment.first)..<Int(assignment.end))
-            }
-            return
-        }
-        let units = Int(shareUnits[row])
+        let size = Int(claimUnits[row]), units = Int(shareUnits[row])
+        guard size > 0 else { return runShareUnits(row: row, 0..<units) }
         while true {
             let old = claim.pointee.add(UInt64(size), ordering: .relaxed).oldValue
             let front = Int(old & 0xffff_ffff), end = units - Int(old >> 32)
@@ -354,8 +343,7 @@ public final class Executor: @unchecked Sendable {
         guard task.epilogueCount > 0 else { return }
         switch task.kind {
         case .matmulF32, .matmulF16, .matmulQuantized, .matmulBlocks:
-            let rowsPerUnit = task.kind == .matmulF32 && task.rows > 1 ? KernelTask.gemmRowsPerUnit : KernelTask.matvecRowsPerUnit
-            EpilogueKernels.apply(task, channels: MatmulKernels.rowRange(task, units, rowsPerUnit: rowsPerUnit),
+            EpilogueKernels.apply(task, channels: MatmulKernels.rowRange(task, units, rowsPerUnit: task.matmulRowsPerUnit),
                                   tokens: 0..<task.rows, rowLength: task.outWidth)
         default:
             EpilogueKernels.apply(task, channels: 0..<task.width, tokens: units, rowLength: task.width)

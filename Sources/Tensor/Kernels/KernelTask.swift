@@ -45,6 +45,10 @@ struct KernelTask {
     /// Value rows per WKV unit.
     static let wkvRowsPerUnit = 16
 
+    /// Weight rows per unit of a matmul task: a BLAS GEMM block for f32 weights and several tokens, else
+    /// a matvec block.
+    var matmulRowsPerUnit: Int { kind == .matmulF32 && rows > 1 ? Self.gemmRowsPerUnit : Self.matvecRowsPerUnit }
+
     /// WKV rows per unit: a whole head of 64 for prefill (the transposed kernel), else ``wkvRowsPerUnit``.
     static func wkvRowsPerUnit(headSize: Int, tokens: Int) -> Int { headSize == 64 && tokens >= 4 ? 64 : wkvRowsPerUnit }
 

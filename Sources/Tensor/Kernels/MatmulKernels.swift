@@ -28,13 +28,13 @@ enum MatmulKernels {
         let w = UnsafePointer(task.input(0)), x = UnsafePointer(task.input(1))
         let out = task.output
         if tokens == 1 {
-            let rows = rowRange(task, units, rowsPerUnit: KernelTask.matvecRowsPerUnit)
+            let rows = rowRange(task, units, rowsPerUnit: task.matmulRowsPerUnit)
             rwkv_matvec_f32(w, x, out, Int64(k), Int64(rows.lowerBound), Int64(rows.upperBound))
             return
         }
         // One GEMM call per unit, whatever the thread count, so every element is summed the same way.
         for unit in units {
-            let rows = rowRange(task, unit..<(unit + 1), rowsPerUnit: KernelTask.gemmRowsPerUnit)
+            let rows = rowRange(task, unit..<(unit + 1), rowsPerUnit: task.matmulRowsPerUnit)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
                         Int32(tokens), Int32(rows.count), Int32(k),
                         1, x, Int32(k), w + rows.lowerBound * k, Int32(k),
