@@ -98,7 +98,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ModelFilesTests",
-            dependencies: ["ModelFiles", "Tensor"],
+            dependencies: ["ModelFiles", "Tensor", "CMallocCounter"],
             path: "Tests/ModelFilesTests",
             exclude: ["Fixtures"],
             swiftSettings: swiftCPUFlags

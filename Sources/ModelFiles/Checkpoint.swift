@@ -20,6 +20,16 @@ public struct Checkpoint: @unchecked Sendable {
     /// The parsed GGUF file (metadata) when the format is GGUF.
     public let gguf: GGUFFile?
 
+    /// More tensors than any RWKV-7 model has (13.3B: about 2,500); a file that claims more is refused
+    /// before its entries are kept, so a header cannot make a reader hold millions of them.
+    public static let maxTensorCount = 1 << 16
+
+    static func checkTensorCount(_ count: Int, path: String) throws {
+        guard count <= maxTensorCount else {
+            throw ModelFileError(path, "\(count) tensors: more than any RWKV-7 model has (at most \(maxTensorCount) are read)")
+        }
+    }
+
     /// Opens and validates `path`.
     public static func open(_ path: String) throws -> Checkpoint {
         let file = try MappedFile.mapping(path)

@@ -11,7 +11,7 @@ struct LogitsCommand: ParsableCommand {
         abstract: "Write the logits of every position to a safetensors dump (tokens I32 [T], logits F32 [T, V]).")
 
     @Option(name: .shortAndLong, help: "Model file (GGUF, .pth, .safetensors/.st or rwkv.cpp .bin).") var model: String
-    @Option(help: "Token ids, separated by spaces or commas.") var tokens: String?
+    @Option(parsing: .unconditional, help: "Token ids, separated by spaces or commas.") var tokens: String?
     @Option(help: "Text: bytes as token ids for a byte-level (256-token) model; the World tokenizer otherwise.") var text: String?
     @Option(help: "World vocabulary file, for --text with a model file that has none.") var vocab: String?
     @Option(name: .shortAndLong, help: "Output dump (.safetensors).") var output: String

@@ -114,9 +114,12 @@ struct ChatCommand: ParsableCommand {
                 total.decodeSeconds += stats.decodeSeconds
             }
             if let message { try handle(message) }
+            var lineNumber = 0
+            let input = fdopen(0, "r")
             while true {
                 if interactive { emit("User: ") }
-                guard let line = readLine() else { break }
+                lineNumber += 1
+                guard let input, let line = try readUTF8Line(from: input, number: lineNumber) else { break }
                 try handle(line)
             }
             if let stateOut { try generator.session.state.save(to: stateOut) }
@@ -124,4 +127,19 @@ struct ChatCommand: ParsableCommand {
             printErr(total.summary)
         }
     }
+}
+
+/// One line of standard input (`input`) without its newline, nil at the end; a line that is not valid
+/// UTF-8 is an error, never silently repaired.
+func readUTF8Line(from input: UnsafeMutablePointer<FILE>, number: Int) throws -> String? {
+    var buffer: UnsafeMutablePointer<CChar>?
+    var capacity = 0
+    defer { free(buffer) }
+    let length = getline(&buffer, &capacity, input)
+    guard length >= 0, let buffer else { return nil }
+    var bytes = UnsafeRawBufferPointer(start: buffer, count: length)
+    if bytes.last == 0x0A { bytes = UnsafeRawBufferPointer(rebasing: bytes.dropLast()) }
+    if bytes.last == 0x0D { bytes = UnsafeRawBufferPointer(rebasing: bytes.dropLast()) }
+    guard let line = String(validating: bytes, as: UTF8.self) else { throw ExecutionError("standard input line \(number) is not valid UTF-8") }
+    return line
 }

@@ -109,4 +109,42 @@ import Testing
         #expect(stdout.components(separatedBy: "Assistant:").count == 3)
         #expect(FileManager.default.fileExists(atPath: scratch.path("c.state")))
     }
+
+    /// Runs `rwkv` through `sh` so arguments and standard input can hold bytes that are not UTF-8.
+    static func runShell(_ script: String, input: [UInt8] = []) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script, binary.path, Fixtures.projectModel]
+        let stdin = Pipe(), out = Pipe(), err = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input))
+        try stdin.fileHandleForWriting.close()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, stdout, stderr)
+    }
+
+    /// Bytes that are not UTF-8 are refused, never replaced by U+FFFD; a negative token id is a value.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path), "needs the rwkv binary of this build"))
+    func invalidTextAndNegativeTokensAreRefused() throws {
+        let scratch = try ScratchDirectory()
+        let out = scratch.path("d.safetensors")
+        let text = try Self.runShell(#""$0" logits -m "$1" --text "$(printf 'a\377b')" -o \#(out)"#)
+        #expect(text.status == 2 && text.stderr.contains("the value of --text is not valid UTF-8"), "\(text.stderr)")
+        let prompt = try Self.runShell(#""$0" generate -m "$1" -p="$(printf '\300\200')""#)
+        #expect(prompt.status == 2 && prompt.stderr.contains("the value of -p is not valid UTF-8"), "\(prompt.stderr)")
+        let chat = try Self.runShell(#""$0" chat -m "$1" -n 4"#, input: Array("Hi\n".utf8) + [0xFF, 0x0A])
+        #expect(chat.status == 1 && chat.stderr.contains("standard input line 2 is not valid UTF-8"), "\(chat.stderr)")
+        #expect(chat.stdout.components(separatedBy: "Assistant:").count == 2)
+        let negative = try Self.run(["logits", "-m", Fixtures.projectModel, "--tokens", "-1", "-o", out])
+        #expect(negative.status == 1 && negative.stderr.contains("'-1' is not a token id of this model (0..<256)"), "\(negative.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+        let valid = try Self.runShell(#""$0" logits -m "$1" --text "$(printf 'h\303\251')" -o \#(out)"#)
+        #expect(valid.status == 0, "\(valid.stderr)")
+        #expect(try LogitsDump.read(out).tokens == [104, 0xC3, 0xA9])
+    }
 }

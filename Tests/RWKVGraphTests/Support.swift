@@ -8,6 +8,10 @@ enum Fixtures {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
     static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
+    /// The project's own model (`models/rwkv7-tiny-stories.gguf`: byte-level, 256 tokens).
+    static let projectModel = directory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("models/rwkv7-tiny-stories.gguf").path
+
     static func shared(_ name: String) -> String? {
         let path = directory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("shared/models/\(name)").path

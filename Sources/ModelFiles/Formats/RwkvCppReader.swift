@@ -37,6 +37,7 @@ enum RwkvCppReader {
         var tensors: [(String, Tensor)] = []
         var names = Set<String>()
         while reader.remaining > 0 {
+            try Checkpoint.checkTensorCount(tensors.count + 1, path: path)
             let start = reader.offset
             let dimCount = try reader.read(UInt32.self, "dimension count")
             let nameLength = try reader.read(UInt32.self, "name length")
@@ -62,6 +63,28 @@ enum RwkvCppReader {
             tensors.append((name, try Tensor(viewing: file, offset: reader.offset, dtype: dtype, shape: Shape(dims))))
             try reader.skip(bytes, "data of '\(name)'")
         }
+        try header.check(against: tensors, path: path)
         return (header, tensors)
+    }
+}
+
+extension RwkvCppReader.Header {
+    /// Throws unless the header agrees with the tensors: `emb.weight` is `[n_embed, n_vocab]`, the blocks
+    /// number `n_layer`, and the main data type is a known one that `blocks.0.att.key.weight` has.
+    func check(against tensors: [(name: String, tensor: Tensor)], path: String) throws {
+        guard let main = RwkvCppReader.dtype(dataType) else {
+            throw ModelFileError(path, "header data type \(dataType) is not an rwkv.cpp type this reader knows (0 FP32, 1 FP16, 2 Q4_0, 9 Q8_0)")
+        }
+        if let embedding = tensors.first(where: { $0.name == "emb.weight" })?.tensor,
+           embedding.shape.dims != [self.embedding, vocabulary] {
+            throw ModelFileError(path, "header says n_embed \(self.embedding) and n_vocab \(vocabulary), but 'emb.weight' has shape \(embedding.shape)")
+        }
+        let blocks = tensors.compactMap { RWKV7Names.splitLayer($0.name, prefix: "blocks.")?.0 }.max().map { $0 + 1 } ?? 0
+        guard blocks == layers else {
+            throw ModelFileError(path, "header says n_layer \(layers), but the tensors have \(blocks) blocks")
+        }
+        if let key = tensors.first(where: { $0.name == "blocks.0.att.key.weight" })?.tensor, key.dtype != main {
+            throw ModelFileError(path, "header data type \(dataType) (\(main)) disagrees with 'blocks.0.att.key.weight', which is \(key.dtype)")
+        }
     }
 }

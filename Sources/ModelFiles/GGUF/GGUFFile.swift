@@ -43,15 +43,18 @@ public final class GGUFFile: @unchecked Sendable {
         guard kvCount <= UInt64(reader.remaining / 13), tensorCount <= UInt64(reader.remaining / 28) else {
             throw ModelFileError(path, "truncated or corrupt: \(kvCount) metadata entries and \(tensorCount) tensors cannot fit in \(file.byteCount) bytes")
         }
+        try Checkpoint.checkTensorCount(Int(tensorCount), path: path)
         var metadata: [(String, GGUFValue)] = []
         var keys = Set<String>()
+        var budget = MemoryBudget()
         for _ in 0..<Int(kvCount) {
             let key = try Self.readString(&reader, "metadata key")
             guard !key.isEmpty else { throw ModelFileError(path, "empty metadata key") }
             guard keys.insert(key).inserted else { throw ModelFileError(path, "duplicate metadata key '\(key)'") }
             let rawType = try reader.read(UInt32.self, "type of '\(key)'")
             guard let type = GGUFValueType(rawValue: rawType) else { throw ModelFileError(path, "metadata '\(key)' has unknown value type \(rawType)") }
-            metadata.append((key, try Self.readValue(&reader, type, key: key, depth: 0)))
+            try budget.charge(key.utf8.count + 64, reader)
+            metadata.append((key, try Self.readValue(&reader, type, key: key, budget: &budget, depth: 0)))
         }
         self.metadata = metadata
 
@@ -131,7 +134,7 @@ public final class GGUFFile: @unchecked Sendable {
         return try reader.readString(Int(length), what)
     }
 
-    static func readValue(_ reader: inout ByteReader, _ type: GGUFValueType, key: String, depth: Int) throws -> GGUFValue {
+    static func readValue(_ reader: inout ByteReader, _ type: GGUFValueType, key: String, budget: inout MemoryBudget, depth: Int) throws -> GGUFValue {
         switch type {
         case .uint8: return .uint8(try reader.read(UInt8.self, key))
         case .int8: return .int8(try reader.read(Int8.self, key))
@@ -147,19 +150,37 @@ public final class GGUFFile: @unchecked Sendable {
             let raw = try reader.read(UInt8.self, key)
             guard raw <= 1 else { throw reader.error("metadata '\(key)' has bool value \(raw)") }
             return .bool(raw == 1)
-        case .string: return .string(try readString(&reader, "value of '\(key)'"))
+        case .string:
+            let text = try readString(&reader, "value of '\(key)'")
+            try budget.charge(MemoryBudget.stringCost(text), reader)
+            return .string(text)
         case .array:
             guard depth < maxNesting else { throw reader.error("metadata '\(key)' nests arrays too deeply") }
             let rawType = try reader.read(UInt32.self, "array type of '\(key)'")
             guard let elementType = GGUFValueType(rawValue: rawType) else { throw reader.error("metadata '\(key)' has unknown array type \(rawType)") }
             let count = try reader.read(UInt64.self, "array length of '\(key)'")
-            guard count <= UInt64(maxArrayElements), count <= UInt64(reader.remaining) else {
+            let minimumBytes = UInt64(elementType.fixedSize ?? (elementType == .string ? 8 : 12))
+            guard count <= UInt64(maxArrayElements), count <= UInt64(reader.remaining) / minimumBytes else {
                 throw reader.error("metadata '\(key)' array of \(count) elements does not fit in the file")
             }
+            try budget.charge(MemoryBudget.arrayCost, reader)
+            if let size = elementType.fixedSize {
+                // Checked element by element (a bool must be 0 or 1), kept as the file's bytes.
+                let start = reader.offset
+                for _ in 0..<Int(count) { _ = try readValue(&reader, elementType, key: key, budget: &budget, depth: depth + 1) }
+                let bytes = Array(UnsafeRawBufferPointer(rebasing: reader.bytes[start..<(start + Int(count) * size)]))
+                try budget.charge(bytes.count, reader)
+                return .array(GGUFArray(elementType: elementType, packed: bytes))
+            }
+            // Reserved at once (at most three bytes per file byte the elements must take: a 24-byte value
+            // per 8-byte empty string), charged element by element as they are read.
             var values: [GGUFValue] = []
             values.reserveCapacity(Int(count))
-            for _ in 0..<Int(count) { values.append(try readValue(&reader, elementType, key: key, depth: depth + 1)) }
-            return .array(elementType, values)
+            for _ in 0..<Int(count) {
+                try budget.charge(MemoryLayout<GGUFValue>.stride, reader)
+                values.append(try readValue(&reader, elementType, key: key, budget: &budget, depth: depth + 1))
+            }
+            return .array(GGUFArray(elementType, values))
         }
     }
 
@@ -169,6 +190,28 @@ public final class GGUFFile: @unchecked Sendable {
                                        10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K", 24: "I8",
                                        25: "I16", 26: "I32", 27: "I64", 28: "F64", 30: "BF16"]
         return names[id] ?? "unknown"
+    }
+}
+
+/// The memory that parsed metadata takes, kept within a small multiple of the bytes read so far, so a
+/// header crafted to expand (millions of tiny strings or nested arrays) is refused instead of exhausting memory.
+struct MemoryBudget {
+    /// Allowed: this many times the bytes read, plus a fixed allowance.
+    static let bytesPerFileByte = 4, allowance = 1 << 20
+    /// Approximate heap cost of an array's buffer beyond its elements.
+    static let arrayCost = 64
+
+    private(set) var spent = 0
+
+    /// A string's cost: its storage beyond the 15 bytes Swift keeps inline.
+    static func stringCost(_ text: String) -> Int { text.utf8.count > 15 ? 32 + text.utf8.count : 0 }
+
+    /// Adds `bytes`; throws when the total passes the bound for the bytes read so far.
+    mutating func charge(_ bytes: Int, _ reader: ByteReader) throws {
+        spent += bytes
+        guard spent <= Self.bytesPerFileByte * reader.offset + Self.allowance else {
+            throw reader.error("metadata would take \(spent) bytes of memory after \(reader.offset) bytes of header; refusing a header built to expand")
+        }
     }
 }
 

@@ -94,8 +94,8 @@ struct ByteWriter {
         case .float64(let v): u64(v.bitPattern)
         case .bool(let v): u8(v ? 1 : 0)
         case .string(let s): string(s)
-        case .array(let type, let values):
-            u32(type.rawValue)
+        case .array(let values):
+            u32(values.elementType.rawValue)
             u64(UInt64(values.count))
             for element in values { self.value(element) }
         }

@@ -21,10 +21,11 @@ enum PthReader {
         }
         guard pickle.method == 0 else { throw ModelFileError(path, "data.pkl is compressed (method \(pickle.method)); torch stores it uncompressed") }
         var unpickler = RestrictedUnpickler(path: path, bytes: UnsafeRawBufferPointer(rebasing: bytes[pickle.data]))
-        guard case .dict(let items) = try unpickler.load() else { throw ModelFileError(path, "data.pkl does not hold a state dict") }
+        guard case .dict(let items, _) = try unpickler.load() else { throw ModelFileError(path, "data.pkl does not hold a state dict") }
 
         var tensors: [(String, Tensor)] = []
         for (key, value) in items {
+            try Checkpoint.checkTensorCount(tensors.count + 1, path: path)
             guard case .string(let name) = key else { throw ModelFileError(path, "state dict key is not a string") }
             guard case .tensor(let t) = value else { throw ModelFileError(path, "'\(name)' is not a tensor") }
             let dtype: DType = switch t.storage.className {

@@ -1,18 +1,34 @@
 /// What the restricted unpickler builds: only the values a torch state dict contains.
+///
+/// Containers carry their nesting depth, which the unpickler bounds: a value nested deeper than the file's
+/// own size allows would otherwise be freed by recursion as deep as the file wants.
 indirect enum PickleValue {
     case none
     case bool(Bool)
     case int(Int)
     case string(String)
-    case tuple([PickleValue])
+    case tuple([PickleValue], depth: Int)
     /// Ordered (key, value) pairs.
-    case dict([(PickleValue, PickleValue)])
+    case dict([(PickleValue, PickleValue)], depth: Int)
     /// A class or function reference from GLOBAL; only allowed names get this far.
     case global(String)
     case storage(PickleStorage)
     case tensor(PickleTensor)
     /// A MARK on the stack.
     case mark
+
+    /// Containers nested inside this value, itself included (0 for a scalar).
+    var depth: Int {
+        switch self {
+        case .tuple(_, let depth), .dict(_, let depth): depth
+        default: 0
+        }
+    }
+
+    /// A tuple of `items`, one level deeper than the deepest of them.
+    static func tuple(_ items: [PickleValue]) -> PickleValue {
+        .tuple(items, depth: 1 + (items.map(\.depth).max() ?? 0))
+    }
 }
 
 /// A storage named by a persistent id: `('storage', <class>, key, location, numel)`.
@@ -38,6 +54,9 @@ struct RestrictedUnpickler {
     static let callables: Set<String> = ["collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter"]
     static let storageClasses: Set<String> = ["torch.FloatStorage", "torch.HalfStorage", "torch.BFloat16Storage"]
     static let maxStack = 1 << 16, maxMemo = 1 << 22
+    /// Deepest container nesting accepted. A state dict needs 4 (dict → tensor arguments → persistent id);
+    /// the bound keeps the release of nested values, which recurses, far from the stack's limit.
+    static let maxDepth = 64
 
     let path: String
     private var reader: ByteReader
@@ -107,7 +126,7 @@ struct RestrictedUnpickler {
             case 0x88: try push(.bool(true), at) // NEWTRUE
             case 0x89: try push(.bool(false), at) // NEWFALSE
             case 0x4E: try push(.none, at) // NONE
-            case 0x7D: try push(.dict([]), at) // EMPTY_DICT
+            case 0x7D: try push(.dict([], depth: 1), at) // EMPTY_DICT
             case 0x73: // SETITEM
                 let value = try pop(at), key = try pop(at)
                 try setItems([(key, value)], at)
@@ -132,6 +151,7 @@ struct RestrictedUnpickler {
 
     private mutating func push(_ value: PickleValue, _ at: Int) throws {
         guard stack.count < Self.maxStack else { throw fail("pickle stack too deep", at: at) }
+        guard value.depth <= Self.maxDepth else { throw fail("values nested more than \(Self.maxDepth) levels deep", at: at) }
         stack.append(value)
     }
 
@@ -179,20 +199,21 @@ struct RestrictedUnpickler {
     }
 
     private mutating func setItems(_ items: [(PickleValue, PickleValue)], _ at: Int) throws {
-        guard case .dict(var pairs) = stack.popLast() else { throw fail("SETITEM on something other than a dict", at: at) }
+        guard case .dict(var pairs, let depth) = stack.popLast() else { throw fail("SETITEM on something other than a dict", at: at) }
         pairs += items
-        stack.append(.dict(pairs))
+        let itemDepth = items.reduce(0) { max($0, $1.0.depth, $1.1.depth) }
+        try push(.dict(pairs, depth: max(depth, 1 + itemDepth)), at)
     }
 
     private func reduce(_ callable: PickleValue, _ arguments: PickleValue, at: Int) throws -> PickleValue {
-        guard case .global(let name) = callable, case .tuple(let args) = arguments else { throw fail("REDUCE needs a global and a tuple", at: at) }
+        guard case .global(let name) = callable, case .tuple(let args, _) = arguments else { throw fail("REDUCE needs a global and a tuple", at: at) }
         switch name {
         case "collections.OrderedDict":
             guard args.isEmpty else { throw fail("OrderedDict with arguments", at: at) }
-            return .dict([])
+            return .dict([], depth: 1)
         case "torch._utils._rebuild_tensor_v2":
             guard args.count >= 6, args.count <= 7, case .storage(let storage) = args[0], case .int(let offset) = args[1],
-                  case .tuple(let sizeItems) = args[2], case .tuple(let strideItems) = args[3] else {
+                  case .tuple(let sizeItems, _) = args[2], case .tuple(let strideItems, _) = args[3] else {
                 throw fail("unexpected arguments to _rebuild_tensor_v2", at: at)
             }
             let size = try sizeItems.map { item -> Int in
@@ -214,7 +235,7 @@ struct RestrictedUnpickler {
     }
 
     private func persistentLoad(_ id: PickleValue, at: Int) throws -> PickleValue {
-        guard case .tuple(let items) = id, items.count == 5, case .string("storage") = items[0],
+        guard case .tuple(let items, _) = id, items.count == 5, case .string("storage") = items[0],
               case .global(let className) = items[1], Self.storageClasses.contains(className),
               case .string(let key) = items[2], case .int(let count) = items[4], count >= 0 else {
             throw fail("unsupported persistent id (only torch storages of float, half or bfloat16)", at: at)

@@ -18,11 +18,14 @@ struct ZipArchive {
         var directorySize = UInt64(try reader.read(UInt32.self, "central directory size"))
         var directoryOffset = UInt64(try reader.read(UInt32.self, "central directory offset"))
 
+        // The central directory ends where the end-of-directory records begin.
+        var directoryLimit = UInt64(eocd)
         // zip64: a locator 20 bytes before the classic record points at the zip64 record.
         if eocd >= 20, bytes.loadUnaligned(fromByteOffset: eocd - 20, as: UInt32.self) == 0x0706_4B50 {
             try reader.seek(to: eocd - 20 + 8, "zip64 locator")
             let recordOffset = try reader.read(UInt64.self, "zip64 record offset")
-            guard recordOffset <= UInt64(bytes.count) else { throw reader.error("zip64 record offset \(recordOffset) is outside the file") }
+            guard recordOffset <= UInt64(eocd - 20) else { throw reader.error("zip64 record offset \(recordOffset) is not before its locator at \(eocd - 20)") }
+            directoryLimit = recordOffset
             try reader.seek(to: Int(recordOffset), "zip64 record")
             guard try reader.read(UInt32.self, "zip64 record signature") == 0x0606_4B50 else { throw reader.error("bad zip64 end-of-directory record") }
             try reader.skip(8 + 2 + 2 + 4 + 4 + 8, "zip64 record")
@@ -30,10 +33,11 @@ struct ZipArchive {
             directorySize = try reader.read(UInt64.self, "zip64 directory size")
             directoryOffset = try reader.read(UInt64.self, "zip64 directory offset")
         }
-        guard directoryOffset <= UInt64(bytes.count), directorySize <= UInt64(bytes.count) - directoryOffset,
+        guard directoryOffset <= directoryLimit, directorySize <= directoryLimit - directoryOffset,
               entryCount <= directorySize / 46 else {
-            throw reader.error("corrupt zip central directory (\(entryCount) entries, \(directorySize) bytes at \(directoryOffset))")
+            throw reader.error("corrupt zip central directory (\(entryCount) entries, \(directorySize) bytes at \(directoryOffset); the end-of-directory record is at \(directoryLimit))")
         }
+        let directoryEnd = Int(directoryOffset + directorySize)
         try reader.seek(to: Int(directoryOffset), "central directory")
         var entries: [Entry] = []
         for _ in 0..<Int(entryCount) {
@@ -74,11 +78,14 @@ struct ZipArchive {
             let localExtra = Int(try local.read(UInt16.self, "local extra length"))
             try local.skip(localName + localExtra, "local header of \(name)")
             let start = local.offset
-            guard compressedSize <= UInt64(bytes.count - start) else {
-                throw reader.error("entry '\(name)' (\(compressedSize) bytes at \(start)) extends past the end of the file")
+            guard start <= Int(directoryOffset), compressedSize <= directoryOffset - UInt64(start) else {
+                throw reader.error("entry '\(name)' (\(compressedSize) bytes at \(start)) extends past the start of the central directory at \(directoryOffset)")
             }
             guard method != 0 || compressedSize == size else { throw reader.error("stored entry '\(name)' has mismatched sizes") }
             entries.append(Entry(name: name, data: start..<(start + Int(compressedSize)), method: method))
+        }
+        guard reader.offset == directoryEnd else {
+            throw reader.error("zip central directory says \(directorySize) bytes, but its \(entryCount) entries take \(reader.offset - Int(directoryOffset))")
         }
         self.entries = entries
     }

@@ -75,18 +75,13 @@ public enum RWKV7GGUF {
         writer.set("general.architecture", .string("rwkv7"))
         writer.set("general.name", .string(name))
         writer.set("rwkv7.context_length", .uint32(1_048_576))
-        writer.set("rwkv7.embedding_length", .uint32(UInt32(h.embedding)))
-        writer.set("rwkv7.block_count", .uint32(UInt32(h.layers)))
-        writer.set("rwkv7.attention.layer_norm_epsilon", .float32(1e-5))
-        writer.set("rwkv7.wkv.head_size", .uint32(UInt32(h.headSize)))
-        writer.set("rwkv7.attention.decay_lora_rank", .uint32(UInt32(h.decayRank)))
-        writer.set("rwkv7.attention.iclr_lora_rank", .uint32(UInt32(h.iclrRank)))
-        writer.set("rwkv7.attention.value_residual_mix_lora_rank", .uint32(UInt32(h.valueRank)))
-        writer.set("rwkv7.attention.gate_lora_rank", .uint32(UInt32(h.gateRank)))
-        writer.set("rwkv7.feed_forward_length", .uint32(UInt32(h.ffnSize)))
+        // llama.cpp's order: the layer-norm eps comes after the embedding length and block count.
+        for (index, (key, value)) in RWKV7Hyperparameters.ggufKeys.enumerated() where key != "rwkv7.deep_embed_rank" || h.deepEmbedRank > 0 {
+            if index == 2 { writer.set("rwkv7.attention.layer_norm_epsilon", .float32(1e-5)) }
+            writer.set(key, .uint32(UInt32(h[keyPath: value])))
+        }
         writer.set("rwkv7.attention.head_count", .uint32(0))
         writer.set("rwkv7.token_shift_count", .uint32(2))
-        if h.deepEmbedRank > 0 { writer.set("rwkv7.deep_embed_rank", .uint32(UInt32(h.deepEmbedRank))) }
         writer.set("general.file_type", .uint32(RWKV7Conversion.fileType(weights)))
         writer.set("general.quantization_version", .uint32(2))
         if let vocabulary {

@@ -15,6 +15,15 @@ public struct RWKV7Hyperparameters: Equatable, Sendable, Codable {
 
     public var heads: Int { embedding / headSize }
 
+    /// The `rwkv7.*` GGUF metadata keys that state a hyperparameter (llama.cpp's names; the DeepEmbed rank
+    /// is ours): the writer writes them and the reader checks them against the tensors.
+    public static let ggufKeys: [(key: String, value: KeyPath<RWKV7Hyperparameters, Int> & Sendable)] = [
+        ("rwkv7.embedding_length", \.embedding), ("rwkv7.block_count", \.layers), ("rwkv7.wkv.head_size", \.headSize),
+        ("rwkv7.attention.decay_lora_rank", \.decayRank), ("rwkv7.attention.iclr_lora_rank", \.iclrRank),
+        ("rwkv7.attention.value_residual_mix_lora_rank", \.valueRank), ("rwkv7.attention.gate_lora_rank", \.gateRank),
+        ("rwkv7.feed_forward_length", \.ffnSize), ("rwkv7.deep_embed_rank", \.deepEmbedRank),
+    ]
+
     /// "RWKV-7" or "RWKV-7a (DeepEmbed)".
     public var variant: String { deepEmbedRank > 0 ? "RWKV-7a (DeepEmbed)" : "RWKV-7" }
 

@@ -105,6 +105,7 @@ public struct RWKV7Weights: @unchecked Sendable {
             canonical[name] = try tensor.reshaped(Shape(tensor.count))
         }
         hyperparameters = try Self.infer(canonical, headSize: headSize, path: path)
+        if let gguf = checkpoint.gguf { try hyperparameters.check(against: gguf) }
         tensors = canonical
         sourcePath = path
         sourceFormat = checkpoint.format
@@ -211,4 +212,19 @@ public struct RWKV7Weights: @unchecked Sendable {
 extension RWKV7Hyperparameters {
     /// `L12 C768 H12×64 V65536 F3072`.
     public var summary: String { "L\(layers) C\(embedding) H\(heads)×\(headSize) V\(vocabularySize) F\(ffnSize)" }
+}
+
+extension RWKV7Hyperparameters {
+    /// Throws unless every hyperparameter the GGUF metadata states agrees with the tensors, naming the key.
+    func check(against gguf: GGUFFile) throws {
+        for (key, value) in Self.ggufKeys {
+            guard let stated = gguf[key] else { continue }
+            // A one-layer model has no value-residual LoRA to infer the rank from.
+            if key == "rwkv7.attention.value_residual_mix_lora_rank" && layers == 1 { continue }
+            guard let number = stated.integer else { throw ModelFileError(gguf.path, "metadata \(key) is \(stated.summary), not an integer") }
+            guard number == self[keyPath: value] else {
+                throw ModelFileError(gguf.path, "metadata \(key) = \(number) contradicts the tensors, which give \(self[keyPath: value]) (\(summary))")
+            }
+        }
+    }
 }

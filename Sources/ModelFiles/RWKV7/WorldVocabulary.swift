@@ -158,10 +158,10 @@ public struct WorldVocabulary: Sendable {
 
     /// The vocabulary stored in a GGUF file's tokenizer metadata, if any.
     public init?(gguf: GGUFFile) {
-        guard case .array(.string, let texts)? = gguf["tokenizer.ggml.tokens"] else { return nil }
+        guard case .array(let texts)? = gguf["tokenizer.ggml.tokens"], texts.elementType == .string else { return nil }
         var tokens: [[UInt8]] = [[]]
         var types: [Int] = []
-        if case .array(_, let values)? = gguf["tokenizer.ggml.token_type"] { types = values.compactMap(\.integer) }
+        if case .array(let values)? = gguf["tokenizer.ggml.token_type"] { types = values.compactMap(\.integer) }
         for (id, value) in texts.enumerated().dropFirst() {
             if id < types.count, types[id] != 1 { break }
             tokens.append(Self.bytes(fromGGUFText: value.string ?? ""))

@@ -7,4 +7,8 @@ void rwkv_malloc_counter_track_current_thread(int on);
 void rwkv_malloc_counter_start(void);
 /// Stops counting and returns the number of allocations since the last start.
 long rwkv_malloc_counter_stop(void);
+/// Starts measuring the calling (tracked) thread's peak heap use from its present live bytes.
+void rwkv_malloc_counter_reset_peak(void);
+/// The most heap bytes the calling thread held above that start since the reset (-1 off glibc).
+long rwkv_malloc_counter_peak_bytes(void);
 #endif
