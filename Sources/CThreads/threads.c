@@ -8,25 +8,6 @@
 #include <unistd.h>
 #endif
 
-extern int omp_get_thread_num(void);
-extern int omp_get_num_threads(void);
-
-int rwkv_omp_run(int nth, rwkv_team_body body, void *context) {
-    int given = 1;
-#pragma omp parallel num_threads(nth)
-    {
-        int ith = omp_get_thread_num();
-        int n = omp_get_num_threads();
-        if (ith == 0) given = n;
-        body(context, ith, n);
-    }
-    return given;
-}
-
-void rwkv_omp_barrier(void) {
-#pragma omp barrier
-}
-
 void rwkv_futex_wait(void *address, uint32_t expected) {
 #ifdef __linux__
     syscall(SYS_futex, address, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);

@@ -20,10 +20,10 @@ public final class RWKV7Session {
         let allLogits: Bool
     }
 
-    public init(model: RWKV7Model, threads: Int = 1, backend: ThreadBackend = .swift) throws {
+    public init(model: RWKV7Model, threads: Int = 1) throws {
         self.model = model
         self.threads = max(1, threads)
-        team = WorkerTeam(threads: self.threads, backend: backend)
+        team = WorkerTeam(threads: self.threads)
         let h = model.hyperparameters
         stateTensors = try (0..<h.layers).map { _ in
             (try Tensor(zeros: .f32, Shape(h.embedding)), try Tensor(zeros: .f32, Shape(h.embedding)),

@@ -96,7 +96,7 @@ public final class TextGenerator {
             let tokens = codec.encode(prompt)
             let start = clock.now
             try feed(tokens)
-            stats.prefillSeconds = (clock.now - start).seconds
+            stats.prefillSeconds = seconds(clock.now - start)
             stats.promptTokens = tokens.count
         }
         guard !lastLogits.isEmpty else { throw ExecutionError("the prompt tokenizes to nothing") }
@@ -129,7 +129,7 @@ public final class TextGenerator {
                 flushed = safe
             }
         }
-        stats.decodeSeconds = (clock.now - start).seconds
+        stats.decodeSeconds = seconds(clock.now - start)
         if output.count > flushed { onText(decoder.push(Array(output[flushed...]))) }
         onText(decoder.finish())
         return (output, stats)
@@ -174,4 +174,10 @@ public final class ChatSession {
         }
         return (String(decoding: text, as: UTF8.self), stats)
     }
+}
+
+/// A duration in seconds.
+func seconds(_ duration: Duration) -> Double {
+    let (whole, attoseconds) = duration.components
+    return Double(whole) + Double(attoseconds) * 1e-18
 }

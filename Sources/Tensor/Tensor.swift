@@ -107,7 +107,7 @@ public struct Tensor: @unchecked Sendable {
                     return
                 }
                 let rows = shape.rowCount, n = shape.rowLength
-                for r in 0..<rows { dtype.traits.dequantizeRow!(raw.baseAddress! + r * rowBytes, dst.baseAddress! + r * n, n) }
+                for r in 0..<rows { dtype.decode(raw.baseAddress! + r * rowBytes, into: dst.baseAddress! + r * n, count: n) }
             }
         }
         return out
@@ -124,7 +124,7 @@ public struct Tensor: @unchecked Sendable {
         if target == dtype { return self }
         if dtype.interleavedFrom != nil { return try deinterleavedRows().converted(to: target) }
         if let rowType = target.interleavedFrom { return try converted(to: rowType).interleavedRows() }
-        guard dtype != .i32, target != .i32 else { throw TensorError("cannot convert between i32 and \(dtype == .i32 ? target : dtype)") }
+        guard dtype.traits.toFloat != nil, target.traits.fromFloat != nil else { throw TensorError("cannot convert \(dtype) to \(target)") }
         let out = try Tensor(zeros: target, shape)
         let n = shape.rowLength
         var row = [Float](repeating: 0, count: n)
@@ -132,8 +132,8 @@ public struct Tensor: @unchecked Sendable {
             out.withUnsafeMutableBytes { dst in
                 row.withUnsafeMutableBufferPointer { buffer in
                     for r in 0..<shape.rowCount {
-                        dtype.traits.dequantizeRow!(src.baseAddress! + r * rowBytes, buffer.baseAddress!, n)
-                        target.traits.quantizeRow!(buffer.baseAddress!, dst.baseAddress! + r * out.rowBytes, n)
+                        dtype.decode(src.baseAddress! + r * rowBytes, into: buffer.baseAddress!, count: n)
+                        target.encode(buffer.baseAddress!, into: dst.baseAddress! + r * out.rowBytes, count: n)
                     }
                 }
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Benchmarks
 import Foundation
 import RWKVGraph
 import Tensor
@@ -14,7 +15,7 @@ struct BenchCommand: ParsableCommand {
             every type × thread count; decode also shows GB/s of weights and % of the read bandwidth measured in \
             the same run. --kernels measures the read bandwidth (a streaming read of --bandwidth-gib GiB) and, per \
             dtype and thread count, the GB/s of a matvec of the 0.1B head shape (65536 × 768). --executor measures \
-            barrier latency and a small graph's time for both thread backends.
+            barrier latency and a small graph's time. Every report names the kernels' ISA level (RWKV_ISA picks one).
             """
     )
 
@@ -39,7 +40,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Matvec GB/s per dtype beside the measured read bandwidth.")
     var kernels = false
 
-    @Flag(help: "Barrier latency and small-graph time of the Swift and OpenMP worker teams.")
+    @Flag(help: "Barrier latency and small-graph time of the worker team.")
     var executor = false
 
     @Option(name: [.short, .customLong("threads")], help: "Thread counts, comma-separated.")
@@ -47,9 +48,6 @@ struct BenchCommand: ParsableCommand {
 
     @Option(name: .customLong("type"), help: "Weight types, comma-separated (f32, f16, q8_0, q4_0). Default: all four for --kernels, f32 for --shape, the file's own for -m.")
     var types: CommaList<DType>?
-
-    @Option(help: "Worker team backend for --kernels: swift or openmp.")
-    var backend = ThreadBackend.swift
 
     @Option(help: "Size of the bandwidth test buffer in GiB.")
     var bandwidthGib = 1.0
@@ -89,13 +87,13 @@ struct BenchCommand: ParsableCommand {
         let (rows, columns) = parsedMatrix!
         let bandwidth = ReadBandwidth(bytes: Int(bandwidthGib * Double(1 << 30)))
         var bandwidthByThreads: [Int: Double] = [:]
-        for t in threads.values { bandwidthByThreads[t] = bandwidth.measure(threads: t, backend: backend) }
+        for t in threads.values { bandwidthByThreads[t] = bandwidth.measure(threads: t) }
         var results: [MatvecBenchmark.Row] = []
         for type in types {
             // In the layout a model runs it with (Q8_0/Q4_0 interleaved by 8 rows where the row count allows).
             let weight = try MatvecBenchmark.randomWeight(type, columns: columns, rows: rows, seed: 42).interleavedForMatmul()
             for t in threads.values {
-                let seconds = try MatvecBenchmark.time(weight: weight, threads: t, backend: backend)
+                let seconds = try MatvecBenchmark.time(weight: weight, threads: t)
                 let rate = Double(weight.byteCount) / seconds / 1e9
                 let read = bandwidthByThreads[t]!
                 results.append(MatvecBenchmark.Row(dtype: type.description, threads: t, rows: rows, columns: columns,
@@ -104,13 +102,13 @@ struct BenchCommand: ParsableCommand {
             }
         }
         if json {
-            let report = KernelReport(cpu: cpuName(), backend: backend.rawValue, bandwidthBytes: bandwidth.bytes,
+            let report = KernelReport(cpu: cpuName(), isa: "\(KernelLevel.current)", bandwidthBytes: bandwidth.bytes,
                                       readBandwidth: threads.values.map { .init(threads: $0, gigabytesPerSecond: bandwidthByThreads[$0]!) },
                                       matvec: results)
             try printJSON(report)
             return
         }
-        print("CPU: \(cpuName()); backend: \(backend.rawValue); read bandwidth from a \(formatted(Double(bandwidth.bytes) / Double(1 << 30), 2)) GiB streaming read")
+        print("CPU: \(cpuName()); kernels: \(KernelLevel.current); read bandwidth from a \(formatted(Double(bandwidth.bytes) / Double(1 << 30), 2)) GiB streaming read")
         var table = MarkdownTable(["dtype", "threads", "matvec", "weight MB", "µs", "GB/s", "read GB/s", "% of read"], rightAligned: [1, 3, 4, 5, 6, 7])
         for r in results {
             table.append([r.dtype, "\(r.threads)", "\(r.rows)×\(r.columns)", formatted(Double(r.weightBytes) / 1e6, 1),
@@ -121,20 +119,18 @@ struct BenchCommand: ParsableCommand {
     }
 
     private func runExecutor() throws {
-        var table = MarkdownTable(["backend", "threads", "barrier ns/phase", "small graph µs"], rightAligned: [1, 2, 3])
+        var table = MarkdownTable(["threads", "barrier ns/phase", "small graph µs"], rightAligned: [0, 1, 2])
         var rows: [ExecutorReport.Row] = []
-        for backend in ThreadBackend.allCases {
-            for t in threads.values {
-                let barrier = try ExecutorBenchmark.barrierNanoseconds(threads: t, backend: backend)
-                let small = try ExecutorBenchmark.smallGraphMicroseconds(threads: t, backend: backend)
-                rows.append(.init(backend: backend.rawValue, threads: t, barrierNanoseconds: barrier, smallGraphMicroseconds: small))
-                table.append([backend.rawValue, "\(t)", formatted(barrier, 0), formatted(small, 1)])
-            }
+        for t in threads.values {
+            let barrier = try ExecutorBenchmark.barrierNanoseconds(threads: t)
+            let small = try ExecutorBenchmark.smallGraphMicroseconds(threads: t)
+            rows.append(.init(threads: t, barrierNanoseconds: barrier, smallGraphMicroseconds: small))
+            table.append(["\(t)", formatted(barrier, 0), formatted(small, 1)])
         }
         if json {
-            try printJSON(ExecutorReport(cpu: cpuName(), rows: rows))
+            try printJSON(ExecutorReport(cpu: cpuName(), isa: "\(KernelLevel.current)", rows: rows))
         } else {
-            print("CPU: \(cpuName())")
+            print("CPU: \(cpuName()); kernels: \(KernelLevel.current)")
             print(table.render())
         }
     }
@@ -148,7 +144,7 @@ struct KernelReport: Codable {
     }
 
     let cpu: String
-    let backend: String
+    let isa: String
     let bandwidthBytes: Int
     let readBandwidth: [Bandwidth]
     let matvec: [MatvecBenchmark.Row]
@@ -157,13 +153,13 @@ struct KernelReport: Codable {
 /// `bench --executor --json` output.
 struct ExecutorReport: Codable {
     struct Row: Codable {
-        let backend: String
         let threads: Int
         let barrierNanoseconds: Double
         let smallGraphMicroseconds: Double
     }
 
     let cpu: String
+    let isa: String
     let rows: [Row]
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Benchmarks
 import Foundation
 import ModelFiles
 import RWKVGraph
@@ -35,7 +36,7 @@ extension BenchCommand {
         var probes: [Int: [Double]] = [:]
         let bytes = Int(bandwidthGib * Double(1 << 30))
         let probe: (Int) -> Double = { t in
-            let gigabytesPerSecond = ReadBandwidth(bytes: bytes).measure(threads: t, backend: backend)
+            let gigabytesPerSecond = ReadBandwidth(bytes: bytes).measure(threads: t)
             probes[t, default: []].append(gigabytesPerSecond)
             return gigabytesPerSecond
         }
@@ -51,7 +52,7 @@ extension BenchCommand {
             let benchmark = try ModelBenchmark(weights: try weights(), modelName: name, typeName: typeName)
             for t in threadCounts {
                 let rows = try benchmark.run(threads: t, prompt: prompt, generate: generate, repetitions: repetitions,
-                                             bandwidthProbe: probe, backend: backend)
+                                             bandwidthProbe: probe)
                 results += rows
                 if !json && !csv { for row in rows { printErr("  \(row.test) \(typeName) t=\(t): \(formatted(row.mean, 2)) t/s") } }
             }
@@ -59,7 +60,7 @@ extension BenchCommand {
         // Per thread count, the median of the probes (what the header and the JSON summary give).
         let readBandwidth = probes.mapValues(\.median)
         if json {
-            let report = ModelBenchReport(cpu: cpuName(), date: ISO8601DateFormatter().string(from: Date()),
+            let report = ModelBenchReport(cpu: cpuName(), isa: "\(KernelLevel.current)", date: ISO8601DateFormatter().string(from: Date()),
                                           readBandwidth: threadCounts.compactMap { t in readBandwidth[t].map { .init(threads: t, gigabytesPerSecond: $0) } },
                                           results: results)
             try printJSON(report)
@@ -70,7 +71,7 @@ extension BenchCommand {
                 print(([r.model, "\(r.sizeBytes)", "\(r.parameters)", r.type, "\(r.threads)", r.test, formatted(r.mean, 3), formatted(r.stddev, 3)] + optional + ["\(r.peakResidentBytes)"]).joined(separator: ","))
             }
         } else {
-            print("CPU: \(cpuName())" + (readBandwidth.isEmpty ? "" : "; read bandwidth " + threadCounts.compactMap { t in readBandwidth[t].map { "\(formatted($0, 1)) GB/s at \(t)t" } }.joined(separator: ", ")))
+            print("CPU: \(cpuName()); kernels: \(KernelLevel.current)" + (readBandwidth.isEmpty ? "" : "; read bandwidth " + threadCounts.compactMap { t in readBandwidth[t].map { "\(formatted($0, 1)) GB/s at \(t)t" } }.joined(separator: ", ")))
             var table = MarkdownTable(["model", "size", "params", "type", "threads", "test", "t/s", "GB/s", "% read", "peak RSS"], rightAligned: [1, 2, 4, 6, 7, 8, 9])
             for r in results {
                 table.append([r.model, formatBytes(r.sizeBytes), formatted(Double(r.parameters) / 1e6, 2) + " M", r.type, "\(r.threads)", r.test,
@@ -95,6 +96,7 @@ extension BenchCommand {
 /// `bench -m/--shape --json` output.
 struct ModelBenchReport: Codable {
     let cpu: String
+    let isa: String
     let date: String
     let readBandwidth: [KernelReport.Bandwidth]
     let results: [ModelBenchmark.Result]

@@ -19,6 +19,7 @@ struct RWKVCommand: ParsableCommand {
             printErr("error: \(problem)")
             Foundation.exit(2)
         }
+        if let problem = KernelLevel.environmentProblem { printErr("warning: \(problem)") }
         main(nil)
     }
 }
@@ -61,4 +62,3 @@ extension DType: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
 }
 
-extension ThreadBackend: ExpressibleByArgument {}

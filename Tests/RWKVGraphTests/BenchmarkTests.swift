@@ -1,3 +1,4 @@
+import Benchmarks
 import ModelFiles
 import RWKVGraph
 import Tensor

@@ -6,8 +6,8 @@ extension TensorTestSuite {
     struct ExecutorTests {
         /// A graph of matmuls, norms and the WKV op on state, run many times on several threads with a
         /// counter on every heap allocation of the process: the runs allocate nothing.
-        @Test(arguments: [ThreadBackend.swift, .openMP])
-        func runningAllocatesNothing(_ backend: ThreadBackend) throws {
+        @Test(arguments: KernelLevel.supported)
+        func runningAllocatesNothing(_ level: KernelLevel) throws {
             let c = 128
             var graph = Graph()
             let x = try graph.input("x", .f32, Shape(c, 4))
@@ -19,7 +19,7 @@ extension TensorTestSuite {
             }
             let y = try graph.wkv7(r: h, w: try graph.sigmoid(h), k: h, v: x, a: try graph.scale(h, -0.1), b: try graph.scale(h, 0.1), state: state, headSize: 64)
             try graph.output(try graph.add(y, x), "y")
-            let executor = Executor(graph: graph, threads: 3, backend: backend)
+            let executor = Executor(graph: graph, threads: 3, level: level)
             try executor.bind("x", try randomTensor(Shape(c, 4), seed: 1))
             try executor.bind("s", try Tensor(zeros: .f32, Shape(64, 64, 2)))
             for _ in 0..<5 { try executor.run() }

@@ -54,7 +54,7 @@ extension TensorTestSuite {
             }
             var row = [Float](repeating: 0, count: 37)
             let source: [UInt16] = (0..<37).map { UInt16($0 * 1771 % 0x7C00) }
-            source.withUnsafeBufferPointer { HalfPrecision.f16ToF32($0.baseAddress!, &row, count: 37) }
+            source.withUnsafeBufferPointer { DType.f16.decode($0.baseAddress!, into: &row, count: 37) }
             #expect(row == source.map { HalfPrecision.f32(fromF16: $0) })
         }
 
@@ -86,7 +86,7 @@ extension TensorTestSuite {
             #expect(DType(ggufTypeID: 8) == .q8_0 && DType(ggufTypeID: 3) == nil)
             #expect(DType(name: "Q4_0") == .q4_0 && DType(name: "q5_0") == nil)
             for type in [DType.f32, .f16, .bf16, .q8_0, .q4_0] {
-                #expect(type.traits.quantizeRow != nil && type.traits.dequantizeRow != nil && type.traits.vecDot != nil)
+                #expect(type.traits.fromFloat != nil && type.traits.toFloat != nil && type.traits.vecDot != nil && type.traits.matmul != nil)
             }
             #expect(DType.q4_0.traits.activationType == .q8_0 && DType.f16.traits.activationType == .f32)
         }
@@ -107,19 +107,23 @@ extension TensorTestSuite {
 }
 
 extension TensorTestSuite {
-    /// The vectorised activation quantizer used by quantized matmuls equals the reference quantizer byte for byte.
+    /// Every ISA level's Q8_0 quantizer (the vectorised one quantizes the activations of quantized matmuls)
+    /// equals the scalar reference quantizer byte for byte, ties included.
     struct FastQuantizerTests {
-        @Test func fastQ8_0MatchesReference() throws {
+        @Test(arguments: KernelLevel.supported)
+        func q8_0MatchesTheScalarReferenceAtEveryLevel(_ level: KernelLevel) throws {
             var generator = SeededGenerator(seed: 77)
             var values = try Fixtures.floats("quant/blocks.f32")
             values += generator.floats(32 * 200, scale: 5)
             values += (0..<(32 * 20)).map { Float($0 % 64) * 0.5 - 16 }   // exact .5 ties after scaling
-            let tensor = try Tensor(values, shape: Shape(32, values.count / 32))
-            let reference = try tensor.converted(to: .q8_0).bytes
-            var fast = [UInt8](repeating: 0, count: reference.count)
-            values.withUnsafeBufferPointer { src in
-                fast.withUnsafeMutableBytes { rwkvQuantizeQ8_0(src.baseAddress!, $0.baseAddress!, count: values.count) }
+            func quantized(_ level: KernelLevel) -> [UInt8] {
+                var bytes = [UInt8](repeating: 0, count: values.count / 32 * 34)
+                values.withUnsafeBufferPointer { src in
+                    bytes.withUnsafeMutableBytes { level.kernels![\.f32_to_q8_0]!(src.baseAddress!, $0.baseAddress!, Int64(values.count)) }
+                }
+                return bytes
             }
+            let reference = quantized(.scalar), fast = quantized(level)
             let firstBad = (0..<(values.count / 32)).first { b in fast[(b * 34)..<(b * 34 + 34)] != reference[(b * 34)..<(b * 34 + 34)] }
             #expect(firstBad == nil, "block \(firstBad ?? -1) differs")
         }

@@ -28,11 +28,12 @@ func randomTensor(_ shape: Shape, scale: Float = 1, seed: UInt64) throws -> Tens
 }
 
 /// Builds a graph from named inputs and states, runs it with the reference interpreter and with the
-/// executor at each thread count (both backends), and checks that every executor result matches the
-/// reference within `tolerance` (relative to max(1, |reference|)) and that all thread counts agree bit for bit.
+/// executor at each thread count and each kernel ISA level this machine supports, and checks that every
+/// executor result matches the reference within `tolerance` (relative to max(1, |reference|)) and that all
+/// thread counts and levels agree bit for bit.
 func checkAgainstReference(
     inputs: [(String, Tensor)], states: [(String, Tensor)] = [],
-    threads: [Int] = [1, 2, 3, 4, 8], backends: [ThreadBackend] = [.swift, .openMP],
+    threads: [Int] = [1, 2, 3, 4, 8], levels: [KernelLevel] = KernelLevel.supported,
     tolerance: Float = 1e-5, runs: Int = 2,
     sourceLocation: SourceLocation = #_sourceLocation,
     _ build: (inout Graph, [String: Graph.Value]) throws -> [Graph.Value]
@@ -55,9 +56,9 @@ func checkAgainstReference(
     }
 
     var firstBits: [[UInt32]]?
-    for backend in backends {
+    for level in levels {
         for count in threads {
-            let executor = Executor(graph: graph, threads: count, backend: backend)
+            let executor = Executor(graph: graph, threads: count, level: level)
             for (name, tensor) in inputs { try executor.bind(name, tensor) }
             let stateTensors = try states.map { ($0.0, try $0.1.cloned()) }
             for (name, tensor) in stateTensors { try executor.bind(name, tensor) }
@@ -66,16 +67,16 @@ func checkAgainstReference(
             for i in results.indices {
                 let got = try executor.output("out\(i)").floats()
                 let want = reference.outputs["out\(i)"]!
-                try expectClose(got, want, tolerance: tolerance, "\(backend) \(count) threads, output \(i)", sourceLocation)
+                try expectClose(got, want, tolerance: tolerance, "\(level) \(count) threads, output \(i)", sourceLocation)
                 bits.append(got.map(\.bitPattern))
             }
             for (name, tensor) in stateTensors {
                 let got = tensor.floats()
-                try expectClose(got, reference.states[name]!, tolerance: tolerance, "\(backend) \(count) threads, state \(name)", sourceLocation)
+                try expectClose(got, reference.states[name]!, tolerance: tolerance, "\(level) \(count) threads, state \(name)", sourceLocation)
                 bits.append(got.map(\.bitPattern))
             }
             if let firstBits {
-                #expect(bits == firstBits, "\(backend) with \(count) threads is not bit-identical to 1 thread", sourceLocation: sourceLocation)
+                #expect(bits == firstBits, "\(level) with \(count) threads is not bit-identical to \(levels[0]) with \(threads[0])", sourceLocation: sourceLocation)
             } else {
                 firstBits = bits
             }

@@ -1,46 +1,233 @@
 #ifndef RWKV_CKERNELS_H
 #define RWKV_CKERNELS_H
 
+// The kernel layer: every hot loop of the runtime, in C, compiled once per ISA level (scalar, AVX2, AVX-512,
+// AVX-512 VNNI) in one binary; the level is chosen at run time from cpuid. Each level fills one table of
+// function pointers (`rwkv_kernels`); the op and dtype tables of the Swift side point into it.
+
 #include <stdint.h>
 
-/// The instruction set the int8 kernels were compiled for: "avx512vnni", "avx2" or "scalar".
-const char *rwkv_kernels_isa(void);
+// MARK: - Block layouts (ggml's, and the in-memory layouts derived from them)
 
-/// Quantizes `k` floats (a multiple of 32) to Q8_0 blocks, bit-identical to ggml's reference quantizer.
-void rwkv_quantize_row_q8_0(const float *x, void *out, int64_t k);
+/// Q8_0: 32 int8 quants and their f16 scale (value = d · q).
+typedef struct __attribute__((packed)) {
+    uint16_t d;
+    int8_t qs[32];
+} rwkv_block_q8_0;
 
-/// out[t * m + r] = dot(weight row r, activation row t) for rows r in [r0, r1) and all `tokens`.
-/// Weights: Q8_0 or Q4_0 rows of k elements; activations: Q8_0 rows of k elements.
-void rwkv_matmul_q8_0(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1);
-void rwkv_matmul_q4_0(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1);
+/// Q4_0: 32 quants as nibbles (low nibbles elements 0…15, high nibbles 16…31) and an f16 scale
+/// (value = d · (q − 8)).
+typedef struct __attribute__((packed)) {
+    uint16_t d;
+    uint8_t qs[16];
+} rwkv_block_q4_0;
 
-/// Weights interleaved by 8 rows (the r8 layouts, described in matmul_r8.c) against Q8_0s activations
-/// (per block of 32: f32 scale, int32 sum of the quants, 32 int8 quants). r0 and r1 are multiples of 8.
-void rwkv_matmul_q8_0r8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1);
-void rwkv_matmul_q4_0r8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1);
+/// Q8_0s: the activations of the r8 matmuls — a Q8_0 block with its scale widened to f32 and its quants' sum.
+typedef struct {
+    float d;
+    int32_t sum;
+    int8_t qs[32];
+} rwkv_block_q8_0s;
 
-/// Interleaves `rows` (a multiple of 8) Q8_0 (q4 = 0) or Q4_0 (q4 = 1) rows of k elements into the r8 layout,
-/// and back.
+_Static_assert(sizeof(rwkv_block_q8_0) == 34, "ggml's block_q8_0 is 34 bytes");
+_Static_assert(sizeof(rwkv_block_q4_0) == 18, "ggml's block_q4_0 is 18 bytes");
+_Static_assert(sizeof(rwkv_block_q8_0s) == 40, "a Q8_0s block is 40 bytes");
+
+// MARK: - Function types
+
+typedef struct rwkv_task rwkv_task;
+
+/// Runs work units [first, end) of a task.
+typedef void (*rwkv_task_fn)(const rwkv_task *task, int64_t first, int64_t end);
+
+/// out[t·m + r] = Σ_i W[r][i] · x[t][i] for weight rows r in [r0, r1) and every token t < tokens; x is in the
+/// weight type's activation encoding (f32 or Q8_0/Q8_0s rows of k values).
+typedef void (*rwkv_matmul_fn)(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens,
+                               int64_t r0, int64_t r1);
+
+/// `count` values of some encoding to floats, and back.
+typedef void (*rwkv_to_f32_fn)(const void *src, float *dst, int64_t count);
+typedef void (*rwkv_from_f32_fn)(const float *src, void *dst, int64_t count);
+
+/// `count` floats through a function (in place allowed).
+typedef void (*rwkv_map_fn)(const float *x, float *out, int64_t count);
+
+// MARK: - Tasks
+
+/// Element-wise functions of one input (the values of `rwkv_unary_params.function`).
+enum {
+    RWKV_UNARY_SIGMOID,
+    RWKV_UNARY_TANH,
+    RWKV_UNARY_EXP,
+    RWKV_UNARY_NEGATE,
+    RWKV_UNARY_SOFTPLUS,
+    RWKV_UNARY_RELU_SQUARED,
+};
+
+/// What a folded element-wise node does to the output its task just wrote (the values of
+/// `rwkv_epilogue_step.kind`): `out ∘= operand`, `out ·= factor`, `out = f(out)`, `out += (operand − out) ⊙ second`.
+enum {
+    RWKV_STEP_ADD,
+    RWKV_STEP_SUB,
+    RWKV_STEP_MUL,
+    RWKV_STEP_SCALE,
+    RWKV_STEP_UNARY,
+    RWKV_STEP_LERP,
+};
+
+typedef struct {
+    int32_t kind;
+    int32_t function;
+    float factor;
+    /// Indices into the task's inputs, and whether each is one row applied to every token.
+    int32_t operand, second;
+    int32_t operand_is_row, second_is_row;
+} rwkv_epilogue_step;
+
+/// Matmul: weight `in[0]` [k = width, m = out_width], activations `in[1]`, `tokens` = rows.
+typedef struct {
+    rwkv_matmul_fn kernel;
+    int64_t rows_per_unit;
+} rwkv_matmul_params;
+
+/// add, sub, mul (a, b) and lerp (a, b, t): whether the last operand is one row for every token.
+typedef struct {
+    int32_t broadcast;
+} rwkv_binary_params;
+
+typedef struct {
+    int32_t function;
+} rwkv_unary_params;
+
+typedef struct {
+    float factor;
+} rwkv_scale_params;
+
+/// LayerNorm (groups = 1) and GroupNorm over `groups` equal runs of a row; L2 normalisation of each run of
+/// `head_size` values.
+typedef struct {
+    float eps;
+    int64_t groups;
+    int64_t head_size;
+} rwkv_norm_params;
+
+/// RWKV ops: the WKV-7 recurrence (a unit is `rows_per_unit` value rows of one head) and the bonus
+/// `(Σ a·b·c) · v` per head (`broadcast`: c is one row).
+typedef struct {
+    int64_t head_size;
+    int64_t rows_per_unit;
+    int32_t broadcast;
+} rwkv_head_params;
+
+/// vector_times_token_matrix: `rows` × `columns` per token (rows = width).
+typedef struct {
+    int64_t columns;
+} rwkv_token_matrix_params;
+
+/// get_rows: the table's rows decoded to floats (ids `in[1]`, i32).
+typedef struct {
+    rwkv_to_f32_fn decode;
+    int64_t row_bytes;
+    int64_t table_rows;
+} rwkv_gather_params;
+
+/// rows: the first row copied; store: `in[1]` is the state written.
+typedef struct {
+    int64_t first;
+} rwkv_rows_params;
+
+/// convert_rows: f32 rows encoded for a matmul's activations.
+typedef struct {
+    rwkv_from_f32_fn encode;
+    int64_t row_bytes;
+} rwkv_convert_params;
+
+typedef union {
+    rwkv_matmul_params matmul;
+    rwkv_binary_params binary;
+    rwkv_unary_params unary;
+    rwkv_scale_params scale;
+    rwkv_norm_params norm;
+    rwkv_head_params head;
+    rwkv_token_matrix_params token_matrix;
+    rwkv_gather_params gather;
+    rwkv_rows_params rows;
+    rwkv_convert_params convert;
+} rwkv_task_params;
+
+/// A graph node lowered for execution: plain values and raw pointers, run by `run` on a range of work units
+/// (rows, or blocks of output channels). Units never depend on the thread count.
+struct rwkv_task {
+    rwkv_task_fn run;
+    float *out;
+    /// Input pointers in the node's order, then the operands of folded nodes (patched when slots are bound).
+    void **in;
+    /// Row length of the first input (C; K for a matmul) and its rows (T).
+    int64_t width, rows;
+    /// Output row length of a matmul (M).
+    int64_t out_width;
+    rwkv_task_params p;
+    /// Element-wise steps applied in place to what each unit wrote, by `finish`.
+    const rwkv_epilogue_step *epilogue;
+    int64_t epilogue_count;
+    rwkv_task_fn finish;
+    /// > 0: a unit is this many output channels over every token (matmul); 0: a unit is one row.
+    int64_t channels_per_unit;
+    /// Set to 1 by a kernel that meets bad input (a token id outside the table).
+    int32_t *failed;
+};
+
+/// Runs units [first, end) of `task`, then its epilogue on what they wrote.
+static inline void rwkv_task_run(const rwkv_task *task, int64_t first, int64_t end) {
+    task->run(task, first, end);
+    if (task->epilogue_count > 0) task->finish(task, first, end);
+}
+
+// MARK: - The kernel tables
+
+/// ISA levels, each a superset of the one before (x86-64; other CPUs have the scalar level only).
+typedef enum {
+    RWKV_ISA_SCALAR = 0,
+    /// AVX2, FMA, F16C, BMI1/2 (Haswell, Zen 1+).
+    RWKV_ISA_AVX2 = 1,
+    /// + AVX-512 F/BW/DQ/VL/CD (Skylake-SP, Zen 4).
+    RWKV_ISA_AVX512 = 2,
+    /// + AVX-512 VNNI (Cascade Lake, Ice Lake, Zen 4).
+    RWKV_ISA_AVX512VNNI = 3,
+    RWKV_ISA_COUNT = 4,
+} rwkv_isa;
+
+typedef struct {
+    /// The task kernels of the ops.
+    rwkv_task_fn matmul, convert_rows, get_rows, rows, store;
+    rwkv_task_fn add, sub, mul, lerp, shift, scale, unary;
+    rwkv_task_fn group_norm, l2_normalize;
+    rwkv_task_fn wkv7, head_dot_scale, vector_times_token_matrix;
+    /// Applies a task's epilogue steps.
+    rwkv_task_fn finish;
+    /// Matmul kernels by weight type.
+    rwkv_matmul_fn matmul_f32, matmul_f16, matmul_bf16, matmul_q8_0, matmul_q4_0, matmul_q8_0r8, matmul_q4_0r8;
+    /// Row conversions by type (f32 ones are copies).
+    rwkv_to_f32_fn f32_to_f32, f16_to_f32, bf16_to_f32, q8_0_to_f32, q4_0_to_f32, q8_0s_to_f32;
+    rwkv_from_f32_fn f32_from_f32, f32_to_f16, f32_to_bf16, f32_to_q8_0, f32_to_q4_0, f32_to_q8_0s;
+    /// exp (within 2 ulp) and sigmoid (within 3 ulp), vectorised.
+    rwkv_map_fn exp, sigmoid;
+} rwkv_kernels;
+
+/// The best level this CPU and OS support (the OS must save the vector registers' state).
+rwkv_isa rwkv_isa_detect(void);
+
+/// The kernels of `level`; NULL for a level this build has no code for (x86-64 levels elsewhere).
+const rwkv_kernels *rwkv_kernels_for(rwkv_isa level);
+
+// MARK: - Layout helpers (ISA-independent)
+
+/// Interleaves `rows` (a multiple of 8) Q8_0 (q4 = 0) or Q4_0 (q4 = 1) rows of k elements into the r8 layout
+/// (described in kernels/matmul_r8.h), and back.
 void rwkv_pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, int q4);
 void rwkv_unpack_rows8(const void *src, void *dst, int64_t rows, int64_t k, int q4);
 
-/// Quantizes `k` floats to Q8_0s blocks: the Q8_0 quants and scale of ``rwkv_quantize_row_q8_0`` plus their sum.
-void rwkv_quantize_row_q8_0s(const float *x, void *out, int64_t k);
-
-/// out[r] = dot(f32 weight row r, x) for r in [r0, r1): 8 accumulators over 64-value steps, loads in address order.
-void rwkv_matvec_f32(const float *w, const float *x, float *out, int64_t k, int64_t r0, int64_t r1);
-
-/// The same for F16 weights and f32 activations.
-void rwkv_matmul_f16(const uint16_t *w, const float *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1);
-
-/// out = exp(x) (within 2 ulp) and out = 1 / (1 + exp(−x)) (within 3 ulp), vectorised; in place allowed.
-void rwkv_exp_f32(const float *x, float *out, int64_t count);
-void rwkv_sigmoid_f32(const float *x, float *out, int64_t count);
-
-/// The WKV-7 recurrence of one head of size 64 for value rows [row0, row1) over `tokens` tokens.
-/// r, w, k, v, a, b point at the head's first channel of token 0; consecutive tokens are `stride` floats
-/// apart. `state` is the head's 64 × 64 matrix (row = value channel), updated in place; y gets row outputs.
-void rwkv_wkv7_head64(const float *r, const float *w, const float *k, const float *v, const float *a, const float *b,
-                      float *state, float *y, int64_t stride, int64_t tokens, int64_t row0, int64_t row1);
+/// Tells OpenBLAS not to start threads of its own (the runtime's worker team provides them).
+void rwkv_blas_single_threaded(void);
 
 #endif

@@ -1,0 +1,136 @@
+import Foundation
+import ModelFiles
+import RWKVGraph
+import Tensor
+
+/// llama-bench-style model benchmarks: `pp` (prefill of N tokens from the zero state, last logits only)
+/// and `tg` (N single-token decode steps with full logits), after a warm-up, repeated.
+public struct ModelBenchmark {
+    /// One measured (model, type, threads, test).
+    public struct Result: Codable, Equatable, Sendable {
+        public let model: String
+        public let sizeBytes: Int
+        public let parameters: Int
+        public let type: String
+        public let threads: Int
+        public let test: String
+        /// Tokens per second of each repetition.
+        public let samples: [Double]
+        public let mean: Double
+        public let stddev: Double
+        /// Decode only: weight bytes read per token × t/s (from the mean t/s).
+        public let gigabytesPerSecond: Double?
+        /// Decode only: the mean of the row's read-bandwidth probes, GB/s.
+        public let readBandwidth: Double?
+        /// Decode only: the median over repetitions of each one's GB/s as a % of the probes around it.
+        public let percentOfBandwidth: Double?
+        /// Peak resident memory of the process during this test, bytes.
+        public let peakResidentBytes: Int
+    }
+
+    /// The model as it runs (matmul weights repacked); the file-level weights are not kept, so a benchmark
+    /// holds one copy of each weight, as inference does.
+    public let model: RWKV7Model
+    public let modelName: String
+    public let typeName: String
+    /// Bytes of all weights.
+    public let sizeBytes: Int
+    /// Bytes read from memory per decoded token: every weight except the token tables (the embedding and
+    /// DeepEmbed's `s_emb`), of which one row each.
+    public let bytesPerToken: Int
+
+    /// Prepares `weights`, which are consumed: pass a temporary to hold one copy of the model while preparing.
+    public init(weights: consuming RWKV7Weights, modelName: String, typeName: String) throws {
+        sizeBytes = weights.tensors.values.reduce(0) { $0 + $1.byteCount }
+        bytesPerToken = weights.bytesPerToken
+        self.modelName = modelName
+        self.typeName = typeName
+        model = try RWKV7Model(consume weights)
+    }
+
+    /// Runs `pp<prompt>` (if > 0) and `tg<generate>` (if > 0) on `threads` threads, `repetitions` times each.
+    /// `bandwidthProbe(threads)` (GB/s), when given, is called before the decode runs and after each one: a
+    /// repetition's roofline is the mean of the probes just before and just after it, and the decode row's
+    /// % of the read bandwidth is the median over repetitions of each one's GB/s against its own roofline, so
+    /// each comparison spans the same few seconds of a shared machine whose bandwidth changes from second to
+    /// second. Peak memory is counted between probes, never including a probe's buffer.
+    public func run(threads: Int, prompt: Int, generate: Int, repetitions: Int, bandwidthProbe: ((Int) -> Double)? = nil) throws -> [Result] {
+        PeakMemory.reset()
+        let session = try RWKV7Session(model: model, threads: threads)
+        let vocabulary = Int32(model.hyperparameters.vocabularySize)
+        var generator = SeededGenerator(seed: 1)
+        let promptTokens = (0..<max(prompt, 1)).map { _ in Int32(truncatingIfNeeded: generator.next() % UInt64(vocabulary)) }
+        let clock = ContinuousClock()
+        var results: [Result] = []
+
+        func measure(_ test: String, tokens: Int, _ body: () throws -> Void) throws {
+            let isDecode = test.hasPrefix("tg")
+            let probe = isDecode ? bandwidthProbe : nil
+            var probes: [Double] = probe.map { [$0(threads)] } ?? []
+            PeakMemory.reset()
+            try body() // warm-up: builds and plans the graphs, touches the weights
+            var samples: [Double] = []
+            var peak = 0
+            for _ in 0..<repetitions {
+                let start = clock.now
+                try body()
+                samples.append(Double(tokens) / (clock.now - start).seconds)
+                peak = max(peak, PeakMemory.current())
+                if let probe {
+                    probes.append(probe(threads))
+                    PeakMemory.reset()
+                }
+            }
+            let mean = samples.reduce(0, +) / Double(samples.count)
+            let stddev = samples.count > 1 ? (samples.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(samples.count - 1)).squareRoot() : 0
+            let bytes = Double(bytesPerToken)
+            let rate = isDecode ? bytes * mean / 1e9 : nil
+            let readBandwidth = probes.isEmpty ? nil : probes.reduce(0, +) / Double(probes.count)
+            let percent: Double? = probes.isEmpty ? nil : samples.indices.map { i in
+                bytes * samples[i] / 1e9 / ((probes[i] + probes[i + 1]) / 2) * 100
+            }.median
+            results.append(Result(model: modelName, sizeBytes: sizeBytes, parameters: model.hyperparameters.parameterCount,
+                                  type: typeName, threads: threads, test: test, samples: samples, mean: mean, stddev: stddev,
+                                  gigabytesPerSecond: rate, readBandwidth: readBandwidth, percentOfBandwidth: percent,
+                                  peakResidentBytes: peak))
+        }
+        if prompt > 0 {
+            try measure("pp\(prompt)", tokens: prompt) {
+                session.reset()
+                _ = try session.process(promptTokens, chunk: prompt)
+            }
+        }
+        if generate > 0 {
+            try measure("tg\(generate)", tokens: generate) {
+                session.reset()
+                var token = promptTokens[0]
+                for _ in 0..<generate {
+                    let logits = try session.step(token)
+                    token = logits.withUnsafeBytes { Int32(truncatingIfNeeded: Int($0.load(as: UInt32.self) % UInt32(vocabulary))) }
+                }
+            }
+        }
+        return results
+    }
+}
+
+/// The process's peak resident set (Linux `VmHWM`), resettable between configurations.
+public enum PeakMemory {
+    /// Kilobytes from a `/proc` line such as `VmHWM:\t11534336 kB` (tab or spaces after the colon).
+    public static func kilobytes(inLine line: Substring) -> Int? {
+        Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
+    }
+
+    /// Resets the peak to the current resident size (`/proc/self/clear_refs` ← 5).
+    public static func reset() {
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+    }
+
+    /// Peak resident bytes since the last reset (0 where unavailable).
+    public static func current() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Self.kilobytes(inLine: line) else { return 0 }
+        return kilobytes * 1024
+    }
+}

@@ -1,2 +1,0 @@
-// OpenBLAS's CBLAS interface (cblas_sgemm, openblas_set_num_threads).
-#include <cblas.h>

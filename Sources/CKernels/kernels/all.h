@@ -1,0 +1,59 @@
+// Every kernel of one ISA level and the level's table (see common.h).
+#include "common.h"
+#include "vmath.h"
+#include "elementwise.h"
+#include "norms.h"
+#include "convert.h"
+#include "matmul_float.h"
+#include "matmul_quant.h"
+#include "matmul_r8.h"
+#include "rwkv.h"
+
+/// A matmul: weight rows [first · rows_per_unit, end · rows_per_unit) against every token.
+static void matmul_task(const rwkv_task *t, int64_t first, int64_t end) {
+    const int64_t per_unit = t->p.matmul.rows_per_unit;
+    const int64_t r1 = end * per_unit < t->out_width ? end * per_unit : t->out_width;
+    t->p.matmul.kernel(t->in[0], t->in[1], t->out, t->width, t->out_width, t->rows, first * per_unit, r1);
+}
+
+const rwkv_kernels RWKV_TABLE = {
+    .matmul = matmul_task,
+    .convert_rows = convert_rows_task,
+    .get_rows = get_rows_task,
+    .rows = rows_task,
+    .store = store_task,
+    .add = add_task,
+    .sub = sub_task,
+    .mul = mul_task,
+    .lerp = lerp_task,
+    .shift = shift_task,
+    .scale = scale_task,
+    .unary = unary_task,
+    .group_norm = group_norm_task,
+    .l2_normalize = l2_normalize_task,
+    .wkv7 = wkv7_task,
+    .head_dot_scale = head_dot_scale_task,
+    .vector_times_token_matrix = vector_times_token_matrix_task,
+    .finish = finish_task,
+    .matmul_f32 = matmul_f32,
+    .matmul_f16 = matmul_f16,
+    .matmul_bf16 = matmul_bf16,
+    .matmul_q8_0 = matmul_q8_0,
+    .matmul_q4_0 = matmul_q4_0,
+    .matmul_q8_0r8 = matmul_q8_0r8,
+    .matmul_q4_0r8 = matmul_q4_0r8,
+    .f32_to_f32 = f32_to_f32_row,
+    .f16_to_f32 = f16_to_f32_row,
+    .bf16_to_f32 = bf16_to_f32_row,
+    .q8_0_to_f32 = q8_0_to_f32_row,
+    .q4_0_to_f32 = q4_0_to_f32_row,
+    .q8_0s_to_f32 = q8_0s_to_f32_row,
+    .f32_from_f32 = f32_from_f32_row,
+    .f32_to_f16 = f32_to_f16_row,
+    .f32_to_bf16 = f32_to_bf16_row,
+    .f32_to_q8_0 = f32_to_q8_0_row,
+    .f32_to_q4_0 = f32_to_q4_0_row,
+    .f32_to_q8_0s = f32_to_q8_0s_row,
+    .exp = exp_f32,
+    .sigmoid = sigmoid_f32,
+};

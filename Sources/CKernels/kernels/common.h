@@ -1,0 +1,100 @@
+// Shared by every kernel header. A level file (level_*.c) defines RWKV_LEVEL and RWKV_TABLE, includes the
+// system headers, opens a `#pragma clang attribute` region that compiles every function for its ISA, and
+// includes kernels/all.h. Every kernel is written once: portable C (GCC vector extensions, explicit fmaf) where
+// the compiler vectorises well, intrinsics under `#if RWKV_SIMD` where it does not, with a scalar path that
+// does the same arithmetic in the same order, so every level gives bit-identical results.
+#ifndef RWKV_LEVEL
+#error "include kernels/common.h from a level file"
+#endif
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "CKernels.h"
+
+// RWKV_LEVEL is the level's number, as in rwkv_isa (a plain number: the preprocessor cannot see enums).
+/// AVX2 intrinsics (and the F16C/FMA/BMI2 that come with them) are available.
+#define RWKV_SIMD (RWKV_LEVEL >= 1)
+/// AVX-512 VNNI `vpdpbusd` on 256-bit registers is available.
+#define RWKV_VNNI (RWKV_LEVEL >= 3)
+
+// Results must not depend on whether the compiler fuses a multiply and an add: FMA only where written.
+#pragma clang fp contract(off)
+// Vector types wider than the level's registers are passed only to inlined helpers.
+#pragma clang diagnostic ignored "-Wpsabi"
+
+typedef float v4 __attribute__((vector_size(16)));
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v16 __attribute__((vector_size(64)));
+
+static inline v8 load8(const float *p) {
+    v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+
+static inline v16 load16(const float *p) {
+    v16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void store16(float *p, v16 v) { memcpy(p, &v, sizeof v); }
+
+static inline v8 splat8(float x) { return (v8){x, x, x, x, x, x, x, x}; }
+
+/// `a · b + c` per lane, rounded once (a libm call per lane at the scalar level, where it is exact too).
+static inline v8 fma8(v8 a, v8 b, v8 c) { return __builtin_elementwise_fma(a, b, c); }
+static inline v16 fma16(v16 a, v16 b, v16 c) { return __builtin_elementwise_fma(a, b, c); }
+
+/// Sum of 8 lanes as ((0 + 4) + (2 + 6)) + ((1 + 5) + (3 + 7)): halves, then a pairwise tree.
+static inline float hsum8(v8 v) {
+    v4 h = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+    h = h + __builtin_shufflevector(h, h, 2, 3, 0, 1);
+    return h[0] + h[1];
+}
+
+/// Sum of 16 lanes by halving (8 + 8, 4 + 4, then (0 + 2) + (1 + 3)).
+static inline float hsum16(v16 v) {
+    v8 h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    v4 q = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+    float a = q[0] + q[2], b = q[1] + q[3];
+    return a + b;
+}
+
+static inline float f16_to_f32(const void *p) {
+    _Float16 h;
+    memcpy(&h, p, 2);
+    return (float)h;
+}
+
+static inline uint16_t f32_to_f16_bits(float f) {
+    _Float16 h = (_Float16)f;
+    uint16_t bits;
+    memcpy(&bits, &h, 2);
+    return bits;
+}
+
+/// `((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7))`: the order of a tree of horizontal adds.
+static inline float hsum8_pairwise(v8 v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
+
+/// Pairwise adds of neighbouring lanes of a and b, as x86's hadd: (a0+a1, a2+a3, b0+b1, b2+b3 | a4+a5, …).
+static inline v8 hadd8(v8 a, v8 b) {
+    return __builtin_shufflevector(a, b, 0, 2, 8, 10, 4, 6, 12, 14) + __builtin_shufflevector(a, b, 1, 3, 9, 11, 5, 7, 13, 15);
+}
+
+/// The ``hsum8_pairwise`` of four vectors at once (three horizontal adds and one add).
+static inline v4 hsum4x8_pairwise(v8 a, v8 b, v8 c, v8 d) {
+    const v8 h = hadd8(hadd8(a, b), hadd8(c, d));
+    return __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+}
+
+/// Bytes of a Q8_0 and a Q4_0 block.
+#define Q8_BYTES ((int64_t)sizeof(rwkv_block_q8_0))
+#define Q4_BYTES ((int64_t)sizeof(rwkv_block_q4_0))
+
+/// Input `i` of a task as floats.
+#define IN(t, i) ((float *)(t)->in[i])

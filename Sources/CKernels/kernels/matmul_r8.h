@@ -1,0 +1,138 @@
+// Q8_0 / Q4_0 matrix products on weights interleaved by 8 rows (the "r8" layouts), against Q8_0s activations.
+//
+// Layout of one group of 8 rows × one block of 32 columns (groups one after another, blocks in order):
+//   16 bytes: the 8 rows' f16 scales;
+//   Q8_0: 8 chunks of 32 bytes; chunk g holds, for row r = 0…7, the 4 quants of columns 4g…4g+3, each stored
+//         as (q XOR 0x80), i.e. q + 128 as an unsigned byte;
+//   Q4_0: 4 chunks of 32 bytes; chunk c holds, for row r, bytes 4c…4c+3 of the row's 16 quant bytes (low
+//         nibbles: columns 4c…4c+3, high nibbles: columns 16+4c…16+4c+3), nibbles q = w + 8.
+// A group-block is 8 × 34 (Q8_0) or 8 × 18 (Q4_0) bytes, so a packed tensor is as large as the ggml one.
+//
+// One vpdpbusd multiplies a chunk (8 rows × 4 unsigned bytes) by 4 activation bytes broadcast to every lane,
+// so each int32 lane is one row's partial sum and 8 (Q8_0) chunks finish 8 rows' block sums at once: no
+// horizontal sums, one int→float conversion and one FMA per 8 rows. The unsigned offset is removed by
+// starting from −128·Σx (Q8_0) or −8·Σx (Q4_0), with Σx stored in each activation block. Per (row, token)
+// the arithmetic is acc = fma(float(Σ_block), d_w·d_x, acc) in block order, whatever the tile or thread count.
+typedef rwkv_block_q8_0s q8s_block;
+
+#if RWKV_SIMD
+
+#define Q8_OFFSET (RWKV_VNNI ? 128 : 0)  // AVX2: the Q8_0 quants are made signed again and multiplied by the sign trick
+
+static inline __m256i broadcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/// acc + Σ over 4-byte groups of w (unsigned, per lane) · x (signed, the same 4 bytes in every lane).
+static inline __m256i dot_unsigned(__m256i acc, __m256i w, __m256i x) {
+#if RWKV_VNNI
+    return _mm256_dpbusd_epi32(acc, w, x);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1)));
+#endif
+}
+
+/// The same for Q8_0 chunks stored as q + 128.
+static inline __m256i dot_q8_chunk(__m256i acc, __m256i w, __m256i x) {
+#if RWKV_VNNI
+    return _mm256_dpbusd_epi32(acc, w, x);
+#else
+    const __m256i s = _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80));
+    return dot_unsigned(acc, _mm256_sign_epi8(s, s), _mm256_sign_epi8(x, s));
+#endif
+}
+
+/// 8 rows × TB tokens of one group: each block's chunks loaded (and for Q4_0 unpacked) once for all TB tokens.
+static inline __attribute__((always_inline)) void tile_r8(const uint8_t *wg, const q8s_block *x, float *out, int64_t nb,
+                                                           int64_t m, const int TB, const int q4) {
+    const int64_t group_block = q4 ? 8 * Q4_BYTES : 8 * Q8_BYTES;
+    const int offset = q4 ? 8 : Q8_OFFSET;
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    __m256 acc[8];
+    for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb = wg + b * group_block;
+        __m256i w[8];
+        if (q4) {
+            for (int c = 0; c < 4; c++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(wb + 16 + 32 * c));
+                w[c] = _mm256_and_si256(v, mask);
+                w[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+            }
+        } else {
+            for (int g = 0; g < 8; g++) w[g] = _mm256_loadu_si256((const __m256i *)(wb + 16 + 32 * g));
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb));
+        for (int t = 0; t < TB; t++) {
+            const q8s_block *xb = x + t * nb + b;
+            __m256i s0 = _mm256_set1_epi32(-offset * xb->sum), s1 = _mm256_setzero_si256();
+            for (int g = 0; g < 8; g += 2) {
+                if (q4) {
+                    s0 = dot_unsigned(s0, w[g], broadcast4(xb->qs + 4 * g));
+                    s1 = dot_unsigned(s1, w[g + 1], broadcast4(xb->qs + 4 * g + 4));
+                } else {
+                    s0 = dot_q8_chunk(s0, w[g], broadcast4(xb->qs + 4 * g));
+                    s1 = dot_q8_chunk(s1, w[g + 1], broadcast4(xb->qs + 4 * g + 4));
+                }
+            }
+            const __m256 sum = _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1));
+            acc[t] = _mm256_fmadd_ps(sum, _mm256_mul_ps(dw, _mm256_set1_ps(xb->d)), acc[t]);
+        }
+    }
+    for (int t = 0; t < TB; t++) _mm256_storeu_ps(out + t * m, acc[t]);
+}
+
+#define TOKEN_TILE 4
+
+static void matmul_r8(const uint8_t *w, const q8s_block *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0,
+                      int64_t r1, const int q4) {
+    const int64_t nb = k / 32, group_bytes = nb * (q4 ? 8 * Q4_BYTES : 8 * Q8_BYTES);
+    int64_t t = 0;
+    for (; t + TOKEN_TILE <= tokens; t += TOKEN_TILE)
+        for (int64_t r = r0; r < r1; r += 8) tile_r8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, TOKEN_TILE, q4);
+    for (; t < tokens; t++)
+        for (int64_t r = r0; r < r1; r += 8) tile_r8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 1, q4);
+}
+
+#else  // portable: the same per-(row, token) arithmetic, one row at a time
+
+static void matmul_r8(const uint8_t *w, const q8s_block *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0,
+                      int64_t r1, const int q4) {
+    const int64_t nb = k / 32, group_block = q4 ? 8 * Q4_BYTES : 8 * Q8_BYTES;
+    for (int64_t t = 0; t < tokens; t++)
+        for (int64_t r = r0; r < r1; r++) {
+            float acc = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *wb = w + (r / 8 * nb + b) * group_block;
+                const q8s_block *xb = x + t * nb + b;
+                const int lane = (int)(r % 8);
+                int32_t s = 0;
+                for (int j = 0; j < 32; j++) {
+                    const int g = j / 4;
+                    int q;
+                    if (q4) {
+                        const uint8_t byte = wb[16 + 32 * (g % 4) + 4 * lane + j % 4];
+                        q = (g < 4 ? byte & 0x0F : byte >> 4) - 8;
+                    } else {
+                        q = (int8_t)(wb[16 + 32 * g + 4 * lane + j % 4] ^ 0x80);
+                    }
+                    s += q * xb->qs[j];
+                }
+                _Float16 h;
+                memcpy(&h, wb + 2 * lane, 2);
+                acc = __builtin_fmaf((float)s, (float)h * xb->d, acc);
+            }
+            out[t * m + r] = acc;
+        }
+}
+#endif
+
+static void matmul_q8_0r8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
+    matmul_r8((const uint8_t *)w, (const q8s_block *)x, out, k, m, tokens, r0, r1, 0);
+}
+
+static void matmul_q4_0r8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
+    matmul_r8((const uint8_t *)w, (const q8s_block *)x, out, k, m, tokens, r0, r1, 1);
+}
