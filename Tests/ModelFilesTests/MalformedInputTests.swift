@@ -146,8 +146,9 @@ import Testing
     }
 
     /// Truncations of the shared rwkv.cpp model at sampled offsets (when ../shared is present).
-    @Test func sharedModelTruncations() throws {
-        guard let source = Fixtures.shared("tiny-rwkv-7v0-834K-FP16.bin") else { return }
+    @Test(.enabled(if: Fixtures.hasShared("tiny-rwkv-7v0-834K-FP16.bin"), "needs ../shared/models"))
+    func sharedModelTruncations() throws {
+        let source = Fixtures.shared("tiny-rwkv-7v0-834K-FP16.bin")!
         let scratch = try ScratchDirectory()
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: source)))
         for length in stride(from: 0, to: bytes.count, by: 4099) {

@@ -50,9 +50,10 @@ import Testing
 
     /// The shared rwkv.cpp tiny model (FP32 and FP16 files) converts to GGUF and reads back with every
     /// tensor's bytes unchanged.
-    @Test(arguments: ["tiny-rwkv-7v0-834K-FP32.bin", "tiny-rwkv-7v0-834K-FP16.bin"])
+    @Test(.enabled(if: Fixtures.hasShared("tiny-rwkv-7v0-834K-FP32.bin", "tiny-rwkv-7v0-834K-FP16.bin"), "needs ../shared/models"),
+          arguments: ["tiny-rwkv-7v0-834K-FP32.bin", "tiny-rwkv-7v0-834K-FP16.bin"])
     func rwkvCppFileRoundTrip(_ name: String) throws {
-        guard let path = Fixtures.shared(name) else { return }
+        let path = Fixtures.shared(name)!
         let scratch = try ScratchDirectory()
         let checkpoint = try Checkpoint.open(path)
         #expect(checkpoint.format == .rwkvCpp && checkpoint.tensors.count == 339)
@@ -77,7 +78,7 @@ import Testing
         #expect(fused.floats() == source["blocks.3.att.x_rwkvag"]!.floats())
     }
 
-    @Test func vocabularyGoesIntoGGUFAsLlamaCppStoresIt() throws {
+    @Test func vocabularyTextsAreStoredAsLlamaCppStoresThem() throws {
         // repr() picks double quotes for bytes holding ' but no ", so ' stays bare there.
         #expect(WorldVocabulary.ggufText(Array("a'b\\c\n".utf8)) == "a'b\\\\c\\n")
         #expect(WorldVocabulary.ggufText(Array("a'\"".utf8)) == "a\\'\"")
@@ -85,8 +86,11 @@ import Testing
         for sample: [UInt8] in [[0x80], Array("tab\there".utf8), [0x5C, 0x78, 0x34], Array("\"q\"".utf8)] {
             #expect(WorldVocabulary.bytes(fromGGUFText: WorldVocabulary.ggufText(sample)) == sample)
         }
-        guard let path = Fixtures.shared("rwkv_vocab_v20230424.txt") else { return }
-        let vocabulary = try WorldVocabulary(contentsOf: path)
+    }
+
+    @Test(.enabled(if: Fixtures.hasShared("rwkv_vocab_v20230424.txt"), "needs ../shared/models"))
+    func vocabularyGoesIntoGGUFAsLlamaCppStoresIt() throws {
+        let vocabulary = try WorldVocabulary(contentsOf: Fixtures.shared("rwkv_vocab_v20230424.txt")!)
         #expect(vocabulary.modelSize == 65530)
         #expect(vocabulary.tokens[1] == [0x00] && vocabulary.tokens[11] == [0x0A] && vocabulary.tokens[256] == [0xFF])
         #expect(vocabulary.tokens[65529] == [UInt8](repeating: 0x20, count: 128))

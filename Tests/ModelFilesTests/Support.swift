@@ -8,6 +8,9 @@ enum Fixtures {
     static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
     static func data(_ name: String) throws -> Data { try Data(contentsOf: directory.appendingPathComponent(name)) }
 
+    /// Whether every one of `names` is in `../shared/models` (tests that need them are skipped otherwise).
+    static func hasShared(_ names: String...) -> Bool { names.allSatisfy { shared($0) != nil } }
+
     /// `../shared/models/NAME` when the shared folder is beside the checkout.
     static func shared(_ name: String) -> String? {
         let path = directory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -7,6 +7,8 @@ import Testing
 /// The `rwkv` binary end to end (skipped when the test run did not build it).
 @Suite struct CLITests {
     static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rwkv")
+    /// Whether this test run built the binary (`swift test` builds every product).
+    static let hasBinary = FileManager.default.isExecutableFile(atPath: binary.path)
 
     static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
@@ -23,8 +25,8 @@ import Testing
     }
 
     /// `bench -m MODEL --json`: the schema other tools read.
-    @Test func benchJSONSchema() throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else { return }
+    @Test(.enabled(if: hasBinary, "needs the rwkv binary of this build"))
+    func benchJSONSchema() throws {
         let result = try Self.run(["bench", "-m", Fixtures.path("random-rwkv7.pth"), "-p", "8", "-n", "4", "-r", "2", "-t", "1,2",
                                    "--type", "f32,q8_0", "--bandwidth-gib", "0.05", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
@@ -53,8 +55,8 @@ import Testing
         #expect(PeakMemory.current() > 0)
     }
 
-    @Test func benchRefusesWhatWillNotFitAndBadArguments() throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else { return }
+    @Test(.enabled(if: hasBinary, "needs the rwkv binary of this build"))
+    func benchRefusesWhatWillNotFitAndBadArguments() throws {
         let bad = try Self.run(["bench", "--shape", "7b"])
         #expect(bad.status != 0 && bad.stderr.contains("--shape must be one of"))
         let none = try Self.run(["bench", "--shape", "0.1b", "-p", "0", "-n", "0"])
@@ -63,8 +65,8 @@ import Testing
         #expect(missing.status == 1 && missing.stderr.contains("/no/such.gguf: cannot open"))
     }
 
-    @Test func logitsCommandWritesADump() throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else { return }
+    @Test(.enabled(if: hasBinary, "needs the rwkv binary of this build"))
+    func logitsCommandWritesADump() throws {
         let scratch = try ScratchDirectory()
         let out = scratch.path("d.safetensors")
         let result = try Self.run(["logits", "-m", Fixtures.path("random-rwkv7.pth"), "--tokens", "1 2 3", "-o", out, "--type", "q8_0", "-t", "2"])
@@ -75,14 +77,18 @@ import Testing
         #expect(badToken.status == 1 && badToken.stderr.contains("2048"))
     }
 
-    @Test func generateAndChatBadInputs() throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else { return }
+    @Test(.enabled(if: hasBinary, "needs the rwkv binary of this build"))
+    func generateBadInputs() throws {
         let model = Fixtures.path("random-rwkv7.pth")
         let noVocab = try Self.run(["generate", "-m", model, "-p", "hi"])
         #expect(noVocab.status == 1 && noVocab.stderr.contains("no vocabulary") && noVocab.stderr.contains("--vocab"))
         let badN = try Self.run(["generate", "-m", model, "-p", "hi", "-n", "0"])
         #expect(badN.status != 0 && badN.stderr.contains("-n must be"))
-        guard let tiny = Fixtures.shared("tiny-rwkv-7v0-834K-FP32.bin") else { return }
+    }
+
+    @Test(.enabled(if: hasBinary && Fixtures.hasShared("tiny-rwkv-7v0-834K-FP32.bin"), "needs the rwkv binary and ../shared/models"))
+    func generateOnTheTinyModel() throws {
+        let tiny = Fixtures.shared("tiny-rwkv-7v0-834K-FP32.bin")!
         let empty = try Self.run(["generate", "-m", tiny, "-p", ""])
         #expect(empty.status == 1 && empty.stderr.contains("tokenizes to nothing"))
         let ok = try Self.run(["generate", "-m", tiny, "-p", "The ", "-n", "20", "--temperature", "0"])
@@ -90,8 +96,9 @@ import Testing
     }
 
     /// A chat driven through a pipe keeps its state across turns and saves it.
-    @Test func chatThroughAPipe() throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary.path), let tiny = Fixtures.shared("tiny-rwkv-7v0-834K-FP32.bin") else { return }
+    @Test(.enabled(if: hasBinary && Fixtures.hasShared("tiny-rwkv-7v0-834K-FP32.bin"), "needs the rwkv binary and ../shared/models"))
+    func chatThroughAPipe() throws {
+        let tiny = Fixtures.shared("tiny-rwkv-7v0-834K-FP32.bin")!
         let scratch = try ScratchDirectory()
         let process = Process()
         process.executableURL = Self.binary
@@ -130,7 +137,7 @@ import Testing
     }
 
     /// Bytes that are not UTF-8 are refused, never replaced by U+FFFD; a negative token id is a value.
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path), "needs the rwkv binary of this build"))
+    @Test(.enabled(if: hasBinary, "needs the rwkv binary of this build"))
     func invalidTextAndNegativeTokensAreRefused() throws {
         let scratch = try ScratchDirectory()
         let out = scratch.path("d.safetensors")

@@ -15,8 +15,9 @@ import Testing
     }
 
     /// The trained tiny model (rwkv.cpp's): F16 ≈ exact, Q8_0 top-1 ≥ 99 % and KL ≤ 1e-4, Q4_0 KL ≤ 1e-3.
-    @Test func trainedTinyModel() throws {
-        guard let path = Fixtures.shared("tiny-rwkv-7v0-834K-FP32.bin") else { return }
+    @Test(.enabled(if: Fixtures.hasShared("tiny-rwkv-7v0-834K-FP32.bin"), "needs ../shared/models"))
+    func trainedTinyModel() throws {
+        let path = Fixtures.shared("tiny-rwkv-7v0-834K-FP32.bin")!
         let weights = try RWKV7Weights(try Checkpoint.open(path))
         let reference = try Self.logits(weights, Self.text, type: .f32)
         let f16 = try LogitsComparison(reference: reference, candidate: try Self.logits(weights, Self.text, type: .f16))
@@ -45,9 +46,10 @@ import Testing
     /// rwkv.cpp's quantized checks: only the six projection matrices quantized (rwkv.cpp's set), ggml's
     /// arithmetic (reference quantizers, Q8_0 activations): Σ(logits − expected) within 1e-4 of the values
     /// measured for ggml (spec/tests.md §2), argmax 32.
-    @Test(arguments: [(DType.q8_0, 0.011921), (.q4_0, 0.136785)])
+    @Test(.enabled(if: Fixtures.hasShared("tiny-rwkv-7v0-834K-FP32.bin", "expected-logits-7v0-834K.bin"), "needs ../shared/models"),
+          arguments: [(DType.q8_0, 0.011921), (.q4_0, 0.136785)])
     func rwkvCppQuantizedSums(_ type: DType, expectedSum: Double) throws {
-        guard let path = Fixtures.shared("tiny-rwkv-7v0-834K-FP32.bin"), let expected = try Fixtures.rwkvCppExpectedLogits() else { return }
+        let path = Fixtures.shared("tiny-rwkv-7v0-834K-FP32.bin")!, expected = try Fixtures.rwkvCppExpectedLogits()!
         let weights = try RWKV7Weights(try Checkpoint.open(path))
         let projections = ["time_mix_receptance", "time_mix_key", "time_mix_value", "time_mix_output", "channel_mix_key", "channel_mix_value"]
         let quantized = try RWKV7Conversion.apply(weights) { name, tensor in

@@ -38,9 +38,10 @@ import Testing
 
     /// rwkv.cpp's tiny model: our check (max |Δ| ≤ 1e-5) and rwkv.cpp's own (|Σ Δ| within its bound),
     /// serially, as one sequence and in chunks, for the FP32 and FP16 files.
-    @Test(arguments: [("tiny-rwkv-7v0-834K-FP32.bin", Float(1.05 * 0.001)), ("tiny-rwkv-7v0-834K-FP16.bin", Float(1.05 * 0.005766))])
+    @Test(.enabled(if: Fixtures.hasShared("tiny-rwkv-7v0-834K-FP32.bin", "tiny-rwkv-7v0-834K-FP16.bin", "expected-logits-7v0-834K.bin"), "needs ../shared/models"),
+          arguments: [("tiny-rwkv-7v0-834K-FP32.bin", Float(1.05 * 0.001)), ("tiny-rwkv-7v0-834K-FP16.bin", Float(1.05 * 0.005766))])
     func matchesRwkvCppTinyModel(_ file: String, bound: Float) throws {
-        guard let path = Fixtures.shared(file), let expected = try Fixtures.rwkvCppExpectedLogits() else { return }
+        let path = Fixtures.shared(file)!, expected = try Fixtures.rwkvCppExpectedLogits()!
         let session = try RWKV7Session(model: try RWKV7Model(path: path), threads: 2)
         let tokens: [Int32] = [34, 105, 110]
         for chunk in [3, 1, 2] {
@@ -54,8 +55,9 @@ import Testing
     }
 
     /// spec/tests.md §3.5: the 44 bytes of "The quick brown fox jumps over the lazy dog." on the FP32 file.
-    @Test func longerSequenceOnTinyModel() throws {
-        guard let path = Fixtures.shared("tiny-rwkv-7v0-834K-FP32.bin") else { return }
+    @Test(.enabled(if: Fixtures.hasShared("tiny-rwkv-7v0-834K-FP32.bin"), "needs ../shared/models"))
+    func longerSequenceOnTinyModel() throws {
+        let path = Fixtures.shared("tiny-rwkv-7v0-834K-FP32.bin")!
         let session = try RWKV7Session(model: try RWKV7Model(path: path), threads: 1)
         let tokens = Array("The quick brown fox jumps over the lazy dog.".utf8).map(Int32.init)
         let logits = try session.process(tokens, chunk: 16, allLogits: true)

@@ -158,9 +158,9 @@ import Testing
     }
 
     /// The CLI's exit codes: 0 within bounds, 1 when a bound breaks, 2 on a bad file.
-    @Test func compareCommandExitCodes() throws {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rwkv")
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else { return }
+    @Test(.enabled(if: CLITests.hasBinary, "needs the rwkv binary of this build"))
+    func compareCommandExitCodes() throws {
+        let binary = CLITests.binary
         let scratch = try ScratchDirectory()
         try dump([1, 2], [[0, 1, 2], [3, 0, 0]]).write(to: scratch.path("a.safetensors"))
         try dump([1, 2], [[0, 1, 2.5], [0, 0, 4]]).write(to: scratch.path("b.safetensors"))

@@ -12,6 +12,9 @@ enum Fixtures {
     static let projectModel = directory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("models/rwkv7-tiny-stories.gguf").path
 
+    /// Whether every one of `names` is in `../shared/models` (tests that need them are skipped otherwise).
+    static func hasShared(_ names: String...) -> Bool { names.allSatisfy { shared($0) != nil } }
+
     static func shared(_ name: String) -> String? {
         let path = directory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("shared/models/\(name)").path
