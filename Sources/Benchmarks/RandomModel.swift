@@ -26,65 +26,38 @@ public enum RandomModel {
 
     /// Bytes the model will occupy at `type` (what `make` allocates).
     public static func bytes(_ h: RWKV7Hyperparameters, type: DType) -> Int {
-        h.expectedShapes().reduce(0) { total, entry in
-            let shape = Shape(entry.dims)
-            let dtype = dtypeFor(entry.name, shape, type)
-            return total + dtype.rowBytes(shape.rowLength) * shape.rowCount
+        RWKV7Tensor.all(h).reduce(0) { total, entry in
+            let shape = entry.tensor.shape(h)
+            return total + dtype(entry.tensor, shape, type).rowBytes(shape.rowLength) * shape.rowCount
         }
     }
 
-    /// The type each tensor has in a file `rwkv convert --type T` writes (llama.cpp's choices): vectors, norms,
-    /// w1/w2 and the fused mixes F32; the quantizable matrices T (a Q4_0 head Q8_0); the other LoRAs F16 (F32
-    /// for T = f32); DeepEmbed tables F16, as released.
-    static func dtypeFor(_ name: String, _ shape: Shape, _ type: DType) -> DType {
-        if name.hasSuffix("channel_mix_s_emb.weight") { return .f16 }
-        if RWKV7Names.isForcedF32(name, shape: shape) { return .f32 }
-        if RWKV7Names.isQuantizable(name) { return RWKV7Conversion.blockType(name, shape: shape, type) }
-        return type == .f32 ? .f32 : .f16
+    /// The type each tensor has in a file `rwkv convert --type T` writes (llama.cpp's choices), with
+    /// DeepEmbed's tables F16, as released.
+    static func dtype(_ tensor: RWKV7Tensor, _ shape: Shape, _ type: DType) -> DType {
+        tensor.declaration.role == .table ? .f16 : RWKV7Conversion.convertType(tensor, shape: shape, current: .f32, to: type)
     }
 
-    /// A model of shape `h` at `type`, each tensor of the type ``dtypeFor(_:_:_:)`` gives.
+    /// A model of shape `h` at `type`, each tensor of the type ``dtype(_:_:_:)`` gives and uniform in its
+    /// declared range (``RWKV7Tensor/Declaration``), which keeps activations realistic.
     public static func make(_ h: RWKV7Hyperparameters, type: DType, seed: UInt64 = 42) throws -> RWKV7Weights {
         var generator = SeededGenerator(seed: seed)
         var tensors: [String: Tensor] = [:]
-        for (name, dims) in h.expectedShapes() {
-            let shape = Shape(dims)
-            let dtype = dtypeFor(name, shape, type)
-            let (low, high) = range(name, h)
+        for (kind, layer) in RWKV7Tensor.all(h) {
+            let shape = kind.shape(h)
+            let dtype = dtype(kind, shape, type)
+            let range = kind.declaration.randomRange(h)
             let tensor = try Tensor(zeros: dtype, shape)
             let n = shape.rowLength
             var row = [Float](repeating: 0, count: n)
             tensor.withUnsafeMutableBytes { raw in
                 for r in 0..<shape.rowCount {
-                    for i in 0..<n { row[i] = low + (high - low) * (generator.nextSigned() * 0.5 + 0.5) }
+                    for i in 0..<n { row[i] = range.lowerBound + (range.upperBound - range.lowerBound) * (generator.nextSigned() * 0.5 + 0.5) }
                     row.withUnsafeBufferPointer { dtype.encode($0.baseAddress!, into: raw.baseAddress! + r * tensor.rowBytes, count: n) }
                 }
             }
-            tensors[name] = tensor
+            tensors[kind.ggufName(layer: layer ?? 0)] = tensor
         }
         return try RWKV7Weights(hyperparameters: h, tensors: tensors, name: "random \(type)")
-    }
-
-    /// Value ranges that keep activations realistic (like tools/tiny_rwkv7.py).
-    static func range(_ name: String, _ h: RWKV7Hyperparameters) -> (Float, Float) {
-        let c = Float(h.embedding), f = Float(h.ffnSize)
-        let projection = 1.7 / c.squareRoot()
-        switch true {
-        case name.hasSuffix("norm.weight"), name.hasSuffix("time_mix_ln.weight"): return (0.8, 1.2)
-        case name.hasSuffix(".bias"): return (-0.1, 0.1)
-        case name.hasSuffix("lerp_fused.weight"), name.hasSuffix("lerp_k.weight"): return (0, 1)
-        case name.hasSuffix("time_mix_w0.weight"): return (-3, 0.5)
-        case name.hasSuffix("time_mix_k_k.weight"): return (0.5, 1)
-        case name.hasSuffix("time_mix_k_a.weight"): return (0.5, 1.5)
-        case name.hasSuffix("a0.weight"), name.hasSuffix("v0.weight"): return (-0.5, 0.5)
-        case name.hasSuffix("r_k.weight"): return (-0.5, 0.5)
-        case name.hasSuffix("s0.weight"): return (0.9, 1.1)
-        case name.hasSuffix("s_emb.weight"): return (-0.5, 0.5)
-        case name.hasSuffix("s_emb_x.weight"): return (-0.05, 0.05)
-        case name == "token_embd.weight": return (-1, 1)
-        case name.contains("channel_mix_value"): return (-0.87 / f.squareRoot(), 0.87 / f.squareRoot())
-        case name.hasSuffix("1.weight"), name.hasSuffix("2.weight"): return (-0.17, 0.17)
-        default: return (-projection, projection)
-        }
     }
 }

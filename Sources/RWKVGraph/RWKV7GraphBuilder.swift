@@ -1,10 +1,25 @@
 import Tensor
 
+/// A built RWKV-7 graph with the handles of its slots and output, to bind and read them by.
+public struct RWKV7Graph: Sendable {
+    public let graph: Graph
+    /// i32 [T].
+    public let tokens: Graph.Value
+    /// Per layer: the time-mix shift [C], the channel-mix shift [C] and the WKV state [N, N, H].
+    public let states: [RWKV7Graph.LayerState]
+    /// [V, T'] for the last token only (T' = 1) or for every token.
+    public let logits: Graph.Value
+
+    public struct LayerState: Sendable {
+        public let attShift, ffnShift, wkv: Graph.Value
+    }
+}
+
 /// Builds the RWKV-7 compute graph for a batch of T tokens (spec: RWKV-7 forward pass, sequence mode).
 ///
 /// Every projection is one matmul over the T columns; only the WKV recurrence walks the tokens, inside
-/// its op. Slots: `tokens` (i32 [T]) and per layer i the state `att_shift.i` [C], `ffn_shift.i` [C] and
-/// `wkv.i` [N, N, H]. Output: `logits` [V, T'] for the last token only (T' = 1) or for every token.
+/// its op. Slots (named for messages): `tokens` and per layer i the states `att_shift.i`, `ffn_shift.i`,
+/// `wkv.i`; output `logits`.
 public struct RWKV7GraphBuilder {
     public let model: RWKV7Model
     public let tokens: Int
@@ -20,12 +35,7 @@ public struct RWKV7GraphBuilder {
         self.logitsForAllTokens = logitsForAllTokens
     }
 
-    /// State slot names of layer `i`.
-    public static func stateSlots(layer i: Int) -> (attShift: String, ffnShift: String, wkv: String) {
-        ("att_shift.\(i)", "ffn_shift.\(i)", "wkv.\(i)")
-    }
-
-    public func build() throws -> Graph {
+    public func build() throws -> RWKV7Graph {
         var g = Graph()
         let h = model.hyperparameters
         let ids = try g.input("tokens", .i32, Shape(tokens))
@@ -33,18 +43,20 @@ public struct RWKV7GraphBuilder {
         x = try g.layerNorm(x, weight: g.weight(model.ln0Weight), bias: g.weight(model.ln0Bias), eps: Self.layerNormEps)
         let normalizedEmbedding = x
         var vFirst: Graph.Value?
+        var states: [RWKV7Graph.LayerState] = []
         for (i, layer) in model.layers.enumerated() {
-            let names = Self.stateSlots(layer: i)
-            let attShift = try g.state(names.attShift, Shape(h.embedding))
-            let ffnShift = try g.state(names.ffnShift, Shape(h.embedding))
-            let wkv = try g.state(names.wkv, Shape(h.headSize, h.headSize, h.heads))
-            x = try timeMix(&g, layer, x, shiftState: attShift, wkvState: wkv, vFirst: &vFirst)
-            x = try channelMix(&g, layer, x, shiftState: ffnShift, ids: ids, embedding: normalizedEmbedding)
+            let state = RWKV7Graph.LayerState(attShift: try g.state("att_shift.\(i)", Shape(h.embedding)),
+                                              ffnShift: try g.state("ffn_shift.\(i)", Shape(h.embedding)),
+                                              wkv: try g.state("wkv.\(i)", Shape(h.headSize, h.headSize, h.heads)))
+            states.append(state)
+            x = try timeMix(&g, layer, x, shiftState: state.attShift, wkvState: state.wkv, vFirst: &vFirst)
+            x = try channelMix(&g, layer, x, shiftState: state.ffnShift, ids: ids, embedding: normalizedEmbedding)
         }
         if !logitsForAllTokens && tokens > 1 { x = try g.rows(x, start: tokens - 1, count: 1) }
         x = try g.layerNorm(x, weight: g.weight(model.lnOutWeight), bias: g.weight(model.lnOutBias), eps: Self.layerNormEps)
-        try g.output(try g.matmul(g.weight(model.head), x), "logits")
-        return g
+        let logits = try g.matmul(g.weight(model.head), x)
+        try g.output(logits, "logits")
+        return RWKV7Graph(graph: g, tokens: ids, states: states, logits: logits)
     }
 
     /// Time mixing ("attention"): token shift, projections, LoRAs, WKV, GroupNorm, bonus, gate.

@@ -2,7 +2,7 @@ import ModelFiles
 import Tensor
 
 /// An RWKV-7 model ready to run: one field per checkpoint tensor (llama.cpp's naming in comments),
-/// with the token-shift mixes split out of the fused tensor and storage-only types (bf16) converted.
+/// with the token-shift mixes split out of the fused tensor and vectors widened to f32.
 public struct RWKV7Model: @unchecked Sendable {
     /// One block's tensors.
     public struct Layer: @unchecked Sendable {
@@ -37,7 +37,7 @@ public struct RWKV7Model: @unchecked Sendable {
     public let lnOutWeight, lnOutBias: Tensor                                 // output_norm
     public let head: Tensor                                                   // output [C, V]
 
-    /// Prepares `weights` for inference. bf16 matrices and every non-f32 vector are widened to f32
+    /// Prepares `weights` for inference. Every non-f32 vector is widened to f32
     /// (exactly); the matmul weights are copied into one ``WeightArena`` in the order decode reads them,
     /// Q8_0/Q4_0 matrices repacked into the 8-row interleaved layouts on the way. Each source tensor is
     /// dropped once copied, so passing weights that nothing else holds keeps one copy of the model alive.
@@ -50,79 +50,71 @@ public struct RWKV7Model: @unchecked Sendable {
             guard let tensor = tensors[name] else { throw ModelFileError(sourcePath, "missing tensor '\(name)'") }
             return tensor
         }
-        /// The tensor `name`, no longer held here (so its memory goes once the model has copied or kept it).
-        func take(_ name: String) throws -> Tensor {
+        /// Tensor `kind` of layer `layer` (or the model), no longer held here (so its memory goes once the
+        /// model has copied or kept it).
+        func take(_ kind: RWKV7Tensor, _ layer: Int = 0) throws -> Tensor {
+            let name = kind.ggufName(layer: layer)
             let tensor = try source(name)
             tensors[name] = nil
             return tensor
         }
-        func t(_ name: String) throws -> Tensor {
-            let tensor = try take(name)
-            let isVector = tensor.shape.count == tensor.shape[0]
-            return tensor.dtype == .bf16 || (isVector && tensor.dtype != .f32) ? try tensor.converted(to: .f32) : tensor
+        /// The same, as the graph uses it (``runnable(_:)``).
+        func t(_ kind: RWKV7Tensor, _ layer: Int = 0) throws -> Tensor {
+            try Self.runnable(try take(kind, layer))
         }
-        let order = Self.matmulReadOrder(h)
+        // The matmul weights go into one arena, in the order decode reads them.
+        let order = RWKV7Tensor.decodeReadOrder(h)
         var arenaBytes = 0
-        for name in order {
-            let matrix = try source(name)
-            arenaBytes += WeightArena.footprint(matrix.dtype == .bf16 ? .f32 : matrix.dtype, matrix.shape)
+        for (kind, layer) in order {
+            let matrix = try source(kind.ggufName(layer: layer ?? 0))
+            arenaBytes += WeightArena.footprint(matrix.dtype, matrix.shape)
         }
         var arena = WeightArena(byteCount: arenaBytes)
         var matrices: [String: Tensor] = [:]
-        for name in order { matrices[name] = try arena.place(try t(name)) }
-        func m(_ name: String) -> Tensor { matrices[name]! }
+        for (kind, layer) in order {
+            matrices[kind.ggufName(layer: layer ?? 0)] = try arena.place(try t(kind, layer ?? 0))
+        }
+        func m(_ kind: RWKV7Tensor, _ layer: Int = 0) -> Tensor { matrices[kind.ggufName(layer: layer)]! }
 
         hyperparameters = h
-        embedding = try t("token_embd.weight")
-        ln0Weight = try t("token_embd_norm.weight")
-        ln0Bias = try t("token_embd_norm.bias")
-        lnOutWeight = try t("output_norm.weight")
-        lnOutBias = try t("output_norm.bias")
-        head = m("output.weight")
+        embedding = try t(.embedding)
+        ln0Weight = try t(.embeddingNormWeight)
+        ln0Bias = try t(.embeddingNormBias)
+        lnOutWeight = try t(.outputNormWeight)
+        lnOutBias = try t(.outputNormBias)
+        head = m(.head)
         let c = h.embedding
         layers = try (0..<h.layers).map { i in
-            let p = "blk.\(i)."
-            let fused = try t(p + "time_mix_lerp_fused.weight").converted(to: .f32)
+            let fused = try t(.mixes, i).converted(to: .f32)
             func mix(_ slot: Int) -> Tensor {
                 Tensor(dtype: .f32, shape: Shape(c), storage: fused.storage, byteOffset: fused.byteOffset + slot * c * 4)
             }
-            let kA = try t(p + "time_mix_k_a.weight").converted(to: .f32)
+            let kA = try t(.kA, i).converted(to: .f32)
+            let hasValueResidual = RWKV7Tensor.v1.exists(in: h, layer: i)
             return Layer(
-                ln1Weight: try t(p + "attn_norm.weight"), ln1Bias: try t(p + "attn_norm.bias"),
-                ln2Weight: try t(p + "attn_norm_2.weight"), ln2Bias: try t(p + "attn_norm_2.bias"),
+                ln1Weight: try t(.ln1Weight, i), ln1Bias: try t(.ln1Bias, i), ln2Weight: try t(.ln2Weight, i), ln2Bias: try t(.ln2Bias, i),
                 mixR: mix(0), mixW: mix(1), mixK: mix(2), mixV: mix(3), mixA: mix(4), mixG: mix(5),
-                w0: try t(p + "time_mix_w0.weight"), w1: m(p + "time_mix_w1.weight"), w2: m(p + "time_mix_w2.weight"),
-                a0: try t(p + "time_mix_a0.weight"), a1: m(p + "time_mix_a1.weight"), a2: m(p + "time_mix_a2.weight"),
-                v0: i == 0 ? nil : try t(p + "time_mix_v0.weight"), v1: i == 0 ? nil : m(p + "time_mix_v1.weight"),
-                v2: i == 0 ? nil : m(p + "time_mix_v2.weight"),
-                g1: m(p + "time_mix_g1.weight"), g2: m(p + "time_mix_g2.weight"),
-                kK: try t(p + "time_mix_k_k.weight"), kA: kA, rK: try t(p + "time_mix_r_k.weight"),
+                w0: try t(.w0, i), w1: m(.w1, i), w2: m(.w2, i),
+                a0: try t(.a0, i), a1: m(.a1, i), a2: m(.a2, i),
+                v0: hasValueResidual ? try t(.v0, i) : nil, v1: hasValueResidual ? m(.v1, i) : nil, v2: hasValueResidual ? m(.v2, i) : nil,
+                g1: m(.g1, i), g2: m(.g2, i),
+                kK: try t(.kK, i), kA: kA, rK: try t(.rK, i),
                 oneMinusKA: try Tensor(kA.floats().map { 1 - $0 }, shape: Shape(c)),
-                receptance: m(p + "time_mix_receptance.weight"), key: m(p + "time_mix_key.weight"),
-                value: m(p + "time_mix_value.weight"), output: m(p + "time_mix_output.weight"),
-                lnXWeight: try t(p + "time_mix_ln.weight"), lnXBias: try t(p + "time_mix_ln.bias"),
-                ffnMix: try t(p + "channel_mix_lerp_k.weight"), ffnKey: m(p + "channel_mix_key.weight"),
-                ffnValue: m(p + "channel_mix_value.weight"),
+                receptance: m(.receptance, i), key: m(.key, i), value: m(.value, i), output: m(.output, i),
+                lnXWeight: try t(.lnXWeight, i), lnXBias: try t(.lnXBias, i),
+                ffnMix: try t(.ffnMix, i), ffnKey: m(.ffnKey, i), ffnValue: m(.ffnValue, i),
                 deepEmbed: h.deepEmbedRank == 0 ? nil : DeepEmbed(
                     // The V × D·32 table is only gathered, a row per token: keep it as stored (mapped, any type).
-                    table: try take(p + "channel_mix_s_emb.weight"), residual: m(p + "channel_mix_s_emb_x.weight"),
-                    s1: m(p + "channel_mix_s1.weight"), s2: m(p + "channel_mix_s2.weight"), s0: try t(p + "channel_mix_s0.weight")))
+                    table: try take(.deepEmbedTable, i), residual: m(.deepEmbedResidual, i),
+                    s1: m(.s1, i), s2: m(.s2, i), s0: try t(.s0, i)))
         }
     }
 
-    /// The matmul weights in the order the executor reads them: per layer by graph phase (the projections
-    /// of the token-shifted inputs with the LoRAs' first halves, then their second halves — the activations
-    /// between ride on the first halves' tasks —, the output projection, the FFN), the head last.
-    static func matmulReadOrder(_ h: RWKV7Hyperparameters) -> [String] {
-        var names: [String] = []
-        for i in 0..<h.layers {
-            let valueResidual = i == 0 ? [] : ["v1"], valueResidual2 = i == 0 ? [] : ["v2"]
-            let attention = ["receptance", "key", "value", "w1", "a1", "g1"] + valueResidual + ["w2", "a2", "g2"] + valueResidual2 + ["output"]
-            names += attention.map { "blk.\(i).time_mix_\($0).weight" }
-            let deepEmbed = h.deepEmbedRank == 0 ? [] : ["s_emb_x", "s1", "s2"]
-            names += (["key"] + deepEmbed + ["value"]).map { "blk.\(i).channel_mix_\($0).weight" }
-        }
-        return names + ["output.weight"]
+    /// `tensor` as the graph uses it: vectors widened to f32 (exactly); matrices run in their own type
+    /// (bf16 included: its kernels widen 8 values at a time, reading 2 bytes per weight).
+    static func runnable(_ tensor: Tensor) throws -> Tensor {
+        let isVector = tensor.shape.count == tensor.shape[0]
+        return isVector && tensor.dtype != .f32 ? try tensor.converted(to: .f32) : tensor
     }
 
     /// Loads a model file of any supported format.

@@ -8,7 +8,7 @@ public final class RWKV7Session {
     public let model: RWKV7Model
     public let threads: Int
     private let team: WorkerTeam
-    private var executors: [Key: (executor: Executor, tokens: Tensor)] = [:]
+    private var executors: [Key: (executor: Executor, logits: Graph.Value, tokens: Tensor)] = [:]
     /// Per layer: the three state tensors bound to every executor.
     private let stateTensors: [(attShift: Tensor, ffnShift: Tensor, wkv: Tensor)]
 
@@ -94,7 +94,7 @@ public final class RWKV7Session {
     /// Runs one call of `tokens.count` tokens; the logits `[V, T']` stay in the executor's arena.
     private func runView(_ tokens: [Int32], allLogits: Bool) throws -> Tensor {
         let key = Key(tokens: tokens.count, allLogits: allLogits && tokens.count > 1)
-        let entry: (executor: Executor, tokens: Tensor)
+        let entry: (executor: Executor, logits: Graph.Value, tokens: Tensor)
         if let cached = executors[key] {
             entry = cached
         } else {
@@ -107,7 +107,7 @@ public final class RWKV7Session {
             tokens.withUnsafeBytes { raw.copyMemory(from: $0) }
         }
         try entry.executor.run()
-        return try entry.executor.output("logits")
+        return try entry.executor.output(entry.logits)
     }
 
     /// Logits of one call of `tokens.count` tokens (one executor run).
@@ -118,17 +118,16 @@ public final class RWKV7Session {
         return (0..<logits.shape[1]).map { Array(flat[($0 * v)..<($0 * v + v)]) }
     }
 
-    private func makeExecutor(_ key: Key) throws -> (executor: Executor, tokens: Tensor) {
-        let graph = try RWKV7GraphBuilder(model: model, tokens: key.tokens, logitsForAllTokens: key.allLogits).build()
-        let executor = Executor(graph: graph, team: team)
+    private func makeExecutor(_ key: Key) throws -> (executor: Executor, logits: Graph.Value, tokens: Tensor) {
+        let built = try RWKV7GraphBuilder(model: model, tokens: key.tokens, logitsForAllTokens: key.allLogits).build()
+        let executor = Executor(graph: built.graph, team: team)
         let tokens = try Tensor(zeros: .i32, Shape(key.tokens))
-        try executor.bind("tokens", tokens)
-        for (i, tensors) in stateTensors.enumerated() {
-            let names = RWKV7GraphBuilder.stateSlots(layer: i)
-            try executor.bind(names.attShift, tensors.attShift)
-            try executor.bind(names.ffnShift, tensors.ffnShift)
-            try executor.bind(names.wkv, tensors.wkv)
+        try executor.bind(built.tokens, tokens)
+        for (slots, tensors) in zip(built.states, stateTensors) {
+            try executor.bind(slots.attShift, tensors.attShift)
+            try executor.bind(slots.ffnShift, tensors.ffnShift)
+            try executor.bind(slots.wkv, tensors.wkv)
         }
-        return (executor, tokens)
+        return (executor, built.logits, tokens)
     }
 }

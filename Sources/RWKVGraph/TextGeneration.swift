@@ -43,21 +43,33 @@ public enum TextCodec: Sendable {
     }
 }
 
+/// Why a generation ended.
+public enum StopReason: String, Sendable {
+    /// The token budget ran out.
+    case length
+    /// The model produced its end-of-text token.
+    case endOfText = "end of text"
+    /// The output ended with a stop string.
+    case stopString = "stop string"
+    /// A chat's input ended.
+    case endOfInput = "end of input"
+}
+
 /// Counts and times of one generation.
 public struct GenerationStats: Sendable {
     public var promptTokens = 0
     public var prefillSeconds = 0.0
     public var generatedTokens = 0
     public var decodeSeconds = 0.0
-    /// Why it stopped: "length", "end of text" or "stop string".
-    public var stopReason = "length"
+    /// Why it stopped.
+    public var stopReason = StopReason.length
 
     public init() {}
 
     public var summary: String {
         let prefill = prefillSeconds > 0 ? Double(promptTokens) / prefillSeconds : 0
         let decode = decodeSeconds > 0 ? Double(generatedTokens) / decodeSeconds : 0
-        return "prompt \(promptTokens) tokens, \(String(format: "%.1f", prefill)) t/s prefill; generated \(generatedTokens) tokens, \(String(format: "%.1f", decode)) t/s decode (\(stopReason))"
+        return "prompt \(promptTokens) tokens, \(String(format: "%.1f", prefill)) t/s prefill; generated \(generatedTokens) tokens, \(String(format: "%.1f", decode)) t/s decode (\(stopReason.rawValue))"
     }
 }
 
@@ -108,7 +120,7 @@ public final class TextGenerator {
         for _ in 0..<maxTokens {
             let token = sampler.sample(lastLogits)
             if token == 0 {
-                stats.stopReason = "end of text"
+                stats.stopReason = .endOfText
                 break
             }
             let bytes = codec.bytes(of: token)
@@ -119,7 +131,7 @@ public final class TextGenerator {
             fedTokens.append(token)
             if let stop = stops.first(where: { output.count >= $0.count && Array(output.suffix($0.count)) == $0 }) {
                 output.removeLast(stop.count)
-                stats.stopReason = "stop string"
+                stats.stopReason = .stopString
                 break
             }
             // Hold back what could still become a stop string.
@@ -168,7 +180,7 @@ public final class ChatSession {
         if reasoner { onText(" <think") }
         let stop = Array((reasoner ? "\n\nUser:" : "\n\n").utf8)
         let (text, stats) = try generator.generate(prompt: prompt, maxTokens: maxTokens, stops: [stop], onText: onText)
-        if stats.stopReason != "stop string" {
+        if stats.stopReason != .stopString {
             // Close the turn so the next one starts cleanly.
             try generator.feed(generator.codec.encode(Array((reasoner ? "\n\nUser:" : "\n\n").utf8)))
         }

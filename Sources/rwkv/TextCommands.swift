@@ -123,7 +123,7 @@ struct ChatCommand: ParsableCommand {
                 try handle(line)
             }
             if let stateOut { try generator.session.state.save(to: stateOut) }
-            total.stopReason = "end of input"
+            total.stopReason = .endOfInput
             printErr(total.summary)
         }
     }

@@ -65,7 +65,7 @@ import Testing
         let back = try RWKV7Weights(try Checkpoint.open(scratch.path("tiny.gguf")))
         let source = Dictionary(uniqueKeysWithValues: checkpoint.tensors.map { ($0.name, $0.tensor) })
         for ggufName in weights.orderedNames where !ggufName.contains("lerp_fused") {
-            let official = RWKV7Names.official(forGGUF: ggufName)!
+            let official = RWKV7Tensor.officialName(forGGUF: ggufName)!
             let got = try back.tensor(ggufName), want = source[official]!
             if got.dtype == want.dtype {
                 #expect(got.bytes == want.bytes, "\(official)")

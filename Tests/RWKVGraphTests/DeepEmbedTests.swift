@@ -61,6 +61,6 @@ import Testing
         let codec = TextCodec.world(WorldTokenizer(WorldVocabulary(path: "synthetic", tokens: tokens)))
         let generator = TextGenerator(session: try RWKV7Session(model: try Self.model.get(), threads: 2), codec: codec, settings: SamplerSettings())
         let (text, stats) = try generator.generate(prompt: Array("the ab".utf8), maxTokens: 20, onText: { _ in })
-        #expect(stats.promptTokens == 3 && stats.generatedTokens + (stats.stopReason == "end of text" ? 1 : 0) >= 1 && text.count <= 60)
+        #expect(stats.promptTokens == 3 && stats.generatedTokens + (stats.stopReason == .endOfText ? 1 : 0) >= 1 && text.count <= 60)
     }
 }

@@ -9,27 +9,26 @@ import Testing
     func foldedGraphIsBitIdenticalWithFewerPhases(tokens count: Int) throws {
         let model = try SessionTests.model.get()
         let h = model.hyperparameters
-        let graph = try RWKV7GraphBuilder(model: model, tokens: count, logitsForAllTokens: true).build()
+        let built = try RWKV7GraphBuilder(model: model, tokens: count, logitsForAllTokens: true).build()
         let ids: [Int32] = try SessionTests.tokens.get()
         let tokens = try Tensor(int32: Array(ids[0..<count]), shape: Shape(count))
         var results: [(phases: Int, bits: [UInt32])] = []
         for folding in [false, true] {
-            let executor = Executor(graph: graph, threads: 2, foldingElementwise: folding)
-            try executor.bind("tokens", tokens)
+            let executor = Executor(graph: built.graph, threads: 2, foldingElementwise: folding)
+            try executor.bind(built.tokens, tokens)
             var states: [Tensor] = []
-            for i in 0..<h.layers {
-                let names = RWKV7GraphBuilder.stateSlots(layer: i)
-                for (name, shape) in [(names.attShift, Shape(h.embedding)), (names.ffnShift, Shape(h.embedding)),
-                                      (names.wkv, Shape(h.headSize, h.headSize, h.heads))] {
+            for slots in built.states {
+                for (slot, shape) in [(slots.attShift, Shape(h.embedding)), (slots.ffnShift, Shape(h.embedding)),
+                                      (slots.wkv, Shape(h.headSize, h.headSize, h.heads))] {
                     let state = try Tensor(zeros: .f32, shape)
-                    try executor.bind(name, state)
+                    try executor.bind(slot, state)
                     states.append(state)
                 }
             }
             // Two runs: the second starts from the state the first left.
             try executor.run()
             try executor.run()
-            let bits = (try executor.output("logits").floats() + states.flatMap { $0.floats() }).map(\.bitPattern)
+            let bits = (try executor.output(built.logits).floats() + states.flatMap { $0.floats() }).map(\.bitPattern)
             results.append((executor.phaseCount, bits))
         }
         #expect(results[1].bits == results[0].bits)

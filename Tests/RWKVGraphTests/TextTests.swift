@@ -181,7 +181,7 @@ import Testing
         let c = try Self.generator()
         let firstByte = Array(first.text.prefix(1))
         let stopped = try c.generate(prompt: Array("User: hi".utf8), maxTokens: 30, stops: [firstByte], onText: { _ in })
-        #expect(stopped.text.isEmpty && stopped.stats.stopReason == "stop string")
+        #expect(stopped.text.isEmpty && stopped.stats.stopReason == .stopString)
         #expect(throws: ExecutionError.self) { try Self.generator().generate(prompt: [], maxTokens: 5, onText: { _ in }) }
     }
 

@@ -79,7 +79,7 @@ extension RwkvCppReader.Header {
            embedding.shape.dims != [self.embedding, vocabulary] {
             throw ModelFileError(path, "header says n_embed \(self.embedding) and n_vocab \(vocabulary), but 'emb.weight' has shape \(embedding.shape)")
         }
-        let blocks = tensors.compactMap { RWKV7Names.splitLayer($0.name, prefix: "blocks.")?.0 }.max().map { $0 + 1 } ?? 0
+        let blocks = tensors.compactMap { RWKV7Tensor.splitLayer($0.name, prefix: "blocks.")?.0 }.max().map { $0 + 1 } ?? 0
         guard blocks == layers else {
             throw ModelFileError(path, "header says n_layer \(layers), but the tensors have \(blocks) blocks")
         }

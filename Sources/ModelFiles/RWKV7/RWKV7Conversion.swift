@@ -2,29 +2,38 @@ import Tensor
 
 /// Which dtype each tensor gets when a model is converted or quantized — llama.cpp's choices for rwkv7.
 public enum RWKV7Conversion {
-    /// `rwkv convert --type T` (llama.cpp's converter, then llama-quantize for block types):
-    /// - vectors, norms, `time_mix_w1/w2` and `time_mix_lerp_fused`: F32 always;
-    /// - the other LoRAs (`a1 a2 v1 v2 g1 g2`): F32 for T = f32, else F16 (llama-quantize leaves them F16);
-    /// - embedding, head and the six projections per layer: T, except that a Q4_0 head becomes Q8_0
-    ///   (llama.cpp bumps it to Q6_K, which we do not have); a row length that is not a multiple of 32
-    ///   falls back to F16 for block types.
+    /// `rwkv convert --type T` (llama.cpp's converter, then llama-quantize for block types), by role
+    /// (``RWKV7Tensor/Role``):
+    /// - vectors, norms, the fused mixes and the decay LoRA (`w1`, `w2`): F32 always;
+    /// - the other LoRAs and DeepEmbed's matrices and table: F32 for T = f32, else F16 (llama-quantize leaves
+    ///   them F16);
+    /// - the embedding, the head and the six projections per layer: T (``blockType(_:shape:_:)``).
     /// With no T, every tensor keeps its type except the forced-F32 ones.
     public static func convertType(_ name: String, _ tensor: Tensor, to target: DType?) -> DType {
-        if RWKV7Names.isForcedF32(name, shape: tensor.shape) { return .f32 }
-        guard let target else { return tensor.dtype }
-        if RWKV7Names.isQuantizable(name) { return blockType(name, shape: tensor.shape, target) }
-        return target == .f32 ? .f32 : .f16
+        guard let (kind, _) = RWKV7Tensor.parse(gguf: name) else { return target ?? tensor.dtype }
+        return convertType(kind, shape: tensor.shape, current: tensor.dtype, to: target)
     }
 
-    /// `rwkv quantize --type T` (llama-quantize): only the quantizable set changes; everything else is kept.
+    /// The same for a tensor of kind `kind` and `shape` that is `current` now.
+    public static func convertType(_ kind: RWKV7Tensor, shape: Shape, current: DType, to target: DType?) -> DType {
+        switch kind.declaration.role {
+        case .vector, .lora(keepsF32: true): .f32
+        case .projection: target.map { blockType(kind, shape: shape, $0) } ?? current
+        case .lora, .table: target.map { $0 == .f32 ? .f32 : .f16 } ?? current
+        }
+    }
+
+    /// `rwkv quantize --type T` (llama-quantize): only the projections change; everything else is kept.
     public static func quantizeType(_ name: String, _ tensor: Tensor, to target: DType) -> DType {
-        RWKV7Names.isQuantizable(name) ? blockType(name, shape: tensor.shape, target) : tensor.dtype
+        guard let (kind, _) = RWKV7Tensor.parse(gguf: name), kind.declaration.role == .projection else { return tensor.dtype }
+        return blockType(kind, shape: tensor.shape, target)
     }
 
-    /// The dtype a quantizable tensor of `shape` gets for `target`.
-    public static func blockType(_ name: String, shape: Shape, _ target: DType) -> DType {
+    /// The type a projection of `shape` gets for `target`: a Q4_0 head becomes Q8_0 (llama.cpp bumps it to
+    /// Q6_K, which we do not have yet); a row length that is not a multiple of the block falls back to F16.
+    public static func blockType(_ tensor: RWKV7Tensor, shape: Shape, _ target: DType) -> DType {
         var type = target
-        if target == .q4_0 && name == "output.weight" { type = .q8_0 }
+        if target == .q4_0 && tensor == .head { type = .q8_0 }
         if type.isQuantized && shape[0] % type.blockSize != 0 { type = .f16 }
         return type
     }
@@ -92,9 +101,9 @@ public enum RWKV7GGUF {
         }
         for name in weights.orderedNames {
             try writer.add(name, try weights.tensor(name))
-            if name == "blk.0.time_mix_a2.weight" {
-                for (v, a) in [("v0", "a0"), ("v1", "a1"), ("v2", "a2")] {
-                    try writer.add("blk.0.time_mix_\(v).weight", try weights.tensor("blk.0.time_mix_\(a).weight"))
+            if name == RWKV7Tensor.a2.ggufName(layer: 0) {
+                for (v, a) in [(RWKV7Tensor.v0, RWKV7Tensor.a0), (.v1, .a1), (.v2, .a2)] {
+                    try writer.add(v.ggufName(layer: 0), try weights.tensor(a.ggufName(layer: 0)))
                 }
             }
         }

@@ -41,44 +41,10 @@ public struct RWKV7Hyperparameters: Equatable, Sendable, Codable {
         self.ffnSize = ffnSize
     }
 
-    /// The GGUF-layout shape every tensor of layer `i` (or the model) must have, by GGUF name.
+    /// The GGUF name and shape of every tensor of a model of this shape, in llama.cpp's writing order (from
+    /// the declaration in ``RWKV7Tensor``).
     public func expectedShapes() -> [(name: String, dims: [Int])] {
-        let c = embedding
-        var shapes: [(String, [Int])] = [
-            ("token_embd.weight", [c, vocabularySize]), ("token_embd_norm.weight", [c]), ("token_embd_norm.bias", [c]),
-        ]
-        for i in 0..<layers {
-            let p = "blk.\(i)."
-            shapes += [
-                (p + "attn_norm.weight", [c]), (p + "attn_norm.bias", [c]),
-                (p + "attn_norm_2.weight", [c]), (p + "attn_norm_2.bias", [c]),
-                (p + "time_mix_lerp_fused.weight", [c, 1, 1, 6]),
-                (p + "time_mix_w0.weight", [c]), (p + "time_mix_w1.weight", [c, decayRank]), (p + "time_mix_w2.weight", [decayRank, c]),
-                (p + "time_mix_a0.weight", [c]), (p + "time_mix_a1.weight", [c, iclrRank]), (p + "time_mix_a2.weight", [iclrRank, c]),
-            ]
-            if i > 0 {
-                shapes += [(p + "time_mix_v0.weight", [c]), (p + "time_mix_v1.weight", [c, valueRank]), (p + "time_mix_v2.weight", [valueRank, c])]
-            }
-            shapes += [
-                (p + "time_mix_g1.weight", [c, gateRank]), (p + "time_mix_g2.weight", [gateRank, c]),
-                (p + "time_mix_k_k.weight", [c]), (p + "time_mix_k_a.weight", [c]), (p + "time_mix_r_k.weight", [c]),
-                (p + "time_mix_receptance.weight", [c, c]), (p + "time_mix_key.weight", [c, c]),
-                (p + "time_mix_value.weight", [c, c]), (p + "time_mix_output.weight", [c, c]),
-                (p + "time_mix_ln.weight", [c]), (p + "time_mix_ln.bias", [c]),
-                (p + "channel_mix_lerp_k.weight", [c]), (p + "channel_mix_key.weight", [c, ffnSize]),
-                (p + "channel_mix_value.weight", [ffnSize, c]),
-            ]
-            if deepEmbedRank > 0 {
-                let width = deepEmbedRank * 32
-                shapes += [
-                    (p + "channel_mix_s_emb.weight", [width, vocabularySize]), (p + "channel_mix_s_emb_x.weight", [c, width]),
-                    (p + "channel_mix_s1.weight", [c, deepEmbedRank]), (p + "channel_mix_s2.weight", [32, ffnSize]),
-                    (p + "channel_mix_s0.weight", [ffnSize]),
-                ]
-            }
-        }
-        shapes += [("output_norm.weight", [c]), ("output_norm.bias", [c]), ("output.weight", [c, vocabularySize])]
-        return shapes
+        RWKV7Tensor.all(self).map { ($0.tensor.ggufName(layer: $0.layer ?? 0), $0.tensor.declaration.shape(self)) }
     }
 
     /// Parameter count (weights only; layer 0's unused value-residual LoRA excluded).

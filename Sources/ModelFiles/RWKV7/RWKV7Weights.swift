@@ -17,11 +17,11 @@ public struct RWKV7Weights: @unchecked Sendable {
     }
 
     /// Bytes read from memory per decoded token: every weight except the tables gathered by token id
-    /// (`token_embd`, DeepEmbed's `channel_mix_s_emb`), of which one row each.
+    /// (the embedding, DeepEmbed's `s_emb`), of which one row each.
     public var bytesPerToken: Int {
         tensors.reduce(0) { total, entry in
-            let isTable = entry.key == "token_embd.weight" || entry.key.hasSuffix("channel_mix_s_emb.weight")
-            return total + (isTable ? entry.value.rowBytes : entry.value.byteCount)
+            let isGathered = RWKV7Tensor.parse(gguf: entry.key)?.tensor.declaration.isGathered == true
+            return total + (isGathered ? entry.value.rowBytes : entry.value.byteCount)
         }
     }
 
@@ -49,7 +49,7 @@ public struct RWKV7Weights: @unchecked Sendable {
             if let architecture = checkpoint.gguf?["general.architecture"]?.string, architecture != "rwkv7" {
                 throw ModelFileError(path, "architecture '\(architecture)' is not rwkv7")
             }
-            for (name, tensor) in checkpoint.tensors where !Self.isLayerZeroValueLoRA(name, gguf: true) {
+            for (name, tensor) in checkpoint.tensors where !Self.isLayerZeroDummy(RWKV7Tensor.parse(gguf: name)) {
                 canonical[name] = tensor
             }
             headSize = checkpoint.gguf?["rwkv7.wkv.head_size"]?.integer
@@ -58,45 +58,49 @@ public struct RWKV7Weights: @unchecked Sendable {
         case .pth, .safetensors, .rwkvCpp:
             let fusedMixes = checkpoint.format == .rwkvCpp
             let preTransposed = checkpoint.format == .rwkvCpp
-            if byName["blocks.0.att.r_k"] == nil {
+            let rkName = RWKV7Tensor.rK.officialName(layer: 0)!
+            if byName[rkName] == nil {
                 let hint = byName.keys.contains { $0.hasPrefix("model.layers.") } ? " (Hugging Face naming is not supported; use the official .pth)" : ""
-                throw ModelFileError(path, "not an RWKV-7 checkpoint: no 'blocks.0.att.r_k'\(hint)")
+                throw ModelFileError(path, "not an RWKV-7 checkpoint: no '\(rkName)'\(hint)")
             }
             if byName["blocks.0.qkv.qq.weight"] != nil {
                 throw ModelFileError(path, "RWKV-7b (DeepEmbedAttention) checkpoints are not supported yet")
             }
-            let rk = byName["blocks.0.att.r_k"]!
+            let rk = byName[rkName]!
             headSize = rk.shape.rank >= 2 ? rk.shape[0] : nil
+            let mixNames = RWKV7Tensor.officialMixes + [RWKV7Tensor.rwkvCppFusedMixes]
             for (name, tensor) in checkpoint.tensors {
-                if Self.isLayerZeroValueLoRA(name, gguf: false) { continue }
-                if RWKV7Names.mixes.contains(where: { name.hasSuffix("." + $0) }) || name.hasSuffix(".att.x_rwkvag") { continue }
-                guard let (ggufName, layout) = RWKV7Names.gguf(forOfficial: name) else {
+                if mixNames.contains(where: { name.hasSuffix("." + $0) }) { continue }
+                guard let parsed = RWKV7Tensor.parse(official: name) else {
                     throw ModelFileError(path, "unexpected tensor '\(name)' for RWKV-7")
                 }
-                if layout == .transposed && !preTransposed {
+                if Self.isLayerZeroDummy(parsed) { continue }
+                let ggufName = parsed.tensor.ggufName(layer: parsed.layer ?? 0)
+                if parsed.tensor.declaration.layout == .transposed && !preTransposed {
                     canonical[ggufName] = try Self.transposed(tensor, name: name, path: path)
-                } else if tensor.shape.count == tensor.shape[0] || name.hasSuffix("att.r_k") {
+                } else if tensor.shape.count == tensor.shape[0] || parsed.tensor == .rK {
                     canonical[ggufName] = try tensor.reshaped(Shape(tensor.count))
                 } else {
                     canonical[ggufName] = tensor
                 }
             }
             // Fuse the token-shift mixes (order r, w, k, v, a, g) into one F32 [C, 1, 1, 6].
-            let layers = Set(checkpoint.tensors.compactMap { RWKV7Names.splitLayer($0.name, prefix: "blocks.")?.0 })
+            let layers = Set(checkpoint.tensors.compactMap { RWKV7Tensor.splitLayer($0.name, prefix: "blocks.")?.0 })
             for layer in layers {
                 let fused: Tensor
                 if fusedMixes {
-                    guard let x = byName["blocks.\(layer).att.x_rwkvag"] else { throw ModelFileError(path, "missing tensor 'blocks.\(layer).att.x_rwkvag'") }
-                    fused = try Self.f32(x, name: "blocks.\(layer).att.x_rwkvag", path: path).reshaped(Shape(x.shape[0], 1, 1, x.count / max(1, x.shape[0])))
+                    let fusedName = "blocks.\(layer).\(RWKV7Tensor.rwkvCppFusedMixes)"
+                    guard let x = byName[fusedName] else { throw ModelFileError(path, "missing tensor '\(fusedName)'") }
+                    fused = try Self.f32(x, name: fusedName, path: path).reshaped(Shape(x.shape[0], 1, 1, x.count / max(1, x.shape[0])))
                 } else {
                     var values: [Float] = []
-                    for mix in RWKV7Names.mixes {
+                    for mix in RWKV7Tensor.officialMixes {
                         guard let x = byName["blocks.\(layer).\(mix)"] else { throw ModelFileError(path, "missing tensor 'blocks.\(layer).\(mix)'") }
                         values += x.floats()
                     }
                     fused = try Tensor(values, shape: Shape(values.count / 6, 1, 1, 6))
                 }
-                canonical["blk.\(layer).time_mix_lerp_fused.weight"] = fused
+                canonical[RWKV7Tensor.mixes.ggufName(layer: layer)] = fused
             }
         }
 
@@ -138,7 +142,7 @@ public struct RWKV7Weights: @unchecked Sendable {
         for (name, dims) in expected {
             guard let t = tensors[name] else { throw ModelFileError(sourcePath, "missing tensor \(Self.describe(name))") }
             guard t.shape.dims == dims else {
-                throw ModelFileError(sourcePath, "tensor '\(RWKV7Names.official(forGGUF: name) ?? name)' has shape \(t.shape), expected \(Shape(dims)) for \(hyperparameters.summary)")
+                throw ModelFileError(sourcePath, "tensor '\(RWKV7Tensor.officialName(forGGUF: name) ?? name)' has shape \(t.shape), expected \(Shape(dims)) for \(hyperparameters.summary)")
             }
             guard t.dtype != .i32 else { throw ModelFileError(sourcePath, "tensor '\(name)' has integer type i32") }
         }
@@ -150,25 +154,23 @@ public struct RWKV7Weights: @unchecked Sendable {
 
     static func infer(_ t: [String: Tensor], headSize: Int?, path: String) throws -> RWKV7Hyperparameters {
         func need(_ name: String) throws -> Tensor {
-            guard let x = t[name] else { throw ModelFileError(path, "missing tensor '\(RWKV7Names.official(forGGUF: name) ?? name)'") }
+            guard let x = t[name] else { throw ModelFileError(path, "missing tensor '\(RWKV7Tensor.officialName(forGGUF: name) ?? name)'") }
             return x
         }
-        let embedding = try need("token_embd.weight")
+        let embedding = try need(RWKV7Tensor.embedding.ggufName())
         guard embedding.shape.rank == 2 else { throw ModelFileError(path, "embedding has shape \(embedding.shape), expected [C, V]") }
         let c = embedding.shape[0]
         var layers = 0
-        while t["blk.\(layers).attn_norm.weight"] != nil { layers += 1 }
+        while t[RWKV7Tensor.ln1Weight.ggufName(layer: layers)] != nil { layers += 1 }
         guard layers > 0 else { throw ModelFileError(path, "no layers found (missing 'blocks.0.ln1.weight')") }
         let n = headSize ?? 64
         guard n > 0, c % n == 0 else { throw ModelFileError(path, "head size \(n) does not divide n_embd \(c)") }
-        func rank(_ name: String) throws -> Int { try need(name).shape[1] }
-        let valueLayer = layers > 1 ? 1 : 0
+        func rank(_ tensor: RWKV7Tensor, layer: Int = 0) throws -> Int { try need(tensor.ggufName(layer: layer)).shape[1] }
         var result = RWKV7Hyperparameters(
             vocabularySize: embedding.shape[1], embedding: c, layers: layers, headSize: n,
-            decayRank: try rank("blk.0.time_mix_w1.weight"), iclrRank: try rank("blk.0.time_mix_a1.weight"),
-            valueRank: layers > 1 ? try rank("blk.\(valueLayer).time_mix_v1.weight") : 0,
-            gateRank: try rank("blk.0.time_mix_g1.weight"), ffnSize: try rank("blk.0.channel_mix_key.weight"))
-        if let s1 = t["blk.0.channel_mix_s1.weight"] {
+            decayRank: try rank(.w1), iclrRank: try rank(.a1), valueRank: layers > 1 ? try rank(.v1, layer: 1) : 0,
+            gateRank: try rank(.g1), ffnSize: try rank(.ffnKey))
+        if let s1 = t[RWKV7Tensor.s1.ggufName()] {
             guard s1.shape.rank == 2, s1.shape[1] > 0 else { throw ModelFileError(path, "DeepEmbed 's1' has shape \(s1.shape)") }
             result.deepEmbedRank = s1.shape[1]
         }
@@ -177,12 +179,13 @@ public struct RWKV7Weights: @unchecked Sendable {
 
     /// `'blk.1.time_mix_g2.weight' (official name 'blocks.1.att.g2')`.
     static func describe(_ ggufName: String) -> String {
-        RWKV7Names.official(forGGUF: ggufName).map { "'\(ggufName)' (official name '\($0)')" } ?? "'\(ggufName)'"
+        RWKV7Tensor.officialName(forGGUF: ggufName).map { "'\(ggufName)' (official name '\($0)')" } ?? "'\(ggufName)'"
     }
 
-    static func isLayerZeroValueLoRA(_ name: String, gguf: Bool) -> Bool {
-        gguf ? ["blk.0.time_mix_v0.weight", "blk.0.time_mix_v1.weight", "blk.0.time_mix_v2.weight"].contains(name)
-            : ["blocks.0.att.v0", "blocks.0.att.v1", "blocks.0.att.v2"].contains(name)
+    /// Layer 0's value-residual LoRA: unused (llama.cpp writes copies of a0/a1/a2 there), not kept.
+    static func isLayerZeroDummy(_ parsed: (tensor: RWKV7Tensor, layer: Int?)?) -> Bool {
+        guard let parsed else { return false }
+        return parsed.tensor.declaration.scope == .layerAfterFirst && parsed.layer == 0
     }
 
     /// The transpose of a 2-D float tensor (element size 2 or 4), in owned memory of the same dtype.
