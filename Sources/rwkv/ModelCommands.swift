@@ -100,6 +100,7 @@ struct InfoCommand: ParsableCommand {
             let perToken = weights.bytesPerToken
             print("total:       \(total) bytes (\(formatBytes(total)))")
             print("per token:   \(perToken) bytes read per decoded token (\(formatBytes(perToken)); every weight but the token tables, plus one row of each)")
+            print("kernels:     \(KernelLevel.current) (this CPU supports \(KernelLevel.supported.map { "\($0)" }.joined(separator: ", ")); RWKV_ISA picks one)")
         }
     }
 }
