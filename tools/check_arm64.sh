@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 sysroot=/usr/aarch64-linux-gnu/include
 if [ ! -d "$sysroot" ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libc6-dev-arm64-cross >/dev/null
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq libc6-dev-arm64-cross >/dev/null
     else
         echo "arm64: the aarch64 C headers are missing (Debian: apt-get install libc6-dev-arm64-cross)" >&2
         exit 1
