@@ -32,12 +32,17 @@ public struct Checkpoint: @unchecked Sendable {
 
     /// Opens and validates `path`.
     public static func open(_ path: String) throws -> Checkpoint {
-        let file = try MappedFile.mapping(path)
+        try open(file: try MappedFile.mapping(path))
+    }
+
+    /// Validates a mapped (or in-memory) file.
+    public static func open(file: MappedFile) throws -> Checkpoint {
+        let path = file.path
         let bytes = file.bytes
         guard bytes.count >= 8 else { throw ModelFileError(path, "too short (\(bytes.count) bytes) to be a model file") }
         let head = bytes.loadUnaligned(as: UInt32.self)
         if head == GGUFFile.magic {
-            let gguf = try GGUFFile(path: path)
+            let gguf = try GGUFFile(file: file)
             return Checkpoint(path: path, format: .gguf, tensors: try gguf.tensorNames.map { ($0, try gguf.tensor($0)) }, gguf: gguf)
         }
         if head == 0x0403_4B50 || (bytes[0] == 0x80 && bytes[1] == 0x02) {

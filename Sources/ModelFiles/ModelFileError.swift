@@ -28,7 +28,7 @@ public struct ModelFileError: Error, CustomStringConvertible, Equatable {
 
 extension MappedFile {
     /// Maps `path`, turning an open/map failure into a ``ModelFileError`` naming the file.
-    static func mapping(_ path: String) throws -> MappedFile {
+    public static func mapping(_ path: String) throws -> MappedFile {
         do {
             return try MappedFile(path: path)
         } catch let error as MappedFile.OpenError {

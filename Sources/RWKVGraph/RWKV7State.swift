@@ -41,42 +41,44 @@ public struct RWKV7State: Equatable, Sendable {
     /// Writes the state (a header with the model shape, then the f32 values), atomically.
     public func save(to path: String) throws {
         var bytes = Self.magic
-        let h = hyperparameters
-        for field in [h.vocabularySize, h.embedding, h.layers, h.headSize, h.decayRank, h.iclrRank, h.valueRank, h.gateRank, h.ffnSize] {
+        for field in Self.headerFields(hyperparameters) {
             withUnsafeBytes(of: UInt32(field).littleEndian) { bytes += $0 }
         }
-        values.withUnsafeBytes { bytes += $0 }
-        let temporary = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
-        do {
-            try Data(bytes).write(to: URL(fileURLWithPath: temporary))
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-            try FileManager.default.moveItem(atPath: temporary, toPath: path)
-        } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw ModelFileError(path, "cannot write state: \(error.localizedDescription)")
-        }
+        let out = try OutputFile(path: path)
+        try out.write(bytes)
+        try values.withUnsafeBytes { try out.write($0) }
+        try out.commit()
+    }
+
+    /// The shape fields a state file's header holds.
+    static func headerFields(_ h: RWKV7Hyperparameters) -> [Int] {
+        [h.vocabularySize, h.embedding, h.layers, h.headSize, h.decayRank, h.iclrRank, h.valueRank, h.gateRank, h.ffnSize]
     }
 
     /// Reads a state saved by ``save(to:)``; it must belong to a model of shape `hyperparameters`.
     public init(contentsOf path: String, for hyperparameters: RWKV7Hyperparameters) throws {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ModelFileError(path, "cannot read state file") }
-        let bytes = Array(data)
-        let headerBytes = Self.magic.count + 9 * 4
+        try self.init(file: try MappedFile.mapping(path), for: hyperparameters)
+    }
+
+    /// Reads a mapped (or in-memory) state file.
+    public init(file: MappedFile, for hyperparameters: RWKV7Hyperparameters) throws {
+        let path = file.path, bytes = file.bytes
+        let fieldCount = Self.headerFields(hyperparameters).count
+        let headerBytes = Self.magic.count + fieldCount * 4
         guard bytes.count >= headerBytes, Array(bytes[..<Self.magic.count]) == Self.magic else {
             throw ModelFileError(path, "not an rwkv-swift state file")
         }
-        let fields = (0..<9).map { i in
-            Int(UInt32(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: Self.magic.count + 4 * i, as: UInt32.self) }))
+        let fields = (0..<fieldCount).map { i in
+            Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: Self.magic.count + 4 * i, as: UInt32.self)))
         }
-        var saved = RWKV7Hyperparameters(vocabularySize: fields[0], embedding: fields[1], layers: fields[2], headSize: fields[3],
-                                         decayRank: fields[4], iclrRank: fields[5], valueRank: fields[6], gateRank: fields[7], ffnSize: fields[8])
-        saved.deepEmbedRank = hyperparameters.deepEmbedRank  // the state's shape does not depend on it
-        guard saved == hyperparameters else {
+        guard fields == Self.headerFields(hyperparameters) else {
+            let saved = RWKV7Hyperparameters(vocabularySize: fields[0], embedding: fields[1], layers: fields[2], headSize: fields[3],
+                                             decayRank: fields[4], iclrRank: fields[5], valueRank: fields[6], gateRank: fields[7], ffnSize: fields[8])
             throw ModelFileError(path, "state is for a model \(saved.summary), not \(hyperparameters.summary)")
         }
         self.init(hyperparameters: hyperparameters)
         let count = values.count
         guard bytes.count == headerBytes + count * 4 else { throw ModelFileError(path, "state has \(bytes.count - headerBytes) bytes of values, expected \(count * 4)") }
-        values.withUnsafeMutableBytes { $0.copyBytes(from: bytes[headerBytes...]) }
+        values.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[headerBytes...])) }
     }
 }

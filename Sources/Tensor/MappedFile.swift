@@ -39,6 +39,22 @@ public final class MappedFile: @unchecked Sendable {
         base = UnsafeRawPointer(mapped)
     }
 
+    /// A private read-only copy of `bytes` in memory, named `path` in messages: what the readers see of a
+    /// file, without a file (fuzzing, tests).
+    public init(copying bytes: UnsafeRawBufferPointer, path: String) {
+        self.path = path
+        byteCount = bytes.count
+        guard bytes.count > 0 else {
+            base = nil
+            return
+        }
+        let mapped = mmap(nil, bytes.count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        precondition(mapped != MAP_FAILED, "cannot map \(bytes.count) bytes")
+        mapped!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        mprotect(mapped, bytes.count, PROT_READ)
+        base = UnsafeRawPointer(mapped)
+    }
+
     deinit {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), byteCount) }
     }

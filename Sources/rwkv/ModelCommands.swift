@@ -30,7 +30,6 @@ struct ConvertCommand: ParsableCommand {
             let converted = try RWKV7Conversion.apply(weights, choose: { RWKV7Conversion.convertType($0, $1, to: type) }, progress: progress.update)
             let writer = try RWKV7GGUF.writer(for: converted, name: stem(output), vocabulary: vocabulary)
             try writer.write(to: output, progress: ProgressBar(label: "write").update)
-            progress.finish()
             printErr("\(output): \(converted.hyperparameters.summary), \(formatBytes(writer.tensors.reduce(0) { $0 + $1.tensor.byteCount })) of tensors")
         }
     }
@@ -152,6 +151,4 @@ final class ProgressBar {
         let filled = percent * 30 / 100
         printErr("\r\(label) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: 30 - filled))] \(percent)%", newline: done == total)
     }
-
-    func finish() {}
 }

@@ -155,4 +155,40 @@ import Testing
         #expect(valid.status == 0, "\(valid.stderr)")
         #expect(try LogitsDump.read(out).tokens == [104, 0xC3, 0xA9])
     }
+
+    /// Every writer puts its output under a temporary name and renames it at the end. A full disk midway (a
+    /// file-size limit with SIGXFSZ ignored: the write fails with EFBIG) is a clean error that removes the
+    /// temporary file; a kill midway (the same limit's SIGXFSZ, which ends the process on the spot) leaves
+    /// its `.partial-PID` behind. Either way the old file keeps its bytes.
+    @Test(.enabled(if: hasBinary, "needs the rwkv binary of this build"))
+    func interruptedWritesLeaveTheOldFileIntact() throws {
+        let scratch = try ScratchDirectory()
+        let old = Data("the previous contents".utf8)
+        let text = String(repeating: "Once upon a time there was a rabbit. ", count: 8)
+        let commands = [("out.gguf", #"quantize "$1" OUT --type q8_0"#), ("out.gguf", #"convert "$1" OUT --type f16"#),
+                        ("out.safetensors", #"logits -m "$1" --text "\#(text)" -o OUT"#),
+                        ("out.state", #"chat -m "$1" -n 4 --message hi --state-out OUT"#)]
+        for (name, command) in commands {
+            let out = scratch.path(name)
+            let invocation = "exec \"$0\" " + command.replacingOccurrences(of: "OUT", with: "'\(out)'") + " </dev/null"
+            try old.write(to: URL(fileURLWithPath: out))
+            // 16 blocks of 512 bytes: every one of these outputs is larger.
+            let full = try Self.runShell("trap '' XFSZ; ulimit -f 16; " + invocation)
+            #expect(full.status == 1 && full.stderr.contains(out) && !full.stderr.contains("\n\n"), "\(command): \(full.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == old, "\(command) under a full disk")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path) == [name], "\(command) left a temporary file")
+            let killed = try Self.runShell("ulimit -f 16; " + invocation)
+            #expect(killed.status != 0, "\(command) was not stopped")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == old, "\(command) killed midway")
+            for leftover in try FileManager.default.contentsOfDirectory(atPath: scratch.url.path) where leftover != name {
+                #expect(leftover.hasPrefix(name + ".partial-"), "\(leftover)")
+                try FileManager.default.removeItem(atPath: scratch.path(leftover))
+            }
+            // Without a limit the same command replaces the file.
+            let done = try Self.runShell(invocation)
+            let replaced = try Data(contentsOf: URL(fileURLWithPath: out))
+            #expect(done.status == 0 && replaced != old, "\(command): \(done.stderr)")
+            try FileManager.default.removeItem(atPath: out)
+        }
+    }
 }

@@ -101,6 +101,11 @@ import Testing
         #expect { try RWKV7State(contentsOf: scratch.path("cut.state"), for: model.hyperparameters) } throws: { "\($0)".contains("cut.state") }
         try Data("hello".utf8).write(to: URL(fileURLWithPath: scratch.path("junk.state")))
         #expect { try RWKV7State(contentsOf: scratch.path("junk.state"), for: model.hyperparameters) } throws: { "\($0)".contains("not an rwkv-swift state file") }
+        // Found by fuzzing: a header with head size 0 divided by zero while describing the mismatch.
+        var zeroHead = Array(bytes)
+        zeroHead.replaceSubrange(24..<28, with: [0, 0, 0, 0])
+        try Data(zeroHead).write(to: URL(fileURLWithPath: scratch.path("zero.state")))
+        #expect { try RWKV7State(contentsOf: scratch.path("zero.state"), for: model.hyperparameters) } throws: { "\($0)".contains("H0×0") }
     }
 
     @Test func badTokensAreClearErrors() throws {

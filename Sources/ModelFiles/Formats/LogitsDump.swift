@@ -20,7 +20,12 @@ public struct LogitsDump: Equatable, Sendable {
 
     /// Reads and checks a dump.
     public static func read(_ path: String) throws -> LogitsDump {
-        let file = try MappedFile.mapping(path)
+        try read(file: try MappedFile.mapping(path))
+    }
+
+    /// Reads and checks a mapped (or in-memory) dump.
+    public static func read(file: MappedFile) throws -> LogitsDump {
+        let path = file.path
         let tensors = Dictionary(try SafeTensorsReader.read(path: path, file: file).map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
         guard let tokens = tensors["tokens"], let logits = tensors["logits"] else {
             throw ModelFileError(path, "a logits dump needs tensors 'tokens' and 'logits'")

@@ -28,9 +28,14 @@ public final class GGUFFile: @unchecked Sendable {
     /// Limits copied from ggml's reader.
     static let maxStringBytes = 1 << 30, maxArrayElements = 1 << 30, maxNameBytes = 63, maxNesting = 8
 
-    public init(path: String) throws {
-        self.path = path
-        file = try MappedFile.mapping(path)
+    public convenience init(path: String) throws {
+        try self.init(file: try MappedFile.mapping(path))
+    }
+
+    /// Parses a mapped (or in-memory) file.
+    public init(file: MappedFile) throws {
+        path = file.path
+        self.file = file
         var reader = ByteReader(path: path, bytes: file.bytes)
         guard file.byteCount >= 4, try reader.read(UInt32.self, "magic") == Self.magic else {
             throw ModelFileError(path, "not a GGUF file (bad magic)")

@@ -13,7 +13,8 @@ public struct RWKV7Hyperparameters: Equatable, Sendable, Codable {
     /// `s1` [C → D], `s2` [32 → F], `s0` [F].
     public var deepEmbedRank: Int = 0
 
-    public var heads: Int { embedding / headSize }
+    /// Heads of ``headSize`` channels (0 for a shape without a head size, as a corrupt header may give).
+    public var heads: Int { headSize > 0 ? embedding / headSize : 0 }
 
     /// The `rwkv7.*` GGUF metadata keys that state a hyperparameter (llama.cpp's names; the DeepEmbed rank
     /// is ours): the writer writes them and the reader checks them against the tensors.

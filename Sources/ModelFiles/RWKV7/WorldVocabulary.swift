@@ -17,7 +17,12 @@ public struct WorldVocabulary: Sendable {
 
     /// Parses the vocabulary file at `path`.
     public init(contentsOf path: String) throws {
-        let file = try MappedFile.mapping(path)
+        try self.init(file: try MappedFile.mapping(path))
+    }
+
+    /// Parses a mapped (or in-memory) vocabulary file.
+    public init(file: MappedFile) throws {
+        let path = file.path
         var tokens: [[UInt8]] = [[]]
         var lineNumber = 0
         for rawLine in file.bytes.split(separator: 0x0A, omittingEmptySubsequences: false) {
