@@ -11,12 +11,16 @@ Output (Tests/TensorTests/Fixtures/quant/):
   half.f32     float32 LE values for the f16/bf16 conversions (specials, ties, subnormals, overflow, NaN)
   f16.bin      numpy float16 bits of half.f32 (IEEE round-to-nearest-even)
   bf16.bin     gguf.quants BF16 bits of half.f32
+  q4_1.bin, q5_0.bin, q5_1.bin   gguf.quants of blocks.f32
+  TYPE.blocks, TYPE.dequant.f32  for every other block type a file can hold (Q4_1, Q5_0, Q5_1, IQ4_NL and
+               the K-quants Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS): random block bytes whose f16 scale fields
+               are finite (zero, negative, subnormal and huge among them), and gguf.quants.dequantize of them
 """
 import pathlib
 import sys
 
 import numpy as np
-from gguf import GGMLQuantizationType, quants
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, quants
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "Tests/TensorTests/Fixtures/quant"
 
@@ -50,9 +54,30 @@ def main():
     data = np.concatenate(edge_blocks() + random_rows).astype(np.float32)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "blocks.f32").write_bytes(data.astype("<f4").tobytes())
-    for name, qtype in (("q8_0", GGMLQuantizationType.Q8_0), ("q4_0", GGMLQuantizationType.Q4_0)):
+    T = GGMLQuantizationType
+    for name, qtype in (("q8_0", T.Q8_0), ("q4_0", T.Q4_0), ("q4_1", T.Q4_1), ("q5_0", T.Q5_0), ("q5_1", T.Q5_1)):
         packed = quants.quantize(data.reshape(-1, 32), qtype)
         (OUT / f"{name}.bin").write_bytes(packed.tobytes())
+
+    # Dequantization of every other block type: random bytes, with the f16 scale fields (byte offsets)
+    # set to finite values that cover the cases.
+    scale_fields = {T.Q4_1: [0, 2], T.Q5_0: [0], T.Q5_1: [0, 2], T.IQ4_NL: [0], T.Q2_K: [80, 82], T.Q3_K: [108],
+                    T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208], T.IQ4_XS: [0]}
+    special_scales = [0.0, -0.5, 6.1e-5, 3.0e-7, 60000.0, -60000.0, 1.0, 0.001]
+    block_rng = np.random.default_rng(7)
+    for qtype, fields in scale_fields.items():
+        block_size, type_size = GGML_QUANT_SIZES[qtype]
+        count = 12 if block_size == 256 else 48
+        raw = block_rng.integers(0, 256, size=(count, type_size), dtype=np.uint8)
+        for b in range(count):
+            for f, offset in enumerate(fields):
+                value = special_scales[(b + f) % len(special_scales)] if b < len(special_scales) else block_rng.normal() * 0.02
+                raw[b, offset:offset + 2] = np.frombuffer(np.float16(value).tobytes(), dtype=np.uint8)
+        name = qtype.name.lower().replace("_k", "_K")
+        (OUT / f"{name}.blocks").write_bytes(raw.tobytes())
+        values = quants.dequantize(raw, qtype).astype("<f4")
+        assert values.size == count * block_size
+        (OUT / f"{name}.dequant.f32").write_bytes(values.tobytes())
 
     f16_max = np.float32(65504.0)
     specials = [0.0, -0.0, 1.0, -1.0, 0.1, 1 / 3, 65504.0, 65519.99, 65520.0, 1e6, -1e6,

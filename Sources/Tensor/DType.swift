@@ -17,6 +17,10 @@ public enum DType: Int, CaseIterable, Sendable, CustomStringConvertible {
     case q4_0r8
     /// In memory only: the activations of r8 matmuls, Q8_0 values with an f32 scale and each block's quant sum.
     case q8_0s
+    /// The other block types of GGUF files: blocks of 32 …
+    case q4_1, q5_0, q5_1, iq4_nl
+    /// … and the K-quants, super-blocks of 256.
+    case q2_K, q3_K, q4_K, q5_K, q6_K, iq4_xs
 
     /// The traits of this type.
     @inlinable public var traits: DTypeTraits { DTypeTraits.table[rawValue] }
@@ -26,7 +30,7 @@ public enum DType: Int, CaseIterable, Sendable, CustomStringConvertible {
 
     /// Parses a command-line name such as `q4_0` (case-insensitive); in-memory layouts are not accepted.
     public init?(name: String) {
-        guard let match = DType.allCases.first(where: { $0.traits.name == name.lowercased() && $0.isFileType }) else { return nil }
+        guard let match = DType.allCases.first(where: { $0.traits.name.lowercased() == name.lowercased() && $0.isFileType }) else { return nil }
         self = match
     }
 

@@ -15,6 +15,10 @@ public struct DTypeTraits: @unchecked Sendable {
     public let name: String
     /// The `ggml_type` id used in GGUF tensor infos (nil for in-memory layouts).
     public let ggufTypeID: UInt32?
+    /// rwkv.cpp's own id for the type in its `.bin` files (nil where it has none).
+    public var rwkvCppTypeID: UInt32? = nil
+    /// llama.cpp's `general.file_type` (llama_ftype) for a file mostly of this type (nil where it has none).
+    public var llamaFileType: UInt32? = nil
     /// Elements per block.
     public let blockSize: Int
     /// Bytes per block (the size of its C block struct).
@@ -35,18 +39,18 @@ public struct DTypeTraits: @unchecked Sendable {
 
     /// The table, in ``DType`` order.
     public static let table: [DTypeTraits] = [
-        DTypeTraits(name: "f32", ggufTypeID: 0, blockSize: 1, bytesPerBlock: 4, fromFloat: \.f32_from_f32, toFloat: \.f32_to_f32,
+        DTypeTraits(name: "f32", ggufTypeID: 0, rwkvCppTypeID: 0, llamaFileType: 0, blockSize: 1, bytesPerBlock: 4, fromFloat: \.f32_from_f32, toFloat: \.f32_to_f32,
                     activationType: .f32, matmul: \.matmul_f32, vecDot: ReferenceVecDot.float(size: 4) { $0.loadUnaligned(as: Float.self) }),
-        DTypeTraits(name: "f16", ggufTypeID: 1, blockSize: 1, bytesPerBlock: 2, fromFloat: \.f32_to_f16, toFloat: \.f16_to_f32,
+        DTypeTraits(name: "f16", ggufTypeID: 1, rwkvCppTypeID: 1, llamaFileType: 1, blockSize: 1, bytesPerBlock: 2, fromFloat: \.f32_to_f16, toFloat: \.f16_to_f32,
                     activationType: .f32, matmul: \.matmul_f16,
                     vecDot: ReferenceVecDot.float(size: 2) { HalfPrecision.f32(fromF16: $0.loadUnaligned(as: UInt16.self)) }),
-        DTypeTraits(name: "bf16", ggufTypeID: 30, blockSize: 1, bytesPerBlock: 2, fromFloat: \.f32_to_bf16, toFloat: \.bf16_to_f32,
+        DTypeTraits(name: "bf16", ggufTypeID: 30, llamaFileType: 32, blockSize: 1, bytesPerBlock: 2, fromFloat: \.f32_to_bf16, toFloat: \.bf16_to_f32,
                     activationType: .f32, matmul: \.matmul_bf16,
                     vecDot: ReferenceVecDot.float(size: 2) { HalfPrecision.f32(fromBF16: $0.loadUnaligned(as: UInt16.self)) }),
-        DTypeTraits(name: "q8_0", ggufTypeID: 8, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q8_0>.size,
+        DTypeTraits(name: "q8_0", ggufTypeID: 8, rwkvCppTypeID: 9, llamaFileType: 7, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q8_0>.size,
                     fromFloat: \.f32_to_q8_0, toFloat: \.q8_0_to_f32, activationType: .q8_0, matmul: \.matmul_q8_0,
                     vecDot: ReferenceVecDot.q8_0),
-        DTypeTraits(name: "q4_0", ggufTypeID: 2, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q4_0>.size,
+        DTypeTraits(name: "q4_0", ggufTypeID: 2, rwkvCppTypeID: 2, llamaFileType: 2, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q4_0>.size,
                     fromFloat: \.f32_to_q4_0, toFloat: \.q4_0_to_f32, activationType: .q8_0, matmul: \.matmul_q4_0,
                     vecDot: ReferenceVecDot.q4_0),
         DTypeTraits(name: "i32", ggufTypeID: 26, blockSize: 1, bytesPerBlock: 4, fromFloat: nil, toFloat: nil,
@@ -57,7 +61,26 @@ public struct DTypeTraits: @unchecked Sendable {
                     fromFloat: nil, toFloat: nil, activationType: .q8_0s, matmul: \.matmul_q4_0r8, vecDot: nil, interleavedFrom: .q4_0),
         DTypeTraits(name: "q8_0s", ggufTypeID: nil, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q8_0s>.size,
                     fromFloat: \.f32_to_q8_0s, toFloat: \.q8_0s_to_f32, activationType: .q8_0s, matmul: nil, vecDot: nil),
+        decoded("q4_1", ggufTypeID: 3, rwkvCppTypeID: 3, llamaFileType: 3, blockSize: 32, bytes: MemoryLayout<rwkv_block_q4_1>.size, from: \.f32_to_q4_1, to: \.q4_1_to_f32, matmul: \.matmul_q4_1),
+        decoded("q5_0", ggufTypeID: 6, rwkvCppTypeID: 7, llamaFileType: 8, blockSize: 32, bytes: MemoryLayout<rwkv_block_q5_0>.size, from: \.f32_to_q5_0, to: \.q5_0_to_f32, matmul: \.matmul_q5_0),
+        decoded("q5_1", ggufTypeID: 7, rwkvCppTypeID: 8, llamaFileType: 9, blockSize: 32, bytes: MemoryLayout<rwkv_block_q5_1>.size, from: \.f32_to_q5_1, to: \.q5_1_to_f32, matmul: \.matmul_q5_1),
+        decoded("iq4_nl", ggufTypeID: 20, llamaFileType: 25, blockSize: 32, bytes: MemoryLayout<rwkv_block_iq4_nl>.size, from: nil, to: \.iq4_nl_to_f32, matmul: \.matmul_iq4_nl),
+        decoded("q2_K", ggufTypeID: 10, llamaFileType: 10, blockSize: 256, bytes: MemoryLayout<rwkv_block_q2_K>.size, from: nil, to: \.q2_K_to_f32, matmul: \.matmul_q2_K),
+        decoded("q3_K", ggufTypeID: 11, llamaFileType: 11, blockSize: 256, bytes: MemoryLayout<rwkv_block_q3_K>.size, from: nil, to: \.q3_K_to_f32, matmul: \.matmul_q3_K),
+        decoded("q4_K", ggufTypeID: 12, llamaFileType: 14, blockSize: 256, bytes: MemoryLayout<rwkv_block_q4_K>.size, from: nil, to: \.q4_K_to_f32, matmul: \.matmul_q4_K),
+        decoded("q5_K", ggufTypeID: 13, llamaFileType: 16, blockSize: 256, bytes: MemoryLayout<rwkv_block_q5_K>.size, from: nil, to: \.q5_K_to_f32, matmul: \.matmul_q5_K),
+        decoded("q6_K", ggufTypeID: 14, llamaFileType: 18, blockSize: 256, bytes: MemoryLayout<rwkv_block_q6_K>.size, from: nil, to: \.q6_K_to_f32, matmul: \.matmul_q6_K),
+        decoded("iq4_xs", ggufTypeID: 23, llamaFileType: 30, blockSize: 256, bytes: MemoryLayout<rwkv_block_iq4_xs>.size, from: nil, to: \.iq4_xs_to_f32, matmul: \.matmul_iq4_xs),
     ]
+
+    /// A block type whose matmul decodes weight rows to f32 and multiplies them with f32 activations; its
+    /// reference vec-dot does the same, value by value.
+    static func decoded(_ name: String, ggufTypeID: UInt32, rwkvCppTypeID: UInt32? = nil, llamaFileType: UInt32, blockSize: Int,
+                        bytes: Int, from: FromFloat?, to: ToFloat, matmul: Matmul) -> DTypeTraits {
+        DTypeTraits(name: name, ggufTypeID: ggufTypeID, rwkvCppTypeID: rwkvCppTypeID, llamaFileType: llamaFileType,
+                    blockSize: blockSize, bytesPerBlock: bytes, fromFloat: from, toFloat: to,
+                    activationType: .f32, matmul: matmul, vecDot: ReferenceVecDot.decoded(to, blockSize: blockSize, blockBytes: bytes))
+    }
 }
 
 extension DType {
@@ -81,6 +104,21 @@ public enum ReferenceVecDot {
         { w, x, n in
             var sum: Float = 0
             for i in 0..<n { sum += value(w + i * size) * x.load(fromByteOffset: i * 4, as: Float.self) }
+            return sum
+        }
+    }
+
+    /// A weight row decoded block by block (the kernels' row decoder, itself checked against gguf-py) and
+    /// dotted with f32 activations value by value.
+    static func decoded(_ decoder: DTypeTraits.ToFloat, blockSize: Int, blockBytes: Int) -> DTypeTraits.VecDot {
+        nonisolated(unsafe) let path = decoder
+        return { w, x, n in
+            var block = [Float](repeating: 0, count: blockSize)
+            var sum: Float = 0
+            for b in 0..<(n / blockSize) {
+                block.withUnsafeMutableBufferPointer { Kernels.current[path]!(w + b * blockBytes, $0.baseAddress!, Int64(blockSize)) }
+                for j in 0..<blockSize { sum += block[j] * x.load(fromByteOffset: (b * blockSize + j) * 4, as: Float.self) }
+            }
             return sum
         }
     }

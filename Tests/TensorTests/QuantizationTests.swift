@@ -11,7 +11,7 @@ extension TensorTestSuite {
             return try tensor.converted(to: type).bytes
         }
 
-        @Test(arguments: [DType.q8_0, .q4_0])
+        @Test(arguments: [DType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1])
         func blockQuantizerMatchesGGUF(_ type: DType) throws {
             let input = try Fixtures.floats("quant/blocks.f32")
             let expected = Array(try Fixtures.data("quant/\(type).bin"))
@@ -22,6 +22,23 @@ extension TensorTestSuite {
                 got[(b * blockBytes)..<((b + 1) * blockBytes)] != expected[(b * blockBytes)..<((b + 1) * blockBytes)]
             }
             #expect(firstBad == nil, "\(type) block \(firstBad ?? -1) differs from gguf-py")
+        }
+
+        /// Every other block type a GGUF file can hold: random blocks (with finite scales of every kind)
+        /// decode to exactly gguf-py's `quants.dequantize` values, bit for bit, at every ISA level.
+        @Test(arguments: [DType.q4_1, .q5_0, .q5_1, .iq4_nl, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs])
+        func dequantizationMatchesGGUF(_ type: DType) throws {
+            let blocks = Array(try Fixtures.data("quant/\(type).blocks"))
+            let expected = try Fixtures.floats("quant/\(type).dequant.f32")
+            #expect(blocks.count / type.bytesPerBlock * type.blockSize == expected.count)
+            for level in KernelLevel.supported {
+                var got = [Float](repeating: 0, count: expected.count)
+                blocks.withUnsafeBytes { raw in
+                    got.withUnsafeMutableBufferPointer { level.kernels![type.traits.toFloat!]!(raw.baseAddress!, $0.baseAddress!, Int64(expected.count)) }
+                }
+                let firstBad = got.indices.first { got[$0].bitPattern != expected[$0].bitPattern }
+                #expect(firstBad == nil, "\(type) at \(level): value \(firstBad ?? -1) is \(firstBad.map { got[$0] } ?? 0), gguf-py \(firstBad.map { expected[$0] } ?? 0)")
+            }
         }
 
         @Test func f16ConversionMatchesNumpy() throws {
@@ -75,16 +92,20 @@ extension TensorTestSuite {
         }
 
         @Test func traitsTableIsComplete() {
-            #expect(DType.allCases.map(\.traits.name) == ["f32", "f16", "bf16", "q8_0", "q4_0", "i32", "q8_0r8", "q4_0r8", "q8_0s"])
-            #expect(DType.allCases.map(\.traits.ggufTypeID) == [0, 1, 30, 8, 2, 26, nil, nil, nil])
+            #expect(DType.allCases.map(\.traits.name) == ["f32", "f16", "bf16", "q8_0", "q4_0", "i32", "q8_0r8", "q4_0r8", "q8_0s",
+                                                          "q4_1", "q5_0", "q5_1", "iq4_nl", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_xs"])
+            #expect(DType.allCases.map(\.traits.ggufTypeID) == [0, 1, 30, 8, 2, 26, nil, nil, nil, 3, 6, 7, 20, 10, 11, 12, 13, 14, 23])
+            // Block bytes from the C structs, as ggml's.
+            #expect([DType.q4_1, .q5_0, .q5_1, .iq4_nl, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs].map(\.bytesPerBlock) == [20, 22, 24, 18, 84, 110, 144, 176, 210, 136])
             // The in-memory layouts are neither file types nor command-line names.
-            #expect(DType.allCases.filter(\.isFileType) == [.f32, .f16, .bf16, .q8_0, .q4_0, .i32])
+            #expect(DType.allCases.filter(\.isFileType) == [.f32, .f16, .bf16, .q8_0, .q4_0, .i32, .q4_1, .q5_0, .q5_1, .iq4_nl,
+                                                              .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs])
             #expect(DType(name: "q8_0r8") == nil && DType(name: "q8_0s") == nil)
             #expect(DType.q8_0r8.interleavedFrom == .q8_0 && DType.q4_0r8.interleavedFrom == .q4_0 && DType.q8_0.interleavedFrom == nil)
             #expect(DType.q8_0r8.traits.activationType == .q8_0s && DType.q4_0r8.bytesPerBlock == 18)
             #expect(DType.q8_0.bytesPerBlock == 34 && DType.q4_0.bytesPerBlock == 18 && DType.q4_0.blockSize == 32)
-            #expect(DType(ggufTypeID: 8) == .q8_0 && DType(ggufTypeID: 3) == nil)
-            #expect(DType(name: "Q4_0") == .q4_0 && DType(name: "q5_0") == nil)
+            #expect(DType(ggufTypeID: 8) == .q8_0 && DType(ggufTypeID: 3) == .q4_1 && DType(ggufTypeID: 16) == nil)
+            #expect(DType(name: "Q4_0") == .q4_0 && DType(name: "q5_k") == .q5_K && DType(name: "q7_0") == nil)
             for type in [DType.f32, .f16, .bf16, .q8_0, .q4_0] {
                 #expect(type.traits.fromFloat != nil && type.traits.toFloat != nil && type.traits.vecDot != nil && type.traits.matmul != nil)
             }

@@ -29,9 +29,95 @@ typedef struct {
     int8_t qs[32];
 } rwkv_block_q8_0s;
 
+/// Q4_1: nibbles with a scale and a minimum (value = d · q + m).
+typedef struct __attribute__((packed)) {
+    uint16_t d, m;
+    uint8_t qs[16];
+} rwkv_block_q4_1;
+
+/// Q5_0: 5-bit quants, low nibbles as Q4_0 and the 32 high bits in `qh` (value = d · (q − 16)).
+typedef struct __attribute__((packed)) {
+    uint16_t d;
+    uint8_t qh[4];
+    uint8_t qs[16];
+} rwkv_block_q5_0;
+
+/// Q5_1: 5-bit quants with a scale and a minimum (value = d · q + m).
+typedef struct __attribute__((packed)) {
+    uint16_t d, m;
+    uint8_t qh[4];
+    uint8_t qs[16];
+} rwkv_block_q5_1;
+
+/// IQ4_NL: 32 nibbles indexing a fixed non-linear table of 16 values, times an f16 scale.
+typedef struct __attribute__((packed)) {
+    uint16_t d;
+    uint8_t qs[16];
+} rwkv_block_iq4_nl;
+
+/// The K-quants: super-blocks of 256 values in sub-blocks of 16 or 32 with their own quantized scales.
+#define RWKV_QK_K 256
+
+/// Q2_K: 16 sub-blocks of 16, 2-bit quants, 4-bit scales and mins (value = d·sc·q − dmin·m).
+typedef struct __attribute__((packed)) {
+    uint8_t scales[16];
+    uint8_t qs[64];
+    uint16_t d, dmin;
+} rwkv_block_q2_K;
+
+/// Q3_K: 16 sub-blocks of 16, 3-bit quants (2 low bits in `qs`, the high bit in `hmask`), 6-bit scales.
+typedef struct __attribute__((packed)) {
+    uint8_t hmask[32];
+    uint8_t qs[64];
+    uint8_t scales[12];
+    uint16_t d;
+} rwkv_block_q3_K;
+
+/// Q4_K: 8 sub-blocks of 32, 4-bit quants, 6-bit scales and mins packed in 12 bytes.
+typedef struct __attribute__((packed)) {
+    uint16_t d, dmin;
+    uint8_t scales[12];
+    uint8_t qs[128];
+} rwkv_block_q4_K;
+
+/// Q5_K: as Q4_K, with the fifth bit of each quant in `qh`.
+typedef struct __attribute__((packed)) {
+    uint16_t d, dmin;
+    uint8_t scales[12];
+    uint8_t qh[32];
+    uint8_t qs[128];
+} rwkv_block_q5_K;
+
+/// Q6_K: 16 sub-blocks of 16, 6-bit quants (4 low bits in `ql`, 2 high bits in `qh`), int8 scales.
+typedef struct __attribute__((packed)) {
+    uint8_t ql[128];
+    uint8_t qh[64];
+    int8_t scales[16];
+    uint16_t d;
+} rwkv_block_q6_K;
+
+/// IQ4_XS: 8 sub-blocks of 32 non-linear nibbles, 6-bit sub-block scales (low 4 bits in `scales_l`, high 2
+/// in `scales_h`).
+typedef struct __attribute__((packed)) {
+    uint16_t d;
+    uint16_t scales_h;
+    uint8_t scales_l[4];
+    uint8_t qs[128];
+} rwkv_block_iq4_xs;
+
 _Static_assert(sizeof(rwkv_block_q8_0) == 34, "ggml's block_q8_0 is 34 bytes");
 _Static_assert(sizeof(rwkv_block_q4_0) == 18, "ggml's block_q4_0 is 18 bytes");
 _Static_assert(sizeof(rwkv_block_q8_0s) == 40, "a Q8_0s block is 40 bytes");
+_Static_assert(sizeof(rwkv_block_q4_1) == 20, "ggml's block_q4_1 is 20 bytes");
+_Static_assert(sizeof(rwkv_block_q5_0) == 22, "ggml's block_q5_0 is 22 bytes");
+_Static_assert(sizeof(rwkv_block_q5_1) == 24, "ggml's block_q5_1 is 24 bytes");
+_Static_assert(sizeof(rwkv_block_iq4_nl) == 18, "ggml's block_iq4_nl is 18 bytes");
+_Static_assert(sizeof(rwkv_block_q2_K) == 84, "ggml's block_q2_K is 84 bytes");
+_Static_assert(sizeof(rwkv_block_q3_K) == 110, "ggml's block_q3_K is 110 bytes");
+_Static_assert(sizeof(rwkv_block_q4_K) == 144, "ggml's block_q4_K is 144 bytes");
+_Static_assert(sizeof(rwkv_block_q5_K) == 176, "ggml's block_q5_K is 176 bytes");
+_Static_assert(sizeof(rwkv_block_q6_K) == 210, "ggml's block_q6_K is 210 bytes");
+_Static_assert(sizeof(rwkv_block_iq4_xs) == 136, "ggml's block_iq4_xs is 136 bytes");
 
 // MARK: - Function types
 
@@ -207,9 +293,14 @@ typedef struct {
     rwkv_task_fn finish;
     /// Matmul kernels by weight type.
     rwkv_matmul_fn matmul_f32, matmul_f16, matmul_bf16, matmul_q8_0, matmul_q4_0, matmul_q8_0r8, matmul_q4_0r8;
+    rwkv_matmul_fn matmul_q4_1, matmul_q5_0, matmul_q5_1, matmul_iq4_nl;
+    rwkv_matmul_fn matmul_q2_K, matmul_q3_K, matmul_q4_K, matmul_q5_K, matmul_q6_K, matmul_iq4_xs;
     /// Row conversions by type (f32 ones are copies).
     rwkv_to_f32_fn f32_to_f32, f16_to_f32, bf16_to_f32, q8_0_to_f32, q4_0_to_f32, q8_0s_to_f32;
+    rwkv_to_f32_fn q4_1_to_f32, q5_0_to_f32, q5_1_to_f32, iq4_nl_to_f32;
+    rwkv_to_f32_fn q2_K_to_f32, q3_K_to_f32, q4_K_to_f32, q5_K_to_f32, q6_K_to_f32, iq4_xs_to_f32;
     rwkv_from_f32_fn f32_from_f32, f32_to_f16, f32_to_bf16, f32_to_q8_0, f32_to_q4_0, f32_to_q8_0s;
+    rwkv_from_f32_fn f32_to_q4_1, f32_to_q5_0, f32_to_q5_1;
     /// exp (within 2 ulp) and sigmoid (within 3 ulp), vectorised.
     rwkv_map_fn exp, sigmoid;
 } rwkv_kernels;

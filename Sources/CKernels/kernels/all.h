@@ -7,6 +7,7 @@
 #include "matmul_float.h"
 #include "matmul_quant.h"
 #include "matmul_r8.h"
+#include "quant_types.h"
 #include "rwkv.h"
 
 /// A matmul: weight rows [first · rows_per_unit, end · rows_per_unit) against every token.
@@ -42,18 +43,41 @@ const rwkv_kernels RWKV_TABLE = {
     .matmul_q4_0 = matmul_q4_0,
     .matmul_q8_0r8 = matmul_q8_0r8,
     .matmul_q4_0r8 = matmul_q4_0r8,
+    .matmul_q4_1 = matmul_q4_1,
+    .matmul_q5_0 = matmul_q5_0,
+    .matmul_q5_1 = matmul_q5_1,
+    .matmul_iq4_nl = matmul_iq4_nl,
+    .matmul_q2_K = matmul_q2_K,
+    .matmul_q3_K = matmul_q3_K,
+    .matmul_q4_K = matmul_q4_K,
+    .matmul_q5_K = matmul_q5_K,
+    .matmul_q6_K = matmul_q6_K,
+    .matmul_iq4_xs = matmul_iq4_xs,
     .f32_to_f32 = f32_to_f32_row,
     .f16_to_f32 = f16_to_f32_row,
     .bf16_to_f32 = bf16_to_f32_row,
     .q8_0_to_f32 = q8_0_to_f32_row,
     .q4_0_to_f32 = q4_0_to_f32_row,
     .q8_0s_to_f32 = q8_0s_to_f32_row,
+    .q4_1_to_f32 = q4_1_to_f32_row,
+    .q5_0_to_f32 = q5_0_to_f32_row,
+    .q5_1_to_f32 = q5_1_to_f32_row,
+    .iq4_nl_to_f32 = iq4_nl_to_f32_row,
+    .q2_K_to_f32 = q2_K_to_f32_row,
+    .q3_K_to_f32 = q3_K_to_f32_row,
+    .q4_K_to_f32 = q4_K_to_f32_row,
+    .q5_K_to_f32 = q5_K_to_f32_row,
+    .q6_K_to_f32 = q6_K_to_f32_row,
+    .iq4_xs_to_f32 = iq4_xs_to_f32_row,
     .f32_from_f32 = f32_from_f32_row,
     .f32_to_f16 = f32_to_f16_row,
     .f32_to_bf16 = f32_to_bf16_row,
     .f32_to_q8_0 = f32_to_q8_0_row,
     .f32_to_q4_0 = f32_to_q4_0_row,
     .f32_to_q8_0s = f32_to_q8_0s_row,
+    .f32_to_q4_1 = f32_to_q4_1_row,
+    .f32_to_q5_0 = f32_to_q5_0_row,
+    .f32_to_q5_1 = f32_to_q5_1_row,
     .exp = exp_f32,
     .sigmoid = sigmoid_f32,
 };

@@ -13,15 +13,12 @@ enum RwkvCppReader {
         let dataType: UInt32
     }
 
-    /// rwkv.cpp's own type ids (they differ from GGUF's).
-    static func dtype(_ id: UInt32) -> DType? {
-        switch id {
-        case 0: .f32
-        case 1: .f16
-        case 2: .q4_0
-        case 9: .q8_0
-        default: nil
-        }
+    /// The type with rwkv.cpp's own id `id` (they differ from GGUF's).
+    static func dtype(_ id: UInt32) -> DType? { DType.allCases.first { $0.traits.rwkvCppTypeID == id } }
+
+    /// The ids this reader knows, for messages.
+    static var knownTypes: String {
+        DType.allCases.compactMap { type in type.traits.rwkvCppTypeID.map { "\($0) \(type)" } }.joined(separator: ", ")
     }
 
     static func read(path: String, file: MappedFile) throws -> (Header, [(name: String, tensor: Tensor)]) {
@@ -45,7 +42,7 @@ enum RwkvCppReader {
             guard (1...3).contains(dimCount) else { throw ModelFileError(path, "tensor at offset \(start) has \(dimCount) dimensions (need 1…3)") }
             guard nameLength > 0, nameLength <= 1024 else { throw ModelFileError(path, "tensor at offset \(start) has a name of \(nameLength) bytes") }
             guard let dtype = dtype(typeID) else {
-                throw ModelFileError(path, "tensor at offset \(start) has rwkv.cpp type \(typeID), which is not supported (0 FP32, 1 FP16, 2 Q4_0, 9 Q8_0)")
+                throw ModelFileError(path, "tensor at offset \(start) has rwkv.cpp type \(typeID), which is not supported (\(knownTypes))")
             }
             if dtype.isQuantized && version == 100 {
                 throw ModelFileError(path, "quantized tensors of file version 100 use an old layout; re-quantize with a current rwkv.cpp")
@@ -73,7 +70,7 @@ extension RwkvCppReader.Header {
     /// number `n_layer`, and the main data type is a known one that `blocks.0.att.key.weight` has.
     func check(against tensors: [(name: String, tensor: Tensor)], path: String) throws {
         guard let main = RwkvCppReader.dtype(dataType) else {
-            throw ModelFileError(path, "header data type \(dataType) is not an rwkv.cpp type this reader knows (0 FP32, 1 FP16, 2 Q4_0, 9 Q8_0)")
+            throw ModelFileError(path, "header data type \(dataType) is not an rwkv.cpp type this reader knows (\(RwkvCppReader.knownTypes))")
         }
         if let embedding = tensors.first(where: { $0.name == "emb.weight" })?.tensor,
            embedding.shape.dims != [self.embedding, vocabulary] {

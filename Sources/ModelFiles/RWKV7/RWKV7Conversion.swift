@@ -53,15 +53,10 @@ public enum RWKV7Conversion {
         return try RWKV7Weights(weights, replacing: replaced)
     }
 
-    /// `general.file_type` (llama_ftype) for the embedding's dtype.
+    /// `general.file_type` (llama_ftype) for the embedding's dtype (its file type for an in-memory layout).
     public static func fileType(_ weights: RWKV7Weights) -> UInt32 {
-        switch weights.tensors["token_embd.weight"]?.dtype ?? .f32 {
-        case .f16: 1
-        case .q4_0, .q4_0r8: 2
-        case .q8_0, .q8_0r8: 7
-        case .bf16: 32
-        case .f32, .i32, .q8_0s: 0
-        }
+        let type = weights.tensors[RWKV7Tensor.embedding.ggufName()]?.dtype ?? .f32
+        return (type.interleavedFrom ?? type).traits.llamaFileType ?? 0
     }
 }
 
