@@ -55,6 +55,15 @@ public enum DType: Int, CaseIterable, Sendable, CustomStringConvertible {
     /// For the row-interleaved in-memory layouts, the file type they hold (nil otherwise).
     @inlinable public var interleavedFrom: DType? { traits.interleavedFrom }
 
+    /// Whether `--type` and `rwkv quantize` can produce this type: a file type with an encoder and a matmul.
+    public var isProducible: Bool { isFileType && traits.fromFloat != nil && traits.matmul != nil }
+
+    /// The types `--type` and `rwkv quantize` take, in table order.
+    public static var producible: [DType] { allCases.filter(\.isProducible) }
+
+    /// The file types this build reads (and runs).
+    public static var readable: [DType] { allCases.filter { $0.isFileType && $0 != .i32 } }
+
     /// Whether this is a block-quantized type.
     @inlinable public var isQuantized: Bool { traits.blockSize > 1 }
 }

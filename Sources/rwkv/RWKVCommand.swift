@@ -7,7 +7,7 @@ import Tensor
 struct RWKVCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rwkv",
-        abstract: "RWKV-7 on the CPU at a chosen precision (f32, f16, q8_0, q4_0).",
+        abstract: "RWKV-7 on the CPU at a chosen precision.",
         subcommands: [GenerateCommand.self, ChatCommand.self, ConvertCommand.self, QuantizeCommand.self, InfoCommand.self, LogitsCommand.self, CompareCommand.self, BenchCommand.self]
     )
 
@@ -59,6 +59,16 @@ struct CommaList<Element: ExpressibleByArgument>: ExpressibleByArgument {
 }
 
 extension DType: ExpressibleByArgument {
-    public init?(argument: String) { self.init(name: argument) }
+    /// A type `--type` takes (``DType/producible``), by name.
+    public init?(argument: String) {
+        guard let type = DType(name: argument), type.isProducible else { return nil }
+        self = type
+    }
+
+    /// The names `--type` takes, for help and error messages.
+    public static var allValueStrings: [String] { producible.map(\.description) }
 }
+
+/// `f32, f16, …` for help texts.
+let producibleTypeNames = DType.producible.map(\.description).joined(separator: ", ")
 

@@ -9,7 +9,7 @@ struct RunOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Model file (GGUF, .pth, .safetensors/.st or rwkv.cpp .bin).") var model: String
     @Option(help: "World vocabulary file, for a model file that has none.") var vocab: String?
     @Option(name: [.short, .customLong("threads")], help: "Threads.") var threads = 1
-    @Option(name: .customLong("type"), help: "Run at this precision: f32, f16, q8_0 or q4_0.") var type: DType?
+    @Option(name: .customLong("type"), help: "Run at this precision (weights converted at load as `rwkv quantize` does).") var type: DType?
     @Option(name: .short, help: "Largest number of tokens to generate (per reply in chat).") var n = 200
     @Option(help: "Sampling temperature (0 = greedy).") var temperature: Float = 1.0
     @Option(help: "Top-p (nucleus) probability mass.") var topP: Float = 0.7
@@ -26,7 +26,6 @@ struct RunOptions: ParsableArguments {
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
         guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0") }
         guard penaltyDecay >= 0, penaltyDecay <= 1 else { throw ValidationError("--penalty-decay must be 0…1") }
-        if let type, ![.f32, .f16, .q8_0, .q4_0].contains(type) { throw ValidationError("--type must be f32, f16, q8_0 or q4_0") }
     }
 
     var settings: SamplerSettings {

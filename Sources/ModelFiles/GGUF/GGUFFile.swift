@@ -90,7 +90,7 @@ public final class GGUFFile: @unchecked Sendable {
             guard let count = Shape.checkedCount(dims) else { throw ModelFileError(path, "tensor '\(name)' shape \(dims) overflows") }
             let typeID = try reader.read(UInt32.self, "type of '\(name)'")
             guard let dtype = DType(ggufTypeID: typeID) else {
-                throw ModelFileError(path, "tensor '\(name)' has ggml type \(typeID) (\(Self.typeName(typeID))), which is not supported (f32, f16, bf16, q8_0, q4_0)")
+                throw ModelFileError(path, "tensor '\(name)' has ggml type \(typeID) (\(Self.typeName(typeID))), which is not supported (\(DType.readable.map(\.description).joined(separator: ", ")))")
             }
             guard dims[0] % dtype.blockSize == 0 else {
                 throw ModelFileError(path, "tensor '\(name)' row length \(dims[0]) is not a multiple of \(dtype)'s block size \(dtype.blockSize)")
@@ -191,10 +191,10 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// A name for a ggml type id, for error messages.
     static func typeName(_ id: UInt32) -> String {
-        let names: [UInt32: String] = [0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 9: "Q8_1",
-                                       10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K", 24: "I8",
-                                       25: "I16", 26: "I32", 27: "I64", 28: "F64", 30: "BF16"]
-        return names[id] ?? "unknown"
+        if let type = DType(ggufTypeID: id) { return type.description.uppercased() }
+        let others: [UInt32: String] = [9: "Q8_1", 15: "Q8_K", 16: "IQ2_XXS", 17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S", 21: "IQ3_S",
+                                        22: "IQ2_S", 24: "I8", 25: "I16", 27: "I64", 28: "F64", 29: "IQ1_M", 34: "TQ1_0", 35: "TQ2_0", 39: "MXFP4"]
+        return others[id] ?? "unknown"
     }
 }
 
