@@ -21,6 +21,8 @@ public enum DType: Int, CaseIterable, Sendable, CustomStringConvertible {
     case q4_1, q5_0, q5_1, iq4_nl
     /// … and the K-quants, super-blocks of 256.
     case q2_K, q3_K, q4_K, q5_K, q6_K, iq4_xs
+    /// In memory only: the activations of the K-quant matmuls (256 int8 quants, an f32 scale, sums of 16).
+    case q8_K
 
     /// The traits of this type.
     @inlinable public var traits: DTypeTraits { DTypeTraits.table[rawValue] }

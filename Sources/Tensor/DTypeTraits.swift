@@ -67,11 +67,21 @@ public struct DTypeTraits: @unchecked Sendable {
         decoded("iq4_nl", ggufTypeID: 20, llamaFileType: 25, blockSize: 32, bytes: MemoryLayout<rwkv_block_iq4_nl>.size, from: nil, to: \.iq4_nl_to_f32, matmul: \.matmul_iq4_nl),
         decoded("q2_K", ggufTypeID: 10, llamaFileType: 10, blockSize: 256, bytes: MemoryLayout<rwkv_block_q2_K>.size, from: nil, to: \.q2_K_to_f32, matmul: \.matmul_q2_K),
         decoded("q3_K", ggufTypeID: 11, llamaFileType: 11, blockSize: 256, bytes: MemoryLayout<rwkv_block_q3_K>.size, from: nil, to: \.q3_K_to_f32, matmul: \.matmul_q3_K),
-        decoded("q4_K", ggufTypeID: 12, llamaFileType: 14, blockSize: 256, bytes: MemoryLayout<rwkv_block_q4_K>.size, from: nil, to: \.q4_K_to_f32, matmul: \.matmul_q4_K),
-        decoded("q5_K", ggufTypeID: 13, llamaFileType: 16, blockSize: 256, bytes: MemoryLayout<rwkv_block_q5_K>.size, from: nil, to: \.q5_K_to_f32, matmul: \.matmul_q5_K),
-        decoded("q6_K", ggufTypeID: 14, llamaFileType: 18, blockSize: 256, bytes: MemoryLayout<rwkv_block_q6_K>.size, from: nil, to: \.q6_K_to_f32, matmul: \.matmul_q6_K),
+        kQuant("q4_K", ggufTypeID: 12, llamaFileType: 14, bytes: MemoryLayout<rwkv_block_q4_K>.size, to: \.q4_K_to_f32, matmul: \.matmul_q4_K),
+        kQuant("q5_K", ggufTypeID: 13, llamaFileType: 16, bytes: MemoryLayout<rwkv_block_q5_K>.size, to: \.q5_K_to_f32, matmul: \.matmul_q5_K),
+        kQuant("q6_K", ggufTypeID: 14, llamaFileType: 18, bytes: MemoryLayout<rwkv_block_q6_K>.size, to: \.q6_K_to_f32, matmul: \.matmul_q6_K),
         decoded("iq4_xs", ggufTypeID: 23, llamaFileType: 30, blockSize: 256, bytes: MemoryLayout<rwkv_block_iq4_xs>.size, from: nil, to: \.iq4_xs_to_f32, matmul: \.matmul_iq4_xs),
+        DTypeTraits(name: "q8_K", ggufTypeID: nil, blockSize: 256, bytesPerBlock: MemoryLayout<rwkv_block_q8_K>.size,
+                    fromFloat: \.f32_to_q8_K, toFloat: \.q8_K_to_f32, activationType: .q8_K, matmul: nil, vecDot: nil),
     ]
+
+    /// A K-quant multiplied against Q8_K activations on int8 dot products; its reference vec-dot decodes the
+    /// weights and dots them with the dequantized activations.
+    static func kQuant(_ name: String, ggufTypeID: UInt32, llamaFileType: UInt32, bytes: Int, to: ToFloat, matmul: Matmul) -> DTypeTraits {
+        DTypeTraits(name: name, ggufTypeID: ggufTypeID, llamaFileType: llamaFileType, blockSize: 256, bytesPerBlock: bytes,
+                    fromFloat: nil, toFloat: to, activationType: .q8_K, matmul: matmul,
+                    vecDot: ReferenceVecDot.decodedAgainstQ8_K(to, blockBytes: bytes))
+    }
 
     /// A block type whose matmul decodes weight rows to f32 and multiplies them with f32 activations; its
     /// reference vec-dot does the same, value by value.
@@ -118,6 +128,23 @@ public enum ReferenceVecDot {
             for b in 0..<(n / blockSize) {
                 block.withUnsafeMutableBufferPointer { Kernels.current[path]!(w + b * blockBytes, $0.baseAddress!, Int64(blockSize)) }
                 for j in 0..<blockSize { sum += block[j] * x.load(fromByteOffset: (b * blockSize + j) * 4, as: Float.self) }
+            }
+            return sum
+        }
+    }
+
+    /// A K-quant weight row decoded block by block against Q8_K activations, value by value: the same products
+    /// as the integer kernel, summed in float (the kernel's integer sums are exact, so the two agree to rounding).
+    static func decodedAgainstQ8_K(_ decoder: DTypeTraits.ToFloat, blockBytes: Int) -> DTypeTraits.VecDot {
+        nonisolated(unsafe) let path = decoder
+        return { w, x, n in
+            var weights = [Float](repeating: 0, count: 256), activations = [Float](repeating: 0, count: 256)
+            let kernels = Kernels.current
+            var sum: Float = 0
+            for b in 0..<(n / 256) {
+                weights.withUnsafeMutableBufferPointer { kernels[path]!(w + b * blockBytes, $0.baseAddress!, 256) }
+                activations.withUnsafeMutableBufferPointer { kernels[\.q8_K_to_f32]!(x + b * MemoryLayout<rwkv_block_q8_K>.size, $0.baseAddress!, 256) }
+                for j in 0..<256 { sum += weights[j] * activations[j] }
             }
             return sum
         }

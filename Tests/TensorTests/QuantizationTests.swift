@@ -93,8 +93,8 @@ extension TensorTestSuite {
 
         @Test func traitsTableIsComplete() {
             #expect(DType.allCases.map(\.traits.name) == ["f32", "f16", "bf16", "q8_0", "q4_0", "i32", "q8_0r8", "q4_0r8", "q8_0s",
-                                                          "q4_1", "q5_0", "q5_1", "iq4_nl", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_xs"])
-            #expect(DType.allCases.map(\.traits.ggufTypeID) == [0, 1, 30, 8, 2, 26, nil, nil, nil, 3, 6, 7, 20, 10, 11, 12, 13, 14, 23])
+                                                          "q4_1", "q5_0", "q5_1", "iq4_nl", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_xs", "q8_K"])
+            #expect(DType.allCases.map(\.traits.ggufTypeID) == [0, 1, 30, 8, 2, 26, nil, nil, nil, 3, 6, 7, 20, 10, 11, 12, 13, 14, 23, nil])
             // Block bytes from the C structs, as ggml's.
             #expect([DType.q4_1, .q5_0, .q5_1, .iq4_nl, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs].map(\.bytesPerBlock) == [20, 22, 24, 18, 84, 110, 144, 176, 210, 136])
             // The in-memory layouts are neither file types nor command-line names.

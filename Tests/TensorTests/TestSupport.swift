@@ -34,7 +34,7 @@ func randomTensor(_ shape: Shape, scale: Float = 1, seed: UInt64) throws -> Tens
 func checkAgainstReference(
     inputs: [(String, Tensor)], states: [(String, Tensor)] = [],
     threads: [Int] = [1, 2, 3, 4, 8], levels: [KernelLevel] = KernelLevel.supported,
-    tolerance: Float = 1e-5, runs: Int = 2,
+    tolerance: Float = 1e-5, errorScales: [[Float]]? = nil, runs: Int = 2,
     sourceLocation: SourceLocation = #_sourceLocation,
     _ build: (inout Graph, [String: Graph.Value]) throws -> [Graph.Value]
 ) throws {
@@ -67,7 +67,7 @@ func checkAgainstReference(
             for i in results.indices {
                 let got = try executor.output("out\(i)").floats()
                 let want = reference.outputs["out\(i)"]!
-                try expectClose(got, want, tolerance: tolerance, "\(level) \(count) threads, output \(i)", sourceLocation)
+                try expectClose(got, want, tolerance: tolerance, scale: errorScales?[i], "\(level) \(count) threads, output \(i)", sourceLocation)
                 bits.append(got.map(\.bitPattern))
             }
             for (name, tensor) in stateTensors {
@@ -93,13 +93,14 @@ func checkAgainstReference(
     #expect(bits == firstBits, "folded and unfolded executions differ", sourceLocation: sourceLocation)
 }
 
-/// Expects `got ≈ want` element-wise: |Δ| ≤ tolerance · max(1, |want|).
-func expectClose(_ got: [Float], _ want: [Float], tolerance: Float, _ what: String, _ sourceLocation: SourceLocation) throws {
+/// Expects `got ≈ want` element-wise: |Δ| ≤ tolerance · max(1, |want|), or · max(1, scale) where a scale is
+/// given (for a dot product, Σ|a·b|: the size of its rounding error however much the terms cancel).
+func expectClose(_ got: [Float], _ want: [Float], tolerance: Float, scale: [Float]? = nil, _ what: String, _ sourceLocation: SourceLocation) throws {
     try #require(got.count == want.count, "\(what): \(got.count) values, expected \(want.count)", sourceLocation: sourceLocation)
     var worst: Float = 0
     var worstIndex = 0
     for i in got.indices {
-        let error = abs(got[i] - want[i]) / max(1, abs(want[i]))
+        let error = abs(got[i] - want[i]) / max(1, scale?[i] ?? abs(want[i]))
         if !(error <= worst) { worst = error; worstIndex = i }
     }
     #expect(worst <= tolerance, "\(what): element \(worstIndex) is \(got.isEmpty ? 0 : got[worstIndex]), expected \(want.isEmpty ? 0 : want[worstIndex]) (relative error \(worst))", sourceLocation: sourceLocation)

@@ -105,7 +105,15 @@ typedef struct __attribute__((packed)) {
     uint8_t qs[128];
 } rwkv_block_iq4_xs;
 
+/// Q8_K: the activations of the K-quant matmuls — 256 int8 quants, an f32 scale and the sums of each 16.
+typedef struct {
+    float d;
+    int8_t qs[256];
+    int16_t bsums[16];
+} rwkv_block_q8_K;
+
 _Static_assert(sizeof(rwkv_block_q8_0) == 34, "ggml's block_q8_0 is 34 bytes");
+_Static_assert(sizeof(rwkv_block_q8_K) == 292, "a Q8_K block is 292 bytes");
 _Static_assert(sizeof(rwkv_block_q4_0) == 18, "ggml's block_q4_0 is 18 bytes");
 _Static_assert(sizeof(rwkv_block_q8_0s) == 40, "a Q8_0s block is 40 bytes");
 _Static_assert(sizeof(rwkv_block_q4_1) == 20, "ggml's block_q4_1 is 20 bytes");
@@ -298,9 +306,9 @@ typedef struct {
     /// Row conversions by type (f32 ones are copies).
     rwkv_to_f32_fn f32_to_f32, f16_to_f32, bf16_to_f32, q8_0_to_f32, q4_0_to_f32, q8_0s_to_f32;
     rwkv_to_f32_fn q4_1_to_f32, q5_0_to_f32, q5_1_to_f32, iq4_nl_to_f32;
-    rwkv_to_f32_fn q2_K_to_f32, q3_K_to_f32, q4_K_to_f32, q5_K_to_f32, q6_K_to_f32, iq4_xs_to_f32;
+    rwkv_to_f32_fn q2_K_to_f32, q3_K_to_f32, q4_K_to_f32, q5_K_to_f32, q6_K_to_f32, iq4_xs_to_f32, q8_K_to_f32;
     rwkv_from_f32_fn f32_from_f32, f32_to_f16, f32_to_bf16, f32_to_q8_0, f32_to_q4_0, f32_to_q8_0s;
-    rwkv_from_f32_fn f32_to_q4_1, f32_to_q5_0, f32_to_q5_1;
+    rwkv_from_f32_fn f32_to_q4_1, f32_to_q5_0, f32_to_q5_1, f32_to_q8_K;
     /// exp (within 2 ulp) and sigmoid (within 3 ulp), vectorised.
     rwkv_map_fn exp, sigmoid;
 } rwkv_kernels;

@@ -8,6 +8,7 @@
 #include "matmul_quant.h"
 #include "matmul_r8.h"
 #include "quant_types.h"
+#include "matmul_k.h"
 #include "rwkv.h"
 
 /// A matmul: weight rows [first · rows_per_unit, end · rows_per_unit) against every token.
@@ -49,9 +50,9 @@ const rwkv_kernels RWKV_TABLE = {
     .matmul_iq4_nl = matmul_iq4_nl,
     .matmul_q2_K = matmul_q2_K,
     .matmul_q3_K = matmul_q3_K,
-    .matmul_q4_K = matmul_q4_K,
-    .matmul_q5_K = matmul_q5_K,
-    .matmul_q6_K = matmul_q6_K,
+    .matmul_q4_K = matmul_q4_K_int8,
+    .matmul_q5_K = matmul_q5_K_int8,
+    .matmul_q6_K = matmul_q6_K_int8,
     .matmul_iq4_xs = matmul_iq4_xs,
     .f32_to_f32 = f32_to_f32_row,
     .f16_to_f32 = f16_to_f32_row,
@@ -69,6 +70,7 @@ const rwkv_kernels RWKV_TABLE = {
     .q5_K_to_f32 = q5_K_to_f32_row,
     .q6_K_to_f32 = q6_K_to_f32_row,
     .iq4_xs_to_f32 = iq4_xs_to_f32_row,
+    .q8_K_to_f32 = q8_K_to_f32_row,
     .f32_from_f32 = f32_from_f32_row,
     .f32_to_f16 = f32_to_f16_row,
     .f32_to_bf16 = f32_to_bf16_row,
@@ -78,6 +80,7 @@ const rwkv_kernels RWKV_TABLE = {
     .f32_to_q4_1 = f32_to_q4_1_row,
     .f32_to_q5_0 = f32_to_q5_0_row,
     .f32_to_q5_1 = f32_to_q5_1_row,
+    .f32_to_q8_K = f32_to_q8_K_row,
     .exp = exp_f32,
     .sigmoid = sigmoid_f32,
 };

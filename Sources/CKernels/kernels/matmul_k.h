@@ -1,0 +1,204 @@
+// K-quant matmuls (Q4_K, Q5_K, Q6_K) on int8 dot products against Q8_K activations, as ggml multiplies them.
+//
+// A weight super-block is unpacked into 256 unsigned quants (0…15, 0…31 or 0…63) and 16 int16 scales, one per
+// group of 16 values (a Q4_K/Q5_K sub-block of 32 gives its scale to both of its groups). Its integer dot with
+// an activation block is Σ_g scale_g · Σ_{v ∈ g} q_v·x_v — AVX2 `vpmaddubsw` (unsigned quants against signed
+// activations: the pair sums cannot saturate) then `vpmaddwd` by the scales; the scalar level sums the same
+// integers. The minimums (Q4_K/Q5_K: dmin·m_s, Q6_K: the −32 offset) come from the activation block's sums of
+// 16. Per super-block, in this order: acc += (d·d_x)·S − (dmin·d_x)·M, so every level and every tiling gives
+// the same bits.
+
+// MARK: - Q8_K activations
+
+/// ggml's Q8_K: the value of largest magnitude maps to ∓127, quants rounded to nearest even.
+static void f32_to_q8_K_row(const float *x, void *out, int64_t k) {
+    rwkv_block_q8_K *y = (rwkv_block_q8_K *)out;
+    for (int64_t i = 0; i < k / RWKV_QK_K; i++, x += RWKV_QK_K) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < RWKV_QK_K; j++)
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        if (amax == 0) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        const float iscale = -127.0f / max;
+        for (int j = 0; j < RWKV_QK_K; j++) {
+            const float v = rintf(iscale * x[j]);
+            y[i].qs[j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+        }
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int j = 0; j < 16; j++) sum += y[i].qs[16 * g + j];
+            y[i].bsums[g] = (int16_t)sum;
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+static void q8_K_to_f32_row(const void *src, float *y, int64_t k) {
+    const rwkv_block_q8_K *b = (const rwkv_block_q8_K *)src;
+    for (int64_t i = 0; i < k / RWKV_QK_K; i++)
+        for (int j = 0; j < RWKV_QK_K; j++) y[i * RWKV_QK_K + j] = b[i].d * (float)b[i].qs[j];
+}
+
+// MARK: - Unpacked super-blocks
+
+/// A weight super-block ready for dot products: 256 unsigned quants in value order, a scale per group of 16,
+/// a minimum per group of 16 (its weight against the activations' group sums), and the block's two factors.
+typedef struct {
+#if RWKV_SIMD
+    __m256i q[8];
+#else
+    uint8_t q[256];
+#endif
+    int16_t scales[16];
+    int16_t mins[16];
+    float d, dmin;
+} unpacked_k;
+
+/// A Q4_K (`qh` NULL) or Q5_K super-block: the factors and packed scales at the same places in both, the low
+/// bits in `qs`, Q5_K's fifth bits in `qh`.
+static inline void unpack_q45_K(const void *d, const void *dmin, const uint8_t *packed, const uint8_t *qs,
+                                const uint8_t *qh, unpacked_k *u) {
+    const int five_bits = qh != 0;
+    u->d = f16_to_f32(d);
+    u->dmin = f16_to_f32(dmin);
+    for (int s = 0; s < 8; s++) {
+        int scale, min;
+        k_scale_min(packed, s, &scale, &min);
+        u->scales[2 * s] = u->scales[2 * s + 1] = (int16_t)scale;
+        u->mins[2 * s] = u->mins[2 * s + 1] = (int16_t)min;
+    }
+#if RWKV_SIMD
+    const __m256i mask = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    const __m256i high = five_bits ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+        __m256i lo = _mm256_and_si256(v, mask), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+        if (five_bits) {
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * c), one), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 2 * c + 1), one), 4));
+        }
+        u->q[2 * c] = lo;
+        u->q[2 * c + 1] = hi;
+    }
+#else
+    for (int s = 0; s < 8; s++)
+        for (int j = 0; j < 32; j++)
+            u->q[32 * s + j] = (uint8_t)((qs[s / 2 * 32 + j] >> (4 * (s % 2)) & 0x0F) | (five_bits ? (qh[j] >> s & 1) << 4 : 0));
+#endif
+}
+
+static inline void unpack_q6_K(const rwkv_block_q6_K *w, unpacked_k *u) {
+    u->d = f16_to_f32(&w->d);
+    u->dmin = 0;
+    for (int g = 0; g < 16; g++) {
+        u->scales[g] = w->scales[g];
+        u->mins[g] = (int16_t)(32 * w->scales[g]);
+    }
+#if RWKV_SIMD
+    const __m256i mask = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(3);
+    for (int half = 0; half < 2; half++) {
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * half));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * half + 32));
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * half));
+        __m256i *q = u->q + 4 * half;
+        q[0] = _mm256_or_si256(_mm256_and_si256(l0, mask), _mm256_slli_epi16(_mm256_and_si256(h, two), 4));
+        q[1] = _mm256_or_si256(_mm256_and_si256(l1, mask), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), two), 4));
+        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), mask), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), two), 4));
+        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), mask), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), two), 4));
+    }
+#else
+    for (int v = 0; v < RWKV_QK_K; v++) {
+        const int half = v / 128, within = v % 128;
+        const int low = w->ql[half * 64 + within % 64] >> (4 * (within / 64)) & 0x0F;
+        const int high = w->qh[half * 32 + within % 32] >> (2 * (within / 32)) & 3;
+        u->q[v] = (uint8_t)(low | high << 4);
+    }
+#endif
+}
+
+/// Σ_g scale_g · Σ_{v ∈ g} q_v·x_v (exact).
+static inline int32_t dot_unpacked(const unpacked_k *u, const int8_t *x) {
+#if RWKV_SIMD
+    __m256i acc = _mm256_setzero_si256();
+    for (int i = 0; i < 8; i++) {
+        const __m256i pairs = _mm256_maddubs_epi16(u->q[i], _mm256_loadu_si256((const __m256i *)(x + 32 * i)));
+        const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(u->scales[2 * i + 1]), _mm_set1_epi16(u->scales[2 * i]));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, scales));
+    }
+    const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    const __m128i s2 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
+    return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1)));
+#else
+    int32_t total = 0;
+    for (int g = 0; g < 16; g++) {
+        int32_t dot = 0;
+        for (int j = 0; j < 16; j++) dot += u->q[16 * g + j] * x[16 * g + j];
+        total += u->scales[g] * dot;
+    }
+    return total;
+#endif
+}
+
+/// Σ_g min_g · (activation sum of group g) (exact).
+static inline int32_t dot_mins(const unpacked_k *u, const int16_t *bsums) {
+    int32_t total = 0;
+    for (int g = 0; g < 16; g++) total += u->mins[g] * bsums[g];
+    return total;
+}
+
+/// One super-block's contribution: (d·d_x)·S − (dmin·d_x)·M for Q4_K/Q5_K, (d·d_x)·(S − M) for Q6_K.
+static inline float block_k(const unpacked_k *u, const rwkv_block_q8_K *x, int six_bits) {
+    const int32_t s = dot_unpacked(u, x->qs), m = dot_mins(u, x->bsums);
+    if (six_bits) return (u->d * x->d) * (float)(s - m);
+    return (u->d * x->d) * (float)s - (u->dmin * x->d) * (float)m;
+}
+
+/// Tokens sharing one unpacked super-block.
+#define K_TOKENS 4
+
+/// The K-quant matmul of `kind` (4, 5 or 6 bits): each weight super-block unpacked once per 4 tokens, the
+/// tokens' sums accumulated per super-block in order.
+static inline __attribute__((always_inline)) void matmul_k(const uint8_t *w, const rwkv_block_q8_K *x, float *out, int64_t k, int64_t m,
+                                                           int64_t tokens, int64_t r0, int64_t r1, const int kind) {
+    const int64_t nb = k / RWKV_QK_K;
+    const int64_t block = kind == 4 ? (int64_t)sizeof(rwkv_block_q4_K) : kind == 5 ? (int64_t)sizeof(rwkv_block_q5_K) : (int64_t)sizeof(rwkv_block_q6_K);
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *wr = w + r * nb * block;
+        for (int64_t t0 = 0; t0 < tokens; t0 += K_TOKENS) {
+            const int64_t nt = tokens - t0 < K_TOKENS ? tokens - t0 : K_TOKENS;
+            float acc[K_TOKENS] = {0};
+            for (int64_t b = 0; b < nb; b++) {
+                unpacked_k u;
+                const uint8_t *wb = wr + b * block;
+                if (kind == 6) {
+                    unpack_q6_K((const rwkv_block_q6_K *)wb, &u);
+                } else if (kind == 5) {
+                    const rwkv_block_q5_K *q5 = (const rwkv_block_q5_K *)wb;
+                    unpack_q45_K(&q5->d, &q5->dmin, q5->scales, q5->qs, q5->qh, &u);
+                } else {
+                    const rwkv_block_q4_K *q4 = (const rwkv_block_q4_K *)wb;
+                    unpack_q45_K(&q4->d, &q4->dmin, q4->scales, q4->qs, 0, &u);
+                }
+                for (int64_t t = 0; t < nt; t++) acc[t] += block_k(&u, x + (t0 + t) * nb + b, kind == 6);
+            }
+            for (int64_t t = 0; t < nt; t++) out[(t0 + t) * m + r] = acc[t];
+        }
+    }
+}
+
+static void matmul_q4_K_int8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
+    matmul_k((const uint8_t *)w, (const rwkv_block_q8_K *)x, out, k, m, tokens, r0, r1, 4);
+}
+
+static void matmul_q5_K_int8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
+    matmul_k((const uint8_t *)w, (const rwkv_block_q8_K *)x, out, k, m, tokens, r0, r1, 5);
+}
+
+static void matmul_q6_K_int8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
+    matmul_k((const uint8_t *)w, (const rwkv_block_q8_K *)x, out, k, m, tokens, r0, r1, 6);
+}
