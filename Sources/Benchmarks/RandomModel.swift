@@ -24,28 +24,28 @@ public enum RandomModel {
     /// Official sizes; `-de` adds RWKV-7a DeepEmbed (as rwkv7a-g1b-0.1b).
     public static let shapeNames = ["0.1b", "0.4b", "1.5b", "2.9b", "0.1b-de", "0.4b-de", "1.5b-de", "2.9b-de"]
 
-    /// Bytes the model will occupy at `type` (what `make` allocates).
-    public static func bytes(_ h: RWKV7Hyperparameters, type: DType) -> Int {
+    /// Bytes the model will occupy at `plan` (what `make` allocates).
+    public static func bytes(_ h: RWKV7Hyperparameters, plan: QuantizationPlan) -> Int {
         RWKV7Tensor.all(h).reduce(0) { total, entry in
             let shape = entry.tensor.shape(h)
-            return total + dtype(entry.tensor, shape, type).rowBytes(shape.rowLength) * shape.rowCount
+            return total + dtype(entry.tensor, entry.layer, shape, plan).rowBytes(shape.rowLength) * shape.rowCount
         }
     }
 
-    /// The type each tensor has in a file `rwkv convert --type T` writes (llama.cpp's choices), with
+    /// The type each tensor has in a file `rwkv convert --type PLAN` writes (llama.cpp's choices), with
     /// DeepEmbed's tables F16, as released.
-    static func dtype(_ tensor: RWKV7Tensor, _ shape: Shape, _ type: DType) -> DType {
-        tensor.declaration.role == .table ? .f16 : RWKV7Conversion.convertType(tensor, shape: shape, current: .f32, to: type)
+    static func dtype(_ tensor: RWKV7Tensor, _ layer: Int?, _ shape: Shape, _ plan: QuantizationPlan) -> DType {
+        tensor.declaration.role == .table ? .f16 : RWKV7Conversion.convertType(tensor, layer: layer, shape: shape, current: .f32, to: plan)
     }
 
-    /// A model of shape `h` at `type`, each tensor of the type ``dtype(_:_:_:)`` gives and uniform in its
+    /// A model of shape `h` at `plan`, each tensor of the type ``dtype(_:_:_:_:)`` gives and uniform in its
     /// declared range (``RWKV7Tensor/Declaration``), which keeps activations realistic.
-    public static func make(_ h: RWKV7Hyperparameters, type: DType, seed: UInt64 = 42) throws -> RWKV7Weights {
+    public static func make(_ h: RWKV7Hyperparameters, plan: QuantizationPlan, seed: UInt64 = 42) throws -> RWKV7Weights {
         var generator = SeededGenerator(seed: seed)
         var tensors: [String: Tensor] = [:]
         for (kind, layer) in RWKV7Tensor.all(h) {
             let shape = kind.shape(h)
-            let dtype = dtype(kind, shape, type)
+            let dtype = dtype(kind, layer, shape, plan)
             let range = kind.declaration.randomRange(h)
             let tensor = try Tensor(zeros: dtype, shape)
             let n = shape.rowLength
@@ -58,6 +58,6 @@ public enum RandomModel {
             }
             tensors[kind.ggufName(layer: layer ?? 0)] = tensor
         }
-        return try RWKV7Weights(hyperparameters: h, tensors: tensors, name: "random \(type)")
+        return try RWKV7Weights(hyperparameters: h, tensors: tensors, name: "random \(plan)")
     }
 }

@@ -68,4 +68,12 @@ public enum DType: Int, CaseIterable, Sendable, CustomStringConvertible {
 
     /// Whether this is a block-quantized type.
     @inlinable public var isQuantized: Bool { traits.blockSize > 1 }
+
+    /// The type a matrix with rows of `columns` values gets when this one is asked for (llama-quantize's
+    /// rule): this type when its blocks fit the rows, else its ``DTypeTraits/fallback`` when that fits, else F16.
+    public func fitting(columns: Int) -> DType {
+        guard columns % blockSize != 0 else { return self }
+        if let fallback = traits.fallback, columns % fallback.blockSize == 0 { return fallback }
+        return .f16
+    }
 }

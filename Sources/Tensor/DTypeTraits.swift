@@ -19,6 +19,9 @@ public struct DTypeTraits: @unchecked Sendable {
     public var rwkvCppTypeID: UInt32? = nil
     /// llama.cpp's `general.file_type` (llama_ftype) for a file mostly of this type (nil where it has none).
     public var llamaFileType: UInt32? = nil
+    /// The type llama-quantize writes instead when a row is not a whole number of blocks (a K-quant's
+    /// 32-block stand-in; F16 when that does not fit either, or for a type with none).
+    public var fallback: DType? = nil
     /// Elements per block.
     public let blockSize: Int
     /// Bytes per block (the size of its C block struct).
@@ -65,29 +68,30 @@ public struct DTypeTraits: @unchecked Sendable {
         decoded("q5_0", ggufTypeID: 6, rwkvCppTypeID: 7, llamaFileType: 8, blockSize: 32, bytes: MemoryLayout<rwkv_block_q5_0>.size, from: \.f32_to_q5_0, to: \.q5_0_to_f32, matmul: \.matmul_q5_0),
         decoded("q5_1", ggufTypeID: 7, rwkvCppTypeID: 8, llamaFileType: 9, blockSize: 32, bytes: MemoryLayout<rwkv_block_q5_1>.size, from: \.f32_to_q5_1, to: \.q5_1_to_f32, matmul: \.matmul_q5_1),
         decoded("iq4_nl", ggufTypeID: 20, llamaFileType: 25, blockSize: 32, bytes: MemoryLayout<rwkv_block_iq4_nl>.size, from: nil, to: \.iq4_nl_to_f32, matmul: \.matmul_iq4_nl),
-        decoded("q2_K", ggufTypeID: 10, llamaFileType: 10, blockSize: 256, bytes: MemoryLayout<rwkv_block_q2_K>.size, from: nil, to: \.q2_K_to_f32, matmul: \.matmul_q2_K),
-        decoded("q3_K", ggufTypeID: 11, llamaFileType: 11, blockSize: 256, bytes: MemoryLayout<rwkv_block_q3_K>.size, from: nil, to: \.q3_K_to_f32, matmul: \.matmul_q3_K),
-        kQuant("q4_K", ggufTypeID: 12, llamaFileType: 14, bytes: MemoryLayout<rwkv_block_q4_K>.size, to: \.q4_K_to_f32, matmul: \.matmul_q4_K),
-        kQuant("q5_K", ggufTypeID: 13, llamaFileType: 16, bytes: MemoryLayout<rwkv_block_q5_K>.size, to: \.q5_K_to_f32, matmul: \.matmul_q5_K),
-        kQuant("q6_K", ggufTypeID: 14, llamaFileType: 18, bytes: MemoryLayout<rwkv_block_q6_K>.size, to: \.q6_K_to_f32, matmul: \.matmul_q6_K),
-        decoded("iq4_xs", ggufTypeID: 23, llamaFileType: 30, blockSize: 256, bytes: MemoryLayout<rwkv_block_iq4_xs>.size, from: nil, to: \.iq4_xs_to_f32, matmul: \.matmul_iq4_xs),
+        decoded("q2_K", ggufTypeID: 10, llamaFileType: 10, blockSize: 256, bytes: MemoryLayout<rwkv_block_q2_K>.size, from: \.f32_to_q2_K, to: \.q2_K_to_f32, matmul: \.matmul_q2_K, fallback: .q4_0),
+        decoded("q3_K", ggufTypeID: 11, llamaFileType: 11, blockSize: 256, bytes: MemoryLayout<rwkv_block_q3_K>.size, from: \.f32_to_q3_K, to: \.q3_K_to_f32, matmul: \.matmul_q3_K, fallback: .q4_0),
+        kQuant("q4_K", ggufTypeID: 12, llamaFileType: 14, bytes: MemoryLayout<rwkv_block_q4_K>.size, from: \.f32_to_q4_K, to: \.q4_K_to_f32, matmul: \.matmul_q4_K, fallback: .q5_0),
+        kQuant("q5_K", ggufTypeID: 13, llamaFileType: 16, bytes: MemoryLayout<rwkv_block_q5_K>.size, from: \.f32_to_q5_K, to: \.q5_K_to_f32, matmul: \.matmul_q5_K, fallback: .q5_1),
+        kQuant("q6_K", ggufTypeID: 14, llamaFileType: 18, bytes: MemoryLayout<rwkv_block_q6_K>.size, from: \.f32_to_q6_K, to: \.q6_K_to_f32, matmul: \.matmul_q6_K, fallback: .q8_0),
+        decoded("iq4_xs", ggufTypeID: 23, llamaFileType: 30, blockSize: 256, bytes: MemoryLayout<rwkv_block_iq4_xs>.size, from: nil, to: \.iq4_xs_to_f32, matmul: \.matmul_iq4_xs, fallback: .iq4_nl),
         DTypeTraits(name: "q8_K", ggufTypeID: nil, blockSize: 256, bytesPerBlock: MemoryLayout<rwkv_block_q8_K>.size,
                     fromFloat: \.f32_to_q8_K, toFloat: \.q8_K_to_f32, activationType: .q8_K, matmul: nil, vecDot: nil),
     ]
 
     /// A K-quant multiplied against Q8_K activations on int8 dot products; its reference vec-dot decodes the
     /// weights and dots them with the dequantized activations.
-    static func kQuant(_ name: String, ggufTypeID: UInt32, llamaFileType: UInt32, bytes: Int, to: ToFloat, matmul: Matmul) -> DTypeTraits {
-        DTypeTraits(name: name, ggufTypeID: ggufTypeID, llamaFileType: llamaFileType, blockSize: 256, bytesPerBlock: bytes,
-                    fromFloat: nil, toFloat: to, activationType: .q8_K, matmul: matmul,
+    static func kQuant(_ name: String, ggufTypeID: UInt32, llamaFileType: UInt32, bytes: Int, from: FromFloat, to: ToFloat, matmul: Matmul,
+                       fallback: DType) -> DTypeTraits {
+        DTypeTraits(name: name, ggufTypeID: ggufTypeID, llamaFileType: llamaFileType, fallback: fallback, blockSize: 256, bytesPerBlock: bytes,
+                    fromFloat: from, toFloat: to, activationType: .q8_K, matmul: matmul,
                     vecDot: ReferenceVecDot.decodedAgainstQ8_K(to, blockBytes: bytes))
     }
 
     /// A block type whose matmul decodes weight rows to f32 and multiplies them with f32 activations; its
     /// reference vec-dot does the same, value by value.
     static func decoded(_ name: String, ggufTypeID: UInt32, rwkvCppTypeID: UInt32? = nil, llamaFileType: UInt32, blockSize: Int,
-                        bytes: Int, from: FromFloat?, to: ToFloat, matmul: Matmul) -> DTypeTraits {
-        DTypeTraits(name: name, ggufTypeID: ggufTypeID, rwkvCppTypeID: rwkvCppTypeID, llamaFileType: llamaFileType,
+                        bytes: Int, from: FromFloat?, to: ToFloat, matmul: Matmul, fallback: DType? = nil) -> DTypeTraits {
+        DTypeTraits(name: name, ggufTypeID: ggufTypeID, rwkvCppTypeID: rwkvCppTypeID, llamaFileType: llamaFileType, fallback: fallback,
                     blockSize: blockSize, bytesPerBlock: bytes, fromFloat: from, toFloat: to,
                     activationType: .f32, matmul: matmul, vecDot: ReferenceVecDot.decoded(to, blockSize: blockSize, blockBytes: bytes))
     }

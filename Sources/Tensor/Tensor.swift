@@ -87,6 +87,9 @@ public struct Tensor: @unchecked Sendable {
         try body(UnsafeRawBufferPointer(start: storage.base + byteOffset, count: byteCount))
     }
 
+    /// A copy of the tensor's bytes.
+    public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+
     /// Calls `body` with the tensor's bytes for writing; the storage must be owned (not a file view).
     public func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
         precondition(storage.isWritable, "a file-backed tensor is read-only")

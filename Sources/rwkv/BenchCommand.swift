@@ -1,6 +1,7 @@
 import ArgumentParser
 import Benchmarks
 import Foundation
+import ModelFiles
 import RWKVGraph
 import Tensor
 
@@ -46,8 +47,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: [.short, .customLong("threads")], help: "Thread counts, comma-separated.")
     var threads = CommaList<Int>([1, 2])
 
-    @Option(name: .customLong("type"), help: "Weight types, comma-separated. Default: f32, f16, q8_0, q4_0 for --kernels, f32 for --shape, the file's own for -m.")
-    var types: CommaList<DType>?
+    @Option(name: .customLong("type"), help: "Weight types (file types as `quantize` takes them), comma-separated. Default: f32, f16, q8_0, q4_0 for --kernels, f32 for --shape, the file's own for -m.",
+            transform: parsePlans)
+    var types: [QuantizationPlan]?
 
     @Option(help: "Size of the bandwidth test buffer in GiB.")
     var bandwidthGib = 1.0
@@ -82,7 +84,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     private func runKernels() throws {
-        let types = self.types?.values ?? [.f32, .f16, .q8_0, .q4_0]
+        let types = self.types?.map(\.mainRecipe.type) ?? [.f32, .f16, .q8_0, .q4_0]
         let (rows, columns) = parsedMatrix!
         let bandwidth = ReadBandwidth(bytes: Int(bandwidthGib * Double(1 << 30)))
         var bandwidthByThreads: [Int: Double] = [:]

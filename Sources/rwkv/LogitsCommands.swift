@@ -17,7 +17,8 @@ struct LogitsCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output dump (.safetensors).") var output: String
     @Option(name: [.short, .customLong("threads")], help: "Threads.") var threads = 1
     @Option(help: "Tokens per prefill call (1 = token by token).") var chunk = 512
-    @Option(name: .customLong("type"), help: "Run at this precision (weights converted at load as `rwkv quantize` does).") var type: DType?
+    /// Run at this precision: weights converted at load as `rwkv quantize` converts them.
+    @OptionGroup var precision: PrecisionOptions
 
     func validate() throws {
         guard (tokens == nil) != (text == nil) else { throw ValidationError("give exactly one of --tokens and --text") }
@@ -28,7 +29,7 @@ struct LogitsCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let checkpoint = try Checkpoint.open(model)
-            let rwkv = try RWKV7Model(try RWKV7Weights(checkpoint).converted(toRunAt: type))
+            let rwkv = try RWKV7Model(try RWKV7Weights(checkpoint).converted(toRunAt: try precision.plan()))
             let ids = try tokenIDs(checkpoint: checkpoint, vocabularySize: rwkv.hyperparameters.vocabularySize)
             let session = try RWKV7Session(model: rwkv, threads: threads)
             let logits = try session.process(ids, chunk: chunk, allLogits: true)

@@ -11,20 +11,20 @@ extension BenchCommand {
         let threadCounts = threads.values
         var loaded: RWKV7Weights?
         var shapeParameters: RWKV7Hyperparameters?
-        let typeList: [DType?]
+        let typeList: [QuantizationPlan?]
         if let model {
             loaded = try RWKV7Weights(try Checkpoint.open(model))
-            typeList = types?.values.map { Optional($0) } ?? [nil]
+            typeList = types?.map { Optional($0) } ?? [nil]
         } else {
             shapeParameters = RandomModel.shape(named: shape!)!
-            typeList = (types?.values ?? [.f32]).map { Optional($0) }
+            typeList = (types ?? [QuantizationPlan(.f32)]).map { Optional($0) }
         }
         let name = model.map { stem($0) } ?? "RWKV-7 \(shape!.uppercased())"
         // Refuse what will not fit before allocating anything.
         let available = availableMemory()
         for type in typeList {
             let bytes: Int
-            if let shapeParameters { bytes = RandomModel.bytes(shapeParameters, type: type ?? .f32) } else {
+            if let shapeParameters { bytes = RandomModel.bytes(shapeParameters, plan: type ?? QuantizationPlan(.f32)) } else {
                 bytes = loaded!.tensors.values.reduce(0) { $0 + $1.byteCount }
             }
             if let available, bytes + (1 << 30) > available {
@@ -44,10 +44,10 @@ extension BenchCommand {
         var results: [ModelBenchmark.Result] = []
         for type in typeList {
             func weights() throws -> RWKV7Weights {
-                if let shapeParameters { return try RandomModel.make(shapeParameters, type: type ?? .f32) }
+                if let shapeParameters { return try RandomModel.make(shapeParameters, plan: type ?? QuantizationPlan(.f32)) }
                 return try type.map { try loaded!.converted(toRunAt: $0) } ?? loaded!
             }
-            let typeName = (type ?? loaded?.tensors["token_embd.weight"]?.dtype ?? .f32).description
+            let typeName = type?.description ?? (loaded?.tensors["token_embd.weight"]?.dtype ?? .f32).description
             // The weights are a temporary: only the model (with its repacked copies) stays alive.
             let benchmark = try ModelBenchmark(weights: try weights(), modelName: name, typeName: typeName)
             for t in threadCounts {

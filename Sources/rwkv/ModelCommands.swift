@@ -15,7 +15,7 @@ struct ConvertCommand: ParsableCommand {
 
     @Argument(help: "Input model file.") var input: String
     @Argument(help: "Output .gguf file (written atomically).") var output: String
-    @Option(name: .customLong("type"), help: "Weight type of the projections (llama.cpp's choices for the rest: docs/cli.md).") var type: DType?
+    @OptionGroup var precision: PrecisionOptions
     @Option(help: "World vocabulary file (rwkv_vocab_v20230424.txt) to store as GGUF tokenizer metadata.") var vocab: String?
 
     func validate() throws {
@@ -26,8 +26,9 @@ struct ConvertCommand: ParsableCommand {
             let weights = try RWKV7Weights(try Checkpoint.open(input))
             let vocabulary = try vocab.map { try WorldVocabulary(contentsOf: $0) }
             let progress = ProgressBar(label: "convert")
-            let converted = try RWKV7Conversion.apply(weights, choose: { RWKV7Conversion.convertType($0, $1, to: type) }, progress: progress.update)
-            let writer = try RWKV7GGUF.writer(for: converted, name: stem(output), vocabulary: vocabulary)
+            let plan = try precision.plan()
+            let converted = try RWKV7Conversion.apply(weights, choose: { RWKV7Conversion.convertType($0, $1, to: plan) }, progress: progress.update)
+            let writer = try RWKV7GGUF.writer(for: converted, name: stem(output), vocabulary: vocabulary, fileType: plan?.mainRecipe.fileType)
             try writer.write(to: output, progress: ProgressBar(label: "write").update)
             printErr("\(output): \(converted.hyperparameters.summary), \(formatBytes(writer.tensors.reduce(0) { $0 + $1.tensor.byteCount })) of tensors")
         }
@@ -38,13 +39,17 @@ struct ConvertCommand: ParsableCommand {
 struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
-        abstract: "Quantize a GGUF model's embedding, head and projection matrices (llama-quantize's set for rwkv7).",
-        discussion: "A Q4_0 head is written as Q8_0 (llama.cpp uses Q6_K there, which rwkv-swift does not have). All other tensors are copied unchanged."
+        abstract: "Quantize a model's embedding, head and projection matrices as llama-quantize does for rwkv7.",
+        discussion: "Types: \(QuantizationRecipe.all.map(\.name).joined(separator: ", ")). The head of a quantized type is Q6_K (Q8_0 for q8_0), unless --pure; rows that are not a whole number of blocks fall back as llama-quantize's do (q4_K to q5_0, q5_K to q5_1, q6_K to q8_0, q2_K/q3_K to q4_0, then f16). All other tensors are copied unchanged. docs/cli.md has the details."
     )
 
     @Argument(help: "Input model file (GGUF, or any format convert reads).") var input: String
     @Argument(help: "Output .gguf file (written atomically).") var output: String
-    @Option(name: .customLong("type"), help: "The projections' type.") var type: DType
+    @OptionGroup var precision: PrecisionOptions
+
+    func validate() throws {
+        guard precision.type != nil else { throw ValidationError("quantize needs --type") }
+    }
 
     func run() throws {
         try reportingErrors {
@@ -52,8 +57,9 @@ struct QuantizeCommand: ParsableCommand {
             let weights = try RWKV7Weights(checkpoint)
             let vocabulary = checkpoint.gguf.flatMap { WorldVocabulary(gguf: $0) }
             let progress = ProgressBar(label: "quantize")
-            let quantized = try RWKV7Conversion.apply(weights, choose: { RWKV7Conversion.quantizeType($0, $1, to: type) }, progress: progress.update)
-            let writer = try RWKV7GGUF.writer(for: quantized, name: stem(output), vocabulary: vocabulary)
+            guard let plan = try precision.plan() else { throw ValidationError("quantize needs --type") }
+            let quantized = try RWKV7Conversion.apply(weights, choose: { RWKV7Conversion.quantizeType($0, $1, to: plan) }, progress: progress.update)
+            let writer = try RWKV7GGUF.writer(for: quantized, name: stem(output), vocabulary: vocabulary, fileType: plan.mainRecipe.fileType)
             try writer.write(to: output, progress: ProgressBar(label: "write").update)
             printErr("\(output): \(formatBytes(writer.tensors.reduce(0) { $0 + $1.tensor.byteCount })) of tensors")
         }

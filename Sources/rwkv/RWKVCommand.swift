@@ -58,17 +58,4 @@ struct CommaList<Element: ExpressibleByArgument>: ExpressibleByArgument {
     var defaultValueDescription: String { values.map { "\($0)" }.joined(separator: ",") }
 }
 
-extension DType: ExpressibleByArgument {
-    /// A type `--type` takes (``DType/producible``), by name.
-    public init?(argument: String) {
-        guard let type = DType(name: argument), type.isProducible else { return nil }
-        self = type
-    }
-
-    /// The names `--type` takes, for help and error messages.
-    public static var allValueStrings: [String] { producible.map(\.description) }
-}
-
-/// `f32, f16, …` for help texts.
-let producibleTypeNames = DType.producible.map(\.description).joined(separator: ", ")
 

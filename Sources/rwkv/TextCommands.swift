@@ -9,7 +9,8 @@ struct RunOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Model file (GGUF, .pth, .safetensors/.st or rwkv.cpp .bin).") var model: String
     @Option(help: "World vocabulary file, for a model file that has none.") var vocab: String?
     @Option(name: [.short, .customLong("threads")], help: "Threads.") var threads = 1
-    @Option(name: .customLong("type"), help: "Run at this precision (weights converted at load as `rwkv quantize` does).") var type: DType?
+    /// Run at this precision: weights converted at load as `rwkv quantize` converts them.
+    @OptionGroup var precision: PrecisionOptions
     @Option(name: .short, help: "Largest number of tokens to generate (per reply in chat).") var n = 200
     @Option(help: "Sampling temperature (0 = greedy).") var temperature: Float = 1.0
     @Option(help: "Top-p (nucleus) probability mass.") var topP: Float = 0.7
@@ -43,7 +44,7 @@ struct RunOptions: ParsableArguments {
     /// Loads the model at the chosen precision with its codec.
     func load() throws -> TextGenerator {
         let checkpoint = try Checkpoint.open(model)
-        let weights = try RWKV7Weights(checkpoint).converted(toRunAt: type)
+        let weights = try RWKV7Weights(checkpoint).converted(toRunAt: try precision.plan())
         let codec = try TextCodec.forModel(checkpoint, vocabularySize: weights.hyperparameters.vocabularySize, vocabularyPath: vocab)
         let session = try RWKV7Session(model: try RWKV7Model(weights), threads: threads)
         return TextGenerator(session: session, codec: codec, settings: settings)

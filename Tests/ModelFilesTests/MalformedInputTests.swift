@@ -107,6 +107,18 @@ import Testing
         expectModelError(["name of 100000 bytes"]) { _ = try Checkpoint.open(try scratch.write("n.bin", patched(28, 100_000))) }
         seed = Array(try Fixtures.data("values.gguf"))
         expectModelError(["cannot fit"]) { _ = try Checkpoint.open(try scratch.write("c.gguf", patched(8, 0xFFFF_FFFF))) }
+        // A ggml type this build cannot read names the tensor, the type and the types it reads.
+        var writer = GGUFWriter()
+        try writer.add("probe.weight", try Tensor(zeros: .f32, Shape(256)))
+        try writer.write(to: scratch.path("probe.gguf"))
+        seed = Array(try Data(contentsOf: URL(fileURLWithPath: scratch.path("probe.gguf"))))
+        let name = Array("probe.weight".utf8)
+        let nameEnd = (0...(seed.count - name.count)).first { Array(seed[$0..<($0 + name.count)]) == name }! + name.count
+        for (id, typeName) in [(16, "IQ2_XXS"), (15, "Q8_K"), (39, "MXFP4"), (200, "unknown")] {
+            expectModelError(["tensor 'probe.weight' has ggml type \(id) (\(typeName)), which is not supported (f32, f16, bf16, q8_0, q4_0, q4_1"]) {
+                _ = try GGUFFile(file: try MappedFile(path: try scratch.write("type.gguf", patched(nameEnd + 12, UInt32(id)))))
+            }
+        }
     }
 
     /// Deterministic random mutations (flips, overwrites with 0/0xFF/random, insertions, deletions,

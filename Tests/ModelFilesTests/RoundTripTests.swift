@@ -26,7 +26,7 @@ import Testing
     func quantizeMatchesGGUFPy(_ type: DType) throws {
         let scratch = try ScratchDirectory()
         let weights = try RWKV7Weights(try Checkpoint.open(Fixtures.path("tiny-f32.gguf")))
-        let quantized = try RWKV7Conversion.apply(weights) { RWKV7Conversion.quantizeType($0, $1, to: type) }
+        let quantized = try RWKV7Conversion.apply(weights) { RWKV7Conversion.quantizeType($0, $1, to: QuantizationPlan(type)) }
         #expect(try quantized.tensor("blk.1.time_mix_key.weight").dtype == type)
         #expect(try quantized.tensor("output.weight").dtype == .q8_0)
         #expect(try quantized.tensor("blk.0.time_mix_a1.weight").dtype == .f32)
@@ -36,7 +36,7 @@ import Testing
 
     @Test func convertTypesFollowLlamaCpp() throws {
         let weights = try RWKV7Weights(try Checkpoint.open(Fixtures.path("tiny.pth")))
-        let q4 = try RWKV7Conversion.apply(weights) { RWKV7Conversion.convertType($0, $1, to: .q4_0) }
+        let q4 = try RWKV7Conversion.apply(weights) { RWKV7Conversion.convertType($0, $1, to: QuantizationPlan(.q4_0)) }
         let expectations: [(String, DType)] = [
             ("token_embd.weight", .q4_0), ("output.weight", .q8_0), ("blk.0.time_mix_receptance.weight", .q4_0),
             ("blk.1.channel_mix_value.weight", .q4_0), ("blk.0.time_mix_w1.weight", .f32), ("blk.0.time_mix_lerp_fused.weight", .f32),
@@ -44,7 +44,7 @@ import Testing
             ("blk.0.attn_norm.weight", .f32), ("blk.0.time_mix_r_k.weight", .f32),
         ]
         for (name, type) in expectations { #expect(try q4.tensor(name).dtype == type, "\(name)") }
-        let f32 = try RWKV7Conversion.apply(weights) { RWKV7Conversion.convertType($0, $1, to: .f32) }
+        let f32 = try RWKV7Conversion.apply(weights) { RWKV7Conversion.convertType($0, $1, to: QuantizationPlan(.f32)) }
         #expect(f32.tensors.values.allSatisfy { $0.dtype == .f32 })
     }
 

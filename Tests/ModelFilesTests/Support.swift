@@ -39,10 +39,6 @@ final class ScratchDirectory {
     }
 }
 
-extension Tensor {
-    var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
-}
-
 /// A zip archive of stored entries, as torch.save writes them (for hand-made pickles).
 func makeZip(_ entries: [(String, [UInt8])]) -> [UInt8] {
     var out: [UInt8] = []

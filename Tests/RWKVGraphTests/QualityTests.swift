@@ -79,10 +79,10 @@ import Testing
     func typeAtLoadEqualsQuantizedFile(_ type: DType) throws {
         let scratch = try ScratchDirectory()
         let source = try RWKV7Weights(try Checkpoint.open(Fixtures.path("random-rwkv7.pth")))
-        let f32 = try RWKV7Conversion.apply(source) { RWKV7Conversion.convertType($0, $1, to: .f32) }
+        let f32 = try RWKV7Conversion.apply(source) { RWKV7Conversion.convertType($0, $1, to: QuantizationPlan(.f32)) }
         try RWKV7GGUF.writer(for: f32, name: "f32").write(to: scratch.path("f32.gguf"))
         let fromFile = try RWKV7Weights(try Checkpoint.open(scratch.path("f32.gguf")))
-        let quantized = try RWKV7Conversion.apply(fromFile) { RWKV7Conversion.quantizeType($0, $1, to: type) }
+        let quantized = try RWKV7Conversion.apply(fromFile) { RWKV7Conversion.quantizeType($0, $1, to: QuantizationPlan(type)) }
         try RWKV7GGUF.writer(for: quantized, name: "q").write(to: scratch.path("q.gguf"))
         let tokens: [Int32] = [5, 900, 17, 2047, 0, 33, 1024]
         let direct = try Self.logits(fromFile, tokens, type: type)

@@ -24,6 +24,26 @@ extension TensorTestSuite {
             #expect(firstBad == nil, "\(type) block \(firstBad ?? -1) differs from gguf-py")
         }
 
+        /// The K-quant quantizers against ggml's own (`ggml_quantize_chunk`, what llama-quantize runs; fixtures
+        /// from tools/gen_kquant_fixtures.py), byte for byte, at every ISA level.
+        @Test(arguments: [DType.q2_K, .q3_K, .q4_K, .q5_K, .q6_K])
+        func kQuantQuantizerMatchesGGML(_ type: DType) throws {
+            let input = try Fixtures.floats("quant/superblocks.f32")
+            let expected = Array(try Fixtures.data("quant/\(type).quant.bin"))
+            #expect(input.count / 256 * type.bytesPerBlock == expected.count)
+            for level in KernelLevel.supported {
+                var got = [UInt8](repeating: 0, count: expected.count)
+                input.withUnsafeBufferPointer { src in
+                    got.withUnsafeMutableBytes { level.kernels![type.traits.fromFloat!]!(src.baseAddress!, $0.baseAddress!, Int64(input.count)) }
+                }
+                let blockBytes = type.bytesPerBlock
+                let firstBad = (0..<(input.count / 256)).first { b in
+                    got[(b * blockBytes)..<((b + 1) * blockBytes)] != expected[(b * blockBytes)..<((b + 1) * blockBytes)]
+                }
+                #expect(firstBad == nil, "\(type) at \(level): super-block \(firstBad ?? -1) differs from ggml's")
+            }
+        }
+
         /// Every other block type a GGUF file can hold: random blocks (with finite scales of every kind)
         /// decode to exactly gguf-py's `quants.dequantize` values, bit for bit, at every ISA level.
         @Test(arguments: [DType.q4_1, .q5_0, .q5_1, .iq4_nl, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs])

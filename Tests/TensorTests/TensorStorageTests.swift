@@ -118,6 +118,12 @@ extension TensorTestSuite {
             let q = graph.weight(try Tensor(zeros: .q8_0, Shape(32, 4)))
             let narrow = try graph.input("narrow", .f32, Shape(16, 1))
             expectGraphError(["matmul", "[32, 4]", "[16, 1]"]) { _ = try graph.matmul(q, narrow) }
+            // A type with no matmul kernel is an error naming it, never another type's kernel.
+            let wide = try graph.input("wide", .f32, Shape(256, 1))
+            for type in DType.allCases where type.traits.matmul == nil {
+                let weight = graph.weight(try Tensor(zeros: type, Shape(256, 2)))
+                expectGraphError(["matmul", "weight type \(type) has no matmul kernel"]) { _ = try graph.matmul(weight, wide) }
+            }
         }
 
         @Test func recordingComputesNothing() throws {

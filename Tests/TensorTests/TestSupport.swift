@@ -16,9 +16,6 @@ enum Fixtures {
 extension Tensor {
     /// A deep copy in owned f32 memory.
     func cloned() throws -> Tensor { try Tensor(floats(), shape: shape) }
-
-    /// The raw bytes.
-    var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
 }
 
 /// Random f32 tensor.

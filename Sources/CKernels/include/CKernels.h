@@ -309,6 +309,7 @@ typedef struct {
     rwkv_to_f32_fn q2_K_to_f32, q3_K_to_f32, q4_K_to_f32, q5_K_to_f32, q6_K_to_f32, iq4_xs_to_f32, q8_K_to_f32;
     rwkv_from_f32_fn f32_from_f32, f32_to_f16, f32_to_bf16, f32_to_q8_0, f32_to_q4_0, f32_to_q8_0s;
     rwkv_from_f32_fn f32_to_q4_1, f32_to_q5_0, f32_to_q5_1, f32_to_q8_K;
+    rwkv_from_f32_fn f32_to_q2_K, f32_to_q3_K, f32_to_q4_K, f32_to_q5_K, f32_to_q6_K;
     /// exp (within 2 ulp) and sigmoid (within 3 ulp), vectorised.
     rwkv_map_fn exp, sigmoid;
 } rwkv_kernels;

@@ -9,6 +9,7 @@
 #include "matmul_r8.h"
 #include "quant_types.h"
 #include "matmul_k.h"
+#include "quantize_k.h"
 #include "rwkv.h"
 
 /// A matmul: weight rows [first · rows_per_unit, end · rows_per_unit) against every token.
@@ -81,6 +82,11 @@ const rwkv_kernels RWKV_TABLE = {
     .f32_to_q5_0 = f32_to_q5_0_row,
     .f32_to_q5_1 = f32_to_q5_1_row,
     .f32_to_q8_K = f32_to_q8_K_row,
+    .f32_to_q2_K = f32_to_q2_K_row,
+    .f32_to_q3_K = f32_to_q3_K_row,
+    .f32_to_q4_K = f32_to_q4_K_row,
+    .f32_to_q5_K = f32_to_q5_K_row,
+    .f32_to_q6_K = f32_to_q6_K_row,
     .exp = exp_f32,
     .sigmoid = sigmoid_f32,
 };
