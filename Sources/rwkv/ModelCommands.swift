@@ -16,15 +16,17 @@ struct ConvertCommand: ParsableCommand {
     @Argument(help: "Input model file.") var input: String
     @Argument(help: "Output .gguf file (written atomically).") var output: String
     @OptionGroup var precision: PrecisionOptions
-    @Option(help: "World vocabulary file (rwkv_vocab_v20230424.txt) to store as GGUF tokenizer metadata.") var vocab: String?
+    @Option(help: "World vocabulary file (rwkv_vocab_v20230424.txt) to store as GGUF tokenizer metadata (a GGUF input's own is kept otherwise).") var vocab: String?
 
     func validate() throws {
     }
 
     func run() throws {
         try reportingErrors {
-            let weights = try RWKV7Weights(try Checkpoint.open(input))
-            let vocabulary = try vocab.map { try WorldVocabulary(contentsOf: $0) }
+            let checkpoint = try Checkpoint.open(input)
+            let weights = try RWKV7Weights(checkpoint)
+            // A GGUF input keeps its tokenizer unless --vocab replaces it.
+            let vocabulary = try vocab.map { try WorldVocabulary(contentsOf: $0) } ?? checkpoint.gguf.flatMap { WorldVocabulary(gguf: $0) }
             let progress = ProgressBar(label: "convert")
             let plan = try precision.plan()
             let converted = try RWKV7Conversion.apply(weights, choose: { RWKV7Conversion.convertType($0, $1, to: plan) }, progress: progress.update)

@@ -95,6 +95,23 @@ import Testing
         #expect(ok.status == 0 && ok.stdout.hasPrefix("The ") && ok.stderr.contains("generated 20 tokens"))
     }
 
+    /// Converting or quantizing a GGUF keeps its tokenizer (llama.cpp cannot load an rwkv7 file without one).
+    @Test(.enabled(if: hasBinary && Fixtures.hasShared("rwkv_vocab_v20230424.txt"), "needs the rwkv binary and ../shared/models"))
+    func conversionsKeepTheTokenizer() throws {
+        let scratch = try ScratchDirectory()
+        let h = RWKV7Hyperparameters(vocabularySize: 65536, embedding: 64, layers: 1, headSize: 64, decayRank: 8, iclrRank: 8,
+                                     valueRank: 8, gateRank: 8, ffnSize: 128)
+        let vocabulary = try WorldVocabulary(contentsOf: Fixtures.shared("rwkv_vocab_v20230424.txt")!)
+        try RWKV7GGUF.writer(for: try RandomModel.make(h, plan: QuantizationPlan(.f32)), name: "v", vocabulary: vocabulary).write(to: scratch.path("v.gguf"))
+        for (command, extra) in [("convert", ["--type", "f16"]), ("quantize", ["--type", "q4_k_m"])] {
+            let result = try Self.run([command, scratch.path("v.gguf"), scratch.path("\(command).gguf")] + extra)
+            #expect(result.status == 0, "\(result.stderr)")
+            let gguf = try #require(try Checkpoint.open(scratch.path("\(command).gguf")).gguf)
+            #expect(gguf["tokenizer.ggml.model"]?.string == "rwkv", "\(command)")
+            #expect(WorldVocabulary(gguf: gguf)?.modelSize == vocabulary.modelSize, "\(command)")
+        }
+    }
+
     /// A chat driven through a pipe keeps its state across turns and saves it.
     @Test(.enabled(if: hasBinary && Fixtures.hasShared("tiny-rwkv-7v0-834K-FP32.bin"), "needs the rwkv binary and ../shared/models"))
     func chatThroughAPipe() throws {

@@ -109,7 +109,8 @@ extension TensorTestSuite {
         func matmul(_ type: DType, k: Int, m: Int, t: Int) throws {
             let weight = try randomTensor(Shape(k, m), scale: 0.5, seed: UInt64(k * m)).converted(to: type)
             let x = try randomTensor(Shape(k, t), seed: UInt64(k + t))
-            try checkAgainstReference(inputs: [("x", x)], tolerance: 1e-5) { g, v in
+            // BLAS sums a long f16/bf16 row in its own order: a little more rounding than the reference's.
+            try checkAgainstReference(inputs: [("x", x)], tolerance: type.traits.prefillIsBLAS && k > 256 ? 2e-5 : 1e-5) { g, v in
                 [try g.matmul(g.weight(weight), v["x"]!)]
             }
         }
@@ -174,7 +175,8 @@ extension TensorTestSuite {
         func interleavedMatmul(_ type: DType, k: Int, m: Int, t: Int) throws {
             let weight = try randomTensor(Shape(k, m), scale: 0.5, seed: UInt64(k * m + 1)).converted(to: type).interleavedRows()
             let x = try randomTensor(Shape(k, t), seed: UInt64(k + t + 1))
-            try checkAgainstReference(inputs: [("x", x)], tolerance: 1e-5) { g, v in [try g.matmul(g.weight(weight), v["x"]!)] }
+            // BLAS sums a long f16/bf16 row in its own order: a little more rounding than the reference's.
+            try checkAgainstReference(inputs: [("x", x)], tolerance: type.traits.prefillIsBLAS && k > 256 ? 2e-5 : 1e-5) { g, v in [try g.matmul(g.weight(weight), v["x"]!)] }
         }
 
         /// Per (row, token) the interleaved kernels do the same arithmetic in a 4-token tile and alone, so a

@@ -4,7 +4,7 @@
 // 5–15 % more read bandwidth on Zen 4 than other orders), several tokens a BLAS GEMM per fixed block of 64
 // rows (OpenBLAS single-threaded inside), so every element is summed the same way whatever the thread count.
 // F16/BF16: decode streams rows one after another (rows of ≤ 64 values four at a time, their sums in one tree);
-// prefill works on tiles of 4 rows × 4 tokens, each weight vector widened once per 4 tokens.
+// prefill widens panels of 64 rows × 256 columns to f32 and multiplies them by BLAS, as F32 does.
 // The vector code is portable (GCC vector extensions, explicit FMA): the same arithmetic at every level.
 
 #include <cblas.h>
@@ -101,56 +101,43 @@ static inline __attribute__((always_inline)) void rows_half(const uint16_t *w, c
     }
 }
 
-/// RB rows × TB tokens, 8 values per step, lanes summed pairwise; a tail of k % 8 in order.
-static inline __attribute__((always_inline)) void tile_half(const uint16_t *w, const float *x, float *out, int64_t k,
-                                                           int64_t m, int64_t row, int64_t token, const int RB,
-                                                           const int TB, const int bf16) {
-    v8 acc[4][4];
-    for (int r = 0; r < RB; r++)
-        for (int t = 0; t < TB; t++) acc[r][t] = splat8(0);
-    int64_t i = 0;
-    for (; i + 8 <= k; i += 8) {
-        v8 xv[4];
-        for (int t = 0; t < TB; t++) xv[t] = load8(x + (token + t) * k + i);
-        for (int r = 0; r < RB; r++) {
-            const v8 wv = widen8(w + (row + r) * k + i, bf16);
-            for (int t = 0; t < TB; t++) acc[r][t] = fma8(wv, xv[t], acc[r][t]);
-        }
-    }
-    for (int t = 0; t < TB; t++) {
-        v4 sums = {0};
-        if (RB == 4) sums = hsum4x8_pairwise(acc[0][t], acc[1][t], acc[2][t], acc[3][t]);
-        else sums[0] = hsum8_pairwise(acc[0][t]);
-        for (int r = 0; r < RB; r++) {
-            float sum = sums[r];
-            for (int64_t j = i; j < k; j++) sum += widen1(w + (row + r) * k + j, bf16) * x[(token + t) * k + j];
-            out[(token + t) * m + row + r] = sum;
+/// Columns of a widened weight panel in a several-token F16/BF16 matmul.
+#define HALF_PANEL 256
+
+/// Several tokens: each block of GEMM_ROWS rows is widened to f32 a panel of HALF_PANEL columns at a time and
+/// multiplied by BLAS (the panels' products added in order), so the sums do not depend on the thread count.
+static inline __attribute__((always_inline)) void gemm_half(const uint16_t *w, const float *x, float *out, int64_t k,
+                                                           int64_t m, int64_t tokens, int64_t r0, int64_t r1, const int bf16) {
+    float panel[GEMM_ROWS * HALF_PANEL];
+    for (int64_t r = r0; r < r1; r += GEMM_ROWS) {
+        const int64_t rows = r1 - r < GEMM_ROWS ? r1 - r : GEMM_ROWS;
+        for (int64_t c = 0; c < k; c += HALF_PANEL) {
+            const int64_t width = k - c < HALF_PANEL ? k - c : HALF_PANEL;
+            for (int64_t i = 0; i < rows; i++) {
+                const uint16_t *src = w + (r + i) * k + c;
+                float *dst = panel + i * width;
+                int64_t j = 0;
+                for (; j + 8 <= width; j += 8) store8(dst + j, widen8(src + j, bf16));
+                for (; j < width; j++) dst[j] = widen1(src + j, bf16);
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)tokens, (int)rows, (int)width, 1, x + c, (int)k,
+                        panel, (int)width, c == 0 ? 0 : 1, out + r, (int)m);
         }
     }
 }
 
 static inline __attribute__((always_inline)) void matmul_half(const uint16_t *w, const float *x, float *out, int64_t k,
                                                              int64_t m, int64_t tokens, int64_t r0, int64_t r1, const int bf16) {
-    if (tokens == 1) {
-        int64_t r = r0;
-        // Short rows four at a time (their horizontal sums dominate otherwise); long rows one after another,
-        // one sequential stream, which the prefetcher follows best.
-        if (k <= 64)
-            for (; r + 4 <= r1; r += 4) rows_half(w + r * k, x, out + r, k, 4, bf16);
-        for (; r < r1; r++) rows_half(w + r * k, x, out + r, k, 1, bf16);
+    if (tokens > 1) {
+        gemm_half(w, x, out, k, m, tokens, r0, r1, bf16);
         return;
     }
-    int64_t t = 0;
-    for (; t + 4 <= tokens; t += 4) {
-        int64_t r = r0;
-        for (; r + 4 <= r1; r += 4) tile_half(w, x, out, k, m, r, t, 4, 4, bf16);
-        for (; r < r1; r++) tile_half(w, x, out, k, m, r, t, 1, 4, bf16);
-    }
-    for (; t < tokens; t++) {
-        int64_t r = r0;
-        for (; r + 4 <= r1; r += 4) tile_half(w, x, out, k, m, r, t, 4, 1, bf16);
-        for (; r < r1; r++) tile_half(w, x, out, k, m, r, t, 1, 1, bf16);
-    }
+    int64_t r = r0;
+    // Short rows four at a time (their horizontal sums dominate otherwise); long rows one after another,
+    // one sequential stream, which the prefetcher follows best.
+    if (k <= 64)
+        for (; r + 4 <= r1; r += 4) rows_half(w + r * k, x, out + r, k, 4, bf16);
+    for (; r < r1; r++) rows_half(w + r * k, x, out + r, k, 1, bf16);
 }
 
 static void matmul_f16(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {

@@ -5,8 +5,8 @@
 // an activation block is Σ_g scale_g · Σ_{v ∈ g} q_v·x_v — AVX2 `vpmaddubsw` (unsigned quants against signed
 // activations: the pair sums cannot saturate) then `vpmaddwd` by the scales; the scalar level sums the same
 // integers. The minimums (Q4_K/Q5_K: dmin·m_s, Q6_K: the −32 offset) come from the activation block's sums of
-// 16. Per super-block, in this order: acc += (d·d_x)·S − (dmin·d_x)·M, so every level and every tiling gives
-// the same bits.
+// 16. Both stay in 8 lanes per token, scaled per super-block into f32 lane accumulators (accumulate_k) and
+// reduced once per row, so every level and every tiling gives the same bits.
 
 // MARK: - Q8_K activations
 
@@ -46,18 +46,31 @@ static void q8_K_to_f32_row(const void *src, float *y, int64_t k) {
 
 // MARK: - Unpacked super-blocks
 
-/// A weight super-block ready for dot products: 256 unsigned quants in value order, a scale per group of 16,
-/// a minimum per group of 16 (its weight against the activations' group sums), and the block's two factors.
+/// A weight super-block ready for dot products: 256 unsigned quants in value order, a scale per group of 16
+/// (as the multiplier of each 32-value chunk's two halves), a minimum per group of 16 (its weight against the
+/// activations' group sums), and the block's two factors (Q6_K: dmin = d, its minimum being 32·scale).
 typedef struct {
 #if RWKV_SIMD
     __m256i q[8];
+    __m256i scales[8];
+    __m256i mins;
 #else
     uint8_t q[256];
-#endif
     int16_t scales[16];
     int16_t mins[16];
+#endif
     float d, dmin;
 } unpacked_k;
+
+static inline void set_scales(unpacked_k *u, const int16_t scales[16], const int16_t mins[16]) {
+#if RWKV_SIMD
+    for (int i = 0; i < 8; i++) u->scales[i] = _mm256_set_m128i(_mm_set1_epi16(scales[2 * i + 1]), _mm_set1_epi16(scales[2 * i]));
+    u->mins = _mm256_loadu_si256((const __m256i *)mins);
+#else
+    memcpy(u->scales, scales, 32);
+    memcpy(u->mins, mins, 32);
+#endif
+}
 
 /// A Q4_K (`qh` NULL) or Q5_K super-block: the factors and packed scales at the same places in both, the low
 /// bits in `qs`, Q5_K's fifth bits in `qh`.
@@ -66,12 +79,14 @@ static inline void unpack_q45_K(const void *d, const void *dmin, const uint8_t *
     const int five_bits = qh != 0;
     u->d = f16_to_f32(d);
     u->dmin = f16_to_f32(dmin);
+    int16_t scales[16], mins[16];
     for (int s = 0; s < 8; s++) {
         int scale, min;
         k_scale_min(packed, s, &scale, &min);
-        u->scales[2 * s] = u->scales[2 * s + 1] = (int16_t)scale;
-        u->mins[2 * s] = u->mins[2 * s + 1] = (int16_t)min;
+        scales[2 * s] = scales[2 * s + 1] = (int16_t)scale;
+        mins[2 * s] = mins[2 * s + 1] = (int16_t)min;
     }
+    set_scales(u, scales, mins);
 #if RWKV_SIMD
     const __m256i mask = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     const __m256i high = five_bits ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
@@ -93,12 +108,13 @@ static inline void unpack_q45_K(const void *d, const void *dmin, const uint8_t *
 }
 
 static inline void unpack_q6_K(const rwkv_block_q6_K *w, unpacked_k *u) {
-    u->d = f16_to_f32(&w->d);
-    u->dmin = 0;
+    u->d = u->dmin = f16_to_f32(&w->d);
+    int16_t scales[16], mins[16];
     for (int g = 0; g < 16; g++) {
-        u->scales[g] = w->scales[g];
-        u->mins[g] = (int16_t)(32 * w->scales[g]);
+        scales[g] = w->scales[g];
+        mins[g] = (int16_t)(32 * w->scales[g]);
     }
+    set_scales(u, scales, mins);
 #if RWKV_SIMD
     const __m256i mask = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(3);
     for (int half = 0; half < 2; half++) {
@@ -121,48 +137,41 @@ static inline void unpack_q6_K(const rwkv_block_q6_K *w, unpacked_k *u) {
 #endif
 }
 
-/// Σ_g scale_g · Σ_{v ∈ g} q_v·x_v (exact).
-static inline int32_t dot_unpacked(const unpacked_k *u, const int8_t *x) {
+/// Adds one super-block against one activation block to a token's two lane accumulators:
+/// S_l (lane l: the chunks' values 4l…4l + 3, each pair times its group's scale) and M_l (groups 2l and
+/// 2l + 1: min × activation sum), exact integers, then S += (d·d_x)·S_l and M += (dmin·d_x)·M_l lane by lane.
+/// The lanes are AVX2's `vpmaddubsw` / `vpmaddwd` lanes; the scalar level computes the same integers.
+static inline void accumulate_k(const unpacked_k *u, const rwkv_block_q8_K *x, v8 *sums, v8 *mins) {
 #if RWKV_SIMD
     __m256i acc = _mm256_setzero_si256();
     for (int i = 0; i < 8; i++) {
-        const __m256i pairs = _mm256_maddubs_epi16(u->q[i], _mm256_loadu_si256((const __m256i *)(x + 32 * i)));
-        const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(u->scales[2 * i + 1]), _mm_set1_epi16(u->scales[2 * i]));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, scales));
+        const __m256i pairs = _mm256_maddubs_epi16(u->q[i], _mm256_loadu_si256((const __m256i *)(x->qs + 32 * i)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, u->scales[i]));
     }
-    const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    const __m128i s2 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
-    return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1)));
+    const __m256i m = _mm256_madd_epi16(u->mins, _mm256_loadu_si256((const __m256i *)x->bsums));
+    const v8 s_lanes = (v8)_mm256_cvtepi32_ps(acc), m_lanes = (v8)_mm256_cvtepi32_ps(m);
 #else
-    int32_t total = 0;
-    for (int g = 0; g < 16; g++) {
-        int32_t dot = 0;
-        for (int j = 0; j < 16; j++) dot += u->q[16 * g + j] * x[16 * g + j];
-        total += u->scales[g] * dot;
+    v8 s_lanes, m_lanes;
+    for (int l = 0; l < 8; l++) {
+        int32_t s = 0;
+        for (int i = 0; i < 8; i++)
+            for (int b = 0; b < 4; b++) {
+                const int v = 32 * i + 4 * l + b;
+                s += u->q[v] * x->qs[v] * u->scales[v / 16];
+            }
+        s_lanes[l] = (float)s;
+        m_lanes[l] = (float)(u->mins[2 * l] * x->bsums[2 * l] + u->mins[2 * l + 1] * x->bsums[2 * l + 1]);
     }
-    return total;
 #endif
-}
-
-/// Σ_g min_g · (activation sum of group g) (exact).
-static inline int32_t dot_mins(const unpacked_k *u, const int16_t *bsums) {
-    int32_t total = 0;
-    for (int g = 0; g < 16; g++) total += u->mins[g] * bsums[g];
-    return total;
-}
-
-/// One super-block's contribution: (d·d_x)·S − (dmin·d_x)·M for Q4_K/Q5_K, (d·d_x)·(S − M) for Q6_K.
-static inline float block_k(const unpacked_k *u, const rwkv_block_q8_K *x, int six_bits) {
-    const int32_t s = dot_unpacked(u, x->qs), m = dot_mins(u, x->bsums);
-    if (six_bits) return (u->d * x->d) * (float)(s - m);
-    return (u->d * x->d) * (float)s - (u->dmin * x->d) * (float)m;
+    *sums = fma8(s_lanes, splat8(u->d * x->d), *sums);
+    *mins = fma8(m_lanes, splat8(u->dmin * x->d), *mins);
 }
 
 /// Tokens sharing one unpacked super-block.
-#define K_TOKENS 4
+#define K_TOKENS 8
 
-/// The K-quant matmul of `kind` (4, 5 or 6 bits): each weight super-block unpacked once per 4 tokens, the
-/// tokens' sums accumulated per super-block in order.
+/// The K-quant matmul of `kind` (4, 5 or 6 bits): each weight super-block unpacked once per 8 tokens, each
+/// token's lane sums accumulated over the row's super-blocks in order and reduced once at its end.
 static inline __attribute__((always_inline)) void matmul_k(const uint8_t *w, const rwkv_block_q8_K *x, float *out, int64_t k, int64_t m,
                                                            int64_t tokens, int64_t r0, int64_t r1, const int kind) {
     const int64_t nb = k / RWKV_QK_K;
@@ -171,7 +180,8 @@ static inline __attribute__((always_inline)) void matmul_k(const uint8_t *w, con
         const uint8_t *wr = w + r * nb * block;
         for (int64_t t0 = 0; t0 < tokens; t0 += K_TOKENS) {
             const int64_t nt = tokens - t0 < K_TOKENS ? tokens - t0 : K_TOKENS;
-            float acc[K_TOKENS] = {0};
+            v8 sums[K_TOKENS], mins[K_TOKENS];
+            for (int64_t t = 0; t < nt; t++) sums[t] = mins[t] = splat8(0);
             for (int64_t b = 0; b < nb; b++) {
                 unpacked_k u;
                 const uint8_t *wb = wr + b * block;
@@ -184,9 +194,9 @@ static inline __attribute__((always_inline)) void matmul_k(const uint8_t *w, con
                     const rwkv_block_q4_K *q4 = (const rwkv_block_q4_K *)wb;
                     unpack_q45_K(&q4->d, &q4->dmin, q4->scales, q4->qs, 0, &u);
                 }
-                for (int64_t t = 0; t < nt; t++) acc[t] += block_k(&u, x + (t0 + t) * nb + b, kind == 6);
+                for (int64_t t = 0; t < nt; t++) accumulate_k(&u, x + (t0 + t) * nb + b, &sums[t], &mins[t]);
             }
-            for (int64_t t = 0; t < nt; t++) out[(t0 + t) * m + r] = acc[t];
+            for (int64_t t = 0; t < nt; t++) out[(t0 + t) * m + r] = hsum8_pairwise(sums[t]) - hsum8_pairwise(mins[t]);
         }
     }
 }

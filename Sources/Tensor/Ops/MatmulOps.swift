@@ -38,8 +38,8 @@ extension Graph {
 }
 
 enum MatmulOps {
-    /// Weight rows per unit: a BLAS GEMM block for f32 weights and several tokens, else a matvec block (whole
-    /// groups of 8 rows for the interleaved layouts).
+    /// Weight rows per unit: a BLAS GEMM block for several tokens of a type whose prefill is BLAS (f32, f16,
+    /// bf16), else a matvec block (whole groups of 8 rows for the interleaved layouts).
     static let matvecRowsPerUnit = 16, gemmRowsPerUnit = 64
 
     static var matmul: OpTraits {
@@ -48,7 +48,7 @@ enum MatmulOps {
             lower: { context in
                 let type = context.dtype(0)
                 let k = context.width, m = context.shape(0)[1], tokens = context.shape(1).rowCount
-                let perUnit = type == .f32 && tokens > 1 ? gemmRowsPerUnit : matvecRowsPerUnit
+                let perUnit = type.traits.prefillIsBLAS && tokens > 1 ? gemmRowsPerUnit : matvecRowsPerUnit
                 var task = rwkv_task()
                 task.run = context.kernels[\.matmul]
                 task.width = Int64(k)
