@@ -68,10 +68,10 @@ public struct DTypeTraits: @unchecked Sendable {
                     fromFloat: nil, toFloat: nil, activationType: .q8_0s, matmul: \.matmul_q4_0r8, vecDot: nil, interleavedFrom: .q4_0),
         DTypeTraits(name: "q8_0s", ggufTypeID: nil, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q8_0s>.size,
                     fromFloat: \.f32_to_q8_0s, toFloat: \.q8_0s_to_f32, activationType: .q8_0s, matmul: nil, vecDot: nil),
-        decoded("q4_1", ggufTypeID: 3, rwkvCppTypeID: 3, llamaFileType: 3, blockSize: 32, bytes: MemoryLayout<rwkv_block_q4_1>.size, from: \.f32_to_q4_1, to: \.q4_1_to_f32, matmul: \.matmul_q4_1),
-        decoded("q5_0", ggufTypeID: 6, rwkvCppTypeID: 7, llamaFileType: 8, blockSize: 32, bytes: MemoryLayout<rwkv_block_q5_0>.size, from: \.f32_to_q5_0, to: \.q5_0_to_f32, matmul: \.matmul_q5_0),
-        decoded("q5_1", ggufTypeID: 7, rwkvCppTypeID: 8, llamaFileType: 9, blockSize: 32, bytes: MemoryLayout<rwkv_block_q5_1>.size, from: \.f32_to_q5_1, to: \.q5_1_to_f32, matmul: \.matmul_q5_1),
-        decoded("iq4_nl", ggufTypeID: 20, llamaFileType: 25, blockSize: 32, bytes: MemoryLayout<rwkv_block_iq4_nl>.size, from: nil, to: \.iq4_nl_to_f32, matmul: \.matmul_iq4_nl),
+        block32("q4_1", ggufTypeID: 3, rwkvCppTypeID: 3, llamaFileType: 3, bytes: MemoryLayout<rwkv_block_q4_1>.size, from: \.f32_to_q4_1, to: \.q4_1_to_f32, matmul: \.matmul_q4_1),
+        block32("q5_0", ggufTypeID: 6, rwkvCppTypeID: 7, llamaFileType: 8, bytes: MemoryLayout<rwkv_block_q5_0>.size, from: \.f32_to_q5_0, to: \.q5_0_to_f32, matmul: \.matmul_q5_0),
+        block32("q5_1", ggufTypeID: 7, rwkvCppTypeID: 8, llamaFileType: 9, bytes: MemoryLayout<rwkv_block_q5_1>.size, from: \.f32_to_q5_1, to: \.q5_1_to_f32, matmul: \.matmul_q5_1),
+        block32("iq4_nl", ggufTypeID: 20, llamaFileType: 25, bytes: MemoryLayout<rwkv_block_iq4_nl>.size, from: nil, to: \.iq4_nl_to_f32, matmul: \.matmul_iq4_nl),
         decoded("q2_K", ggufTypeID: 10, llamaFileType: 10, blockSize: 256, bytes: MemoryLayout<rwkv_block_q2_K>.size, from: \.f32_to_q2_K, to: \.q2_K_to_f32, matmul: \.matmul_q2_K, fallback: .q4_0),
         decoded("q3_K", ggufTypeID: 11, llamaFileType: 11, blockSize: 256, bytes: MemoryLayout<rwkv_block_q3_K>.size, from: \.f32_to_q3_K, to: \.q3_K_to_f32, matmul: \.matmul_q3_K, fallback: .q4_0),
         kQuant("q4_K", ggufTypeID: 12, llamaFileType: 14, bytes: MemoryLayout<rwkv_block_q4_K>.size, from: \.f32_to_q4_K, to: \.q4_K_to_f32, matmul: \.matmul_q4_K, fallback: .q5_0),
@@ -88,7 +88,16 @@ public struct DTypeTraits: @unchecked Sendable {
                        fallback: DType) -> DTypeTraits {
         DTypeTraits(name: name, ggufTypeID: ggufTypeID, llamaFileType: llamaFileType, fallback: fallback, blockSize: 256, bytesPerBlock: bytes,
                     fromFloat: from, toFloat: to, activationType: .q8_K, matmul: matmul,
-                    vecDot: ReferenceVecDot.decodedAgainstQ8_K(to, blockBytes: bytes))
+                    vecDot: ReferenceVecDot.decoded(to, blockSize: 256, blockBytes: bytes, against: .q8_K))
+    }
+
+    /// A block of 32 multiplied against Q8_0 activations on int8 dot products (matmul_quant.h); its reference
+    /// vec-dot decodes both.
+    static func block32(_ name: String, ggufTypeID: UInt32, rwkvCppTypeID: UInt32? = nil, llamaFileType: UInt32, bytes: Int,
+                        from: FromFloat?, to: ToFloat, matmul: Matmul) -> DTypeTraits {
+        DTypeTraits(name: name, ggufTypeID: ggufTypeID, rwkvCppTypeID: rwkvCppTypeID, llamaFileType: llamaFileType,
+                    blockSize: 32, bytesPerBlock: bytes, fromFloat: from, toFloat: to, activationType: .q8_0, matmul: matmul,
+                    vecDot: ReferenceVecDot.decoded(to, blockSize: 32, blockBytes: bytes, against: .q8_0))
     }
 
     /// A block type whose matmul decodes weight rows to f32 and multiplies them with f32 activations; its
@@ -141,18 +150,21 @@ public enum ReferenceVecDot {
         }
     }
 
-    /// A K-quant weight row decoded block by block against Q8_K activations, value by value: the same products
-    /// as the integer kernel, summed in float (the kernel's integer sums are exact, so the two agree to rounding).
-    static func decodedAgainstQ8_K(_ decoder: DTypeTraits.ToFloat, blockBytes: Int) -> DTypeTraits.VecDot {
+    /// A weight row decoded block by block against activations of `activation` (Q8_0 or Q8_K) decoded too,
+    /// value by value: the same products as the integer kernels, summed in float (the kernels' integer sums
+    /// are exact, so the two agree to rounding).
+    static func decoded(_ decoder: DTypeTraits.ToFloat, blockSize: Int, blockBytes: Int, against activation: DType) -> DTypeTraits.VecDot {
         nonisolated(unsafe) let path = decoder
         return { w, x, n in
-            var weights = [Float](repeating: 0, count: 256), activations = [Float](repeating: 0, count: 256)
+            // Looked up when called: the table is still being built when this closure is made.
+            let activationPath = activation.traits.toFloat!, activationBytes = activation.rowBytes(blockSize)
+            var weights = [Float](repeating: 0, count: blockSize), activations = [Float](repeating: 0, count: blockSize)
             let kernels = Kernels.current
             var sum: Float = 0
-            for b in 0..<(n / 256) {
-                weights.withUnsafeMutableBufferPointer { kernels[path]!(w + b * blockBytes, $0.baseAddress!, 256) }
-                activations.withUnsafeMutableBufferPointer { kernels[\.q8_K_to_f32]!(x + b * MemoryLayout<rwkv_block_q8_K>.size, $0.baseAddress!, 256) }
-                for j in 0..<256 { sum += weights[j] * activations[j] }
+            for b in 0..<(n / blockSize) {
+                weights.withUnsafeMutableBufferPointer { kernels[path]!(w + b * blockBytes, $0.baseAddress!, Int64(blockSize)) }
+                activations.withUnsafeMutableBufferPointer { kernels[activationPath]!(x + b * activationBytes, $0.baseAddress!, Int64(blockSize)) }
+                for j in 0..<blockSize { sum += weights[j] * activations[j] }
             }
             return sum
         }

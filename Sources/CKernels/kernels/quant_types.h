@@ -1,8 +1,9 @@
 // The other ggml block types files carry: Q4_1, Q5_0, Q5_1, IQ4_NL (blocks of 32) and the K-quants Q2_K,
 // Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS (super-blocks of 256). Dequantization does the f32 operations of ggml's
 // dequantize_row_* (and gguf-py's `quants.dequantize`) in the same order, so the values are bit-identical;
-// Q4_1/Q5_0/Q5_1 are quantized as ggml's reference quantizers do. Their matmul decodes weight rows 256
-// values at a time into f32 and multiplies them with f32 activations (one 8-lane FMA accumulator per row and
+// Q4_1/Q5_0/Q5_1 are quantized as ggml's reference quantizers do. The blocks of 32 are multiplied on int8 dot
+// products (matmul_quant.h), Q4_K/Q5_K/Q6_K too (matmul_k.h); Q2_K, Q3_K and IQ4_XS decode weight rows 256
+// values at a time into f32 and multiply them with f32 activations (one 8-lane FMA accumulator per row and
 // token over the whole row, so the result does not depend on tiling).
 
 /// The non-linear values of IQ4_NL and IQ4_XS.
@@ -279,10 +280,6 @@ static inline __attribute__((always_inline)) void matmul_decoded(const uint8_t *
         matmul_decoded((const uint8_t *)w, (const float *)x, out, k, m, tokens, r0, r1, decoder, values, sizeof(block_type)); \
     }
 
-DECODED_MATMUL(matmul_q4_1, q4_1_to_f32_row, rwkv_block_q4_1, 32)
-DECODED_MATMUL(matmul_q5_0, q5_0_to_f32_row, rwkv_block_q5_0, 32)
-DECODED_MATMUL(matmul_q5_1, q5_1_to_f32_row, rwkv_block_q5_1, 32)
-DECODED_MATMUL(matmul_iq4_nl, iq4_nl_to_f32_row, rwkv_block_iq4_nl, 32)
 DECODED_MATMUL(matmul_q2_K, q2_K_to_f32_row, rwkv_block_q2_K, RWKV_QK_K)
 DECODED_MATMUL(matmul_q3_K, q3_K_to_f32_row, rwkv_block_q3_K, RWKV_QK_K)
 DECODED_MATMUL(matmul_iq4_xs, iq4_xs_to_f32_row, rwkv_block_iq4_xs, RWKV_QK_K)
