@@ -1,5 +1,6 @@
 import ArgumentParser
 import ModelFiles
+import RWKVGraph
 import Tensor
 #if canImport(Glibc)
 import Glibc
@@ -119,6 +120,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
         printErr("error: \(error)")
         throw ExitCode(1)
     } catch let error as GraphError {
+        printErr("error: \(error)")
+        throw ExitCode(1)
+    } catch let error as PerplexityError {
         printErr("error: \(error)")
         throw ExitCode(1)
     }

@@ -8,7 +8,7 @@ struct RWKVCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rwkv",
         abstract: "RWKV-7 on the CPU at a chosen precision.",
-        subcommands: [GenerateCommand.self, ChatCommand.self, ConvertCommand.self, QuantizeCommand.self, InfoCommand.self, LogitsCommand.self, CompareCommand.self, BenchCommand.self]
+        subcommands: [GenerateCommand.self, ChatCommand.self, ConvertCommand.self, QuantizeCommand.self, InfoCommand.self, LogitsCommand.self, CompareCommand.self, PerplexityCommand.self, BenchCommand.self]
     )
 
     /// Refuses an argument that is not valid UTF-8 (Swift would silently replace each bad byte by U+FFFD),

@@ -112,6 +112,32 @@ import Testing
         }
     }
 
+    /// `perplexity`: a table, `--json`, a dump saved and used as the base (no divergence from itself), and
+    /// clear errors for a missing text, a text shorter than a chunk and a dump of other tokens.
+    @Test(.enabled(if: hasBinary, "needs the rwkv binary of this build"))
+    func perplexityCommand() throws {
+        let scratch = try ScratchDirectory()
+        let text = String(repeating: "Once upon a time, a small cat named Tom found a blue box in the garden. Tom felt happy. ", count: 12)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: scratch.path("t.txt")))
+        let model = Fixtures.projectModel
+        let plain = try Self.run(["perplexity", "-m", model, "-f", scratch.path("t.txt"), "--ctx", "128"])
+        #expect(plain.status == 0 && plain.stdout.contains("| rwkv7-tiny-stories | f32  | 128 |") && plain.stdout.contains("PPL"), "\(plain.stderr)")
+        let saved = try Self.run(["perplexity", "-m", model, "-f", scratch.path("t.txt"), "--ctx", "128", "--save-logits", scratch.path("base.st")])
+        #expect(saved.status == 0, "\(saved.stderr)")
+        let json = try Self.run(["perplexity", "-m", model, "-f", scratch.path("t.txt"), "--ctx", "128", "--base", scratch.path("base.st"), "--json"])
+        #expect(json.status == 0, "\(json.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let report = try #require(object["report"] as? [String: Any]), base = try #require(report["base"] as? [String: Any])
+        #expect(report["chunks"] as? Int == text.utf8.count / 128 && report["scoredTokens"] as? Int == text.utf8.count / 128 * 63)
+        #expect(base["meanKL"] as? Double == 0 && base["sameTop"] as? Double == 1 && base["perplexity"] as? Double == report["perplexity"] as? Double)
+        let missing = try Self.run(["perplexity", "-m", model, "-f", scratch.path("none.txt")])
+        #expect(missing.status == 1 && missing.stderr.contains("none.txt: cannot read the text file"))
+        let short = try Self.run(["perplexity", "-m", model, "-f", scratch.path("t.txt"), "--ctx", "4096"])
+        #expect(short.status == 1 && short.stderr.contains("fewer than one chunk of 4096"))
+        let other = try Self.run(["perplexity", "-m", model, "-f", scratch.path("t.txt"), "--ctx", "64", "--base", scratch.path("base.st")])
+        #expect(other.status == 1 && other.stderr.contains("the dump is not of this text's scored tokens"))
+    }
+
     /// A chat driven through a pipe keeps its state across turns and saves it.
     @Test(.enabled(if: hasBinary && Fixtures.hasShared("tiny-rwkv-7v0-834K-FP32.bin"), "needs the rwkv binary and ../shared/models"))
     func chatThroughAPipe() throws {
