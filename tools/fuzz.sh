@@ -12,7 +12,10 @@ runs=${1:-1000000}
 shift || true
 targets=${*:-gguf pth safetensors rwkvcpp state vocab logits tokenizer}
 
-swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address 2>&1 | grep -E "error|warning: unre|Compiling rwkv_fuzz|Build complete" || true
+# swiftc drops coverage instrumentation when -sanitize=fuzzer comes before -sanitize=address, and SwiftPM
+# passes its --sanitize set in no fixed order: ask for the coverage explicitly so every build is instrumented.
+swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address \
+    -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp 2>&1 | grep -E "error|warning: unre|Compiling rwkv_fuzz|Build complete" || true
 binary=$PWD/Fuzz/.build/release/rwkv-fuzz
 [ -x "$binary" ] || { echo "fuzz: the build failed" >&2; exit 1; }
 
@@ -87,7 +90,12 @@ for target in $targets; do
     executions=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
     seconds=$(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log" | grep -oE 'in [0-9]+' | grep -oE '[0-9]+' || echo "?")
     rate=$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo "?")
-    coverage=$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' "$log" | tail -1)
+    coverage=$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' "$log" | tail -1 || true)
+    if [ -z "$coverage" ]; then
+        echo "fuzz: $target: libFuzzer saw no coverage (is the build instrumented?); its log:" >&2
+        tail -20 "$log" >&2
+        status=1
+    fi
     cov=$(echo "$coverage" | awk '{print $2}'); ft=$(echo "$coverage" | awk '{print $4}'); corp=$(echo "$coverage" | awk '{print $6}')
     found=$(find "$findings" -type f | wc -l)
     summary+="| $target | $executions | $seconds | $rate | ${cov:-?} | ${ft:-?} | ${corp:-?} | $found |\n"
