@@ -14,7 +14,11 @@ for sanitizer in ${*:-address thread}; do
     set -e
     if [ "$code" -ne 0 ] || grep -qE "WARNING: ThreadSanitizer|ERROR: AddressSanitizer" "$log"; then
         echo "sanitize: $sanitizer found a problem (exit $code):" >&2
-        grep -A30 -E "WARNING: ThreadSanitizer|ERROR: AddressSanitizer" "$log" | head -80 >&2
+        if grep -qE "WARNING: ThreadSanitizer|ERROR: AddressSanitizer" "$log"; then
+            grep -A30 -E "WARNING: ThreadSanitizer|ERROR: AddressSanitizer" "$log" | head -80 >&2
+        else
+            tail -40 "$log" >&2
+        fi
         status=1
     fi
     rm -f "$log"

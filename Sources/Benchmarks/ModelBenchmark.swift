@@ -4,7 +4,8 @@ import RWKVGraph
 import Tensor
 
 /// llama-bench-style model benchmarks: `pp` (prefill of N tokens from the zero state, last logits only)
-/// and `tg` (N single-token decode steps with full logits), after a warm-up, repeated.
+/// and `tg` (N single-token decode steps with full logits), after a warm-up, repeated; `tg` of B sequences
+/// decoded together (llama-batched-bench's S_TG: aggregate tokens per second, B tokens a step).
 public struct ModelBenchmark {
     /// One measured (model, type, threads, test).
     public struct Result: Codable, Equatable, Sendable {
@@ -18,7 +19,8 @@ public struct ModelBenchmark {
         public let samples: [Double]
         public let mean: Double
         public let stddev: Double
-        /// Decode only: weight bytes read per token × t/s (from the mean t/s).
+        /// Decode only: weight bytes read per step × steps/s (from the mean t/s; a batched step reads them once
+        /// for its B tokens).
         public let gigabytesPerSecond: Double?
         /// Decode only: the mean of the row's read-bandwidth probes, GB/s.
         public let readBandwidth: Double?
@@ -54,7 +56,10 @@ public struct ModelBenchmark {
     /// % of the read bandwidth is the median over repetitions of each one's GB/s against its own roofline, so
     /// each comparison spans the same few seconds of a shared machine whose bandwidth changes from second to
     /// second. Peak memory is counted between probes, never including a probe's buffer.
-    public func run(threads: Int, prompt: Int, generate: Int, repetitions: Int, bandwidthProbe: ((Int) -> Double)? = nil) throws -> [Result] {
+    /// `batches`: decode batch sizes; each B > 1 adds a row `tg<generate> b<B>` of B sequences decoded together
+    /// (B × `generate` tokens).
+    public func run(threads: Int, prompt: Int, generate: Int, repetitions: Int, batches: [Int] = [1],
+                    bandwidthProbe: ((Int) -> Double)? = nil) throws -> [Result] {
         PeakMemory.reset()
         let session = try RWKV7Session(model: model, threads: threads)
         let vocabulary = Int32(model.hyperparameters.vocabularySize)
@@ -63,7 +68,7 @@ public struct ModelBenchmark {
         let clock = ContinuousClock()
         var results: [Result] = []
 
-        func measure(_ test: String, tokens: Int, _ body: () throws -> Void) throws {
+        func measure(_ test: String, tokens: Int, tokensPerStep: Int = 1, _ body: () throws -> Void) throws {
             let isDecode = test.hasPrefix("tg")
             let probe = isDecode ? bandwidthProbe : nil
             var probes: [Double] = probe.map { [$0(threads)] } ?? []
@@ -83,7 +88,7 @@ public struct ModelBenchmark {
             }
             let mean = samples.reduce(0, +) / Double(samples.count)
             let stddev = samples.count > 1 ? (samples.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(samples.count - 1)).squareRoot() : 0
-            let bytes = Double(bytesPerToken)
+            let bytes = Double(bytesPerToken) / Double(tokensPerStep)
             let rate = isDecode ? bytes * mean / 1e9 : nil
             let readBandwidth = probes.isEmpty ? nil : probes.reduce(0, +) / Double(probes.count)
             let percent: Double? = probes.isEmpty ? nil : samples.indices.map { i in
@@ -100,13 +105,29 @@ public struct ModelBenchmark {
                 _ = try session.process(promptTokens, chunk: prompt)
             }
         }
-        if generate > 0 {
+        if generate > 0 && batches.contains(1) {
             try measure("tg\(generate)", tokens: generate) {
                 session.reset()
                 var token = promptTokens[0]
                 for _ in 0..<generate {
                     let logits = try session.step(token)
                     token = logits.withUnsafeBytes { Int32(truncatingIfNeeded: Int($0.load(as: UInt32.self) % UInt32(vocabulary))) }
+                }
+            }
+        }
+        for b in batches where b > 1 && generate > 0 {
+            let batch = try RWKV7Batch(model: model, capacity: b, threads: threads)
+            try measure("tg\(generate) b\(b)", tokens: generate * b, tokensPerStep: b) {
+                for slot in 0..<b { batch.resetState(slot: slot) }
+                var tokens = Array(promptTokens.prefix(b)) + Array(repeating: promptTokens[0], count: max(0, b - promptTokens.count))
+                for _ in 0..<generate {
+                    let logits = try batch.decode(tokens)
+                    logits.withUnsafeBytes { raw in
+                        for s in 0..<b {
+                            let bits = raw.load(fromByteOffset: s * Int(vocabulary) * 4, as: UInt32.self)
+                            tokens[s] = Int32(truncatingIfNeeded: Int(bits % UInt32(vocabulary)))
+                        }
+                    }
                 }
             }
         }

@@ -3,9 +3,10 @@ import Tensor
 /// A built RWKV-7 graph with the handles of its slots and output, to bind and read them by.
 public struct RWKV7Graph: Sendable {
     public let graph: Graph
-    /// i32 [T].
+    /// i32 [T] (one id per sequence in a batched decode).
     public let tokens: Graph.Value
-    /// Per layer: the time-mix shift [C], the channel-mix shift [C] and the WKV state [N, N, H].
+    /// Per layer: the time-mix shift [C], the channel-mix shift [C] and the WKV state [N, N, H] (with a last
+    /// dimension of S sequences in a batched decode: [C, S], [C, S], [N, N, H, S]).
     public let states: [RWKV7Graph.LayerState]
     /// [V, T'] for the last token only (T' = 1) or for every token.
     public let logits: Graph.Value
@@ -15,15 +16,20 @@ public struct RWKV7Graph: Sendable {
     }
 }
 
-/// Builds the RWKV-7 compute graph for a batch of T tokens (spec: RWKV-7 forward pass, sequence mode).
+/// Builds the RWKV-7 compute graph for a batch of T tokens of one sequence (spec: RWKV-7 forward pass,
+/// sequence mode), or for one token of each of S sequences (a batched decode step).
 ///
-/// Every projection is one matmul over the T columns; only the WKV recurrence walks the tokens, inside
-/// its op. Slots (named for messages): `tokens` and per layer i the states `att_shift.i`, `ffn_shift.i`,
-/// `wkv.i`; output `logits`.
+/// Every projection is one matmul over the T (or S) columns; only the WKV recurrence walks the tokens,
+/// inside its op. In a batched decode each column is a sequence with its own state, and its logits are
+/// bit-identical to that sequence's decode alone. Slots (named for messages): `tokens` and per layer i the
+/// states `att_shift.i`, `ffn_shift.i`, `wkv.i`; output `logits`.
 public struct RWKV7GraphBuilder {
     public let model: RWKV7Model
+    /// Tokens per sequence.
     public let tokens: Int
     public let logitsForAllTokens: Bool
+    /// Sequences decoded together (one token each when > 1).
+    public let sequences: Int
 
     /// The decay's scale: `dec = exp(−0.606531 · σ(ω))`, the constant of the official CPU code.
     public static let decayScale: Float = 0.606531
@@ -33,28 +39,40 @@ public struct RWKV7GraphBuilder {
         self.model = model
         self.tokens = tokens
         self.logitsForAllTokens = logitsForAllTokens
+        sequences = 1
+    }
+
+    /// A batched decode step: one token of each of `sequences` sequences, logits for each.
+    public init(model: RWKV7Model, decodingSequences sequences: Int) {
+        self.model = model
+        tokens = 1
+        logitsForAllTokens = true
+        self.sequences = sequences
     }
 
     public func build() throws -> RWKV7Graph {
+        guard sequences >= 1, tokens >= 1 else { throw GraphError("a graph needs at least one token and one sequence") }
         var g = Graph()
         let h = model.hyperparameters
-        let ids = try g.input("tokens", .i32, Shape(tokens))
+        let batch = sequences > 1
+        func batched(_ dims: Int...) -> Shape { Shape(batch ? dims + [sequences] : dims) }
+        let ids = try g.input("tokens", .i32, Shape(tokens * sequences))
         var x = try g.getRows(g.weight(model.embedding), ids: ids)
         x = try g.layerNorm(x, weight: g.weight(model.ln0Weight), bias: g.weight(model.ln0Bias), eps: Self.layerNormEps)
         let normalizedEmbedding = x
         var vFirst: Graph.Value?
         var states: [RWKV7Graph.LayerState] = []
         for (i, layer) in model.layers.enumerated() {
-            let state = RWKV7Graph.LayerState(attShift: try g.state("att_shift.\(i)", Shape(h.embedding)),
-                                              ffnShift: try g.state("ffn_shift.\(i)", Shape(h.embedding)),
-                                              wkv: try g.state("wkv.\(i)", Shape(h.headSize, h.headSize, h.heads)))
+            let state = RWKV7Graph.LayerState(attShift: try g.state("att_shift.\(i)", batched(h.embedding)),
+                                              ffnShift: try g.state("ffn_shift.\(i)", batched(h.embedding)),
+                                              wkv: try g.state("wkv.\(i)", batched(h.headSize, h.headSize, h.heads)))
             states.append(state)
             x = try timeMix(&g, layer, x, shiftState: state.attShift, wkvState: state.wkv, vFirst: &vFirst)
             x = try channelMix(&g, layer, x, shiftState: state.ffnShift, ids: ids, embedding: normalizedEmbedding)
         }
         if !logitsForAllTokens && tokens > 1 { x = try g.rows(x, start: tokens - 1, count: 1) }
         x = try g.layerNorm(x, weight: g.weight(model.lnOutWeight), bias: g.weight(model.lnOutBias), eps: Self.layerNormEps)
-        let logits = try g.matmul(g.weight(model.head), x)
+        let logits = try matmul(&g, model.head, x)
         try g.output(logits, "logits")
         return RWKV7Graph(graph: g, tokens: ids, states: states, logits: logits)
     }
@@ -64,20 +82,21 @@ public struct RWKV7GraphBuilder {
                  wkvState: Graph.Value, vFirst: inout Graph.Value?) throws -> Graph.Value {
         let n = model.hyperparameters.headSize, heads = model.hyperparameters.heads
         func w(_ t: Tensor) -> Graph.Value { g.weight(t) }
+        func mm(_ weight: Tensor, _ x: Graph.Value) throws -> Graph.Value { try matmul(&g, weight, x) }
         let xa = try g.layerNorm(x, weight: w(l.ln1Weight), bias: w(l.ln1Bias), eps: Self.layerNormEps)
         let previous = try tokenShift(&g, xa, shiftState)
         func mixed(_ mu: Tensor) throws -> Graph.Value { try g.lerp(xa, previous, w(mu)) }
 
-        let r = try g.matmul(w(l.receptance), try mixed(l.mixR))
-        let k = try g.matmul(w(l.key), try mixed(l.mixK))
+        let r = try mm(l.receptance, try mixed(l.mixR))
+        let k = try mm(l.key, try mixed(l.mixK))
         let xv = try mixed(l.mixV)
-        var v = try g.matmul(w(l.value), xv)
+        var v = try mm(l.value, xv)
         let xw = try mixed(l.mixW), xa_ = try mixed(l.mixA), xg = try mixed(l.mixG)
         try storeLastRow(&g, xa, into: shiftState)
-        let omega = try g.add(try g.matmul(w(l.w2), try g.tanh(try g.matmul(w(l.w1), xw))), w(l.w0))
+        let omega = try g.add(try mm(l.w2, try g.tanh(try mm(l.w1, xw))), w(l.w0))
         let decay = try g.exp(try g.scale(try g.sigmoid(omega), -Self.decayScale))
-        let alpha = try g.sigmoid(try g.add(try g.matmul(w(l.a2), try g.matmul(w(l.a1), xa_)), w(l.a0)))
-        let gate = try g.matmul(w(l.g2), try g.sigmoid(try g.matmul(w(l.g1), xg)))
+        let alpha = try g.sigmoid(try g.add(try mm(l.a2, try mm(l.a1, xa_)), w(l.a0)))
+        let gate = try mm(l.g2, try g.sigmoid(try mm(l.g1, xg)))
 
         // κ = normalised k ⊙ k_k, computed twice so that a = −κ and b = κ ⊙ α each ride on their own
         // normalisation (one phase sooner than reading one κ twice).
@@ -85,16 +104,21 @@ public struct RWKV7GraphBuilder {
         func kappa() throws -> Graph.Value { try g.l2NormalizeHeads(kk, headSize: n, eps: Self.l2Eps) }
         let kModified = try g.mul(k, try g.add(try g.mul(alpha, w(l.kA)), w(l.oneMinusKA)))
         if let first = vFirst, let v0 = l.v0, let v1 = l.v1, let v2 = l.v2 {
-            let residual = try g.sigmoid(try g.add(try g.matmul(w(v2), try g.matmul(w(v1), xv)), w(v0)))
+            let residual = try g.sigmoid(try g.add(try mm(v2, try mm(v1, xv)), w(v0)))
             v = try g.lerp(v, first, residual)
         } else {
             vFirst = v
         }
         let y = try g.wkv7(r: r, w: decay, k: kModified, v: v, a: try g.scale(try kappa(), -1), b: try g.mul(try kappa(), alpha),
-                           state: wkvState, headSize: n)
+                           state: wkvState, headSize: n, sequences: sequences)
         var z = try g.groupNorm(y, weight: w(l.lnXWeight), bias: w(l.lnXBias), groups: heads, eps: Self.groupNormEps)
         z = try g.add(z, try g.headDotScale(r, kModified, w(l.rK), v, headSize: n))
-        return try g.add(x, try g.matmul(w(l.output), try g.mul(z, gate)))
+        return try g.add(x, try mm(l.output, try g.mul(z, gate)))
+    }
+
+    /// A projection; in a batched decode each column is multiplied as its sequence alone would be.
+    func matmul(_ g: inout Graph, _ weight: Tensor, _ x: Graph.Value) throws -> Graph.Value {
+        try g.matmul(g.weight(weight), x, sequenceColumns: sequences > 1)
     }
 
     /// The previous token's row for each token: the state for the first. One token reads the state as is.
@@ -115,12 +139,12 @@ public struct RWKV7GraphBuilder {
         let xf = try g.layerNorm(x, weight: g.weight(l.ln2Weight), bias: g.weight(l.ln2Bias), eps: Self.layerNormEps)
         let xk = try g.lerp(xf, try tokenShift(&g, xf, shiftState), g.weight(l.ffnMix))
         try storeLastRow(&g, xf, into: shiftState)
-        var hidden = try g.unary(.reluSquared, try g.matmul(g.weight(l.ffnKey), xk))
+        var hidden = try g.unary(.reluSquared, try matmul(&g, l.ffnKey, xk))
         if let de = l.deepEmbed {
-            let matrices = try g.add(try g.getRows(g.weight(de.table), ids: ids), try g.matmul(g.weight(de.residual), embedding))
-            let u = try g.vectorTimesTokenMatrix(try g.matmul(g.weight(de.s1), xf), matrices, columns: 32)
-            hidden = try g.mul(hidden, try g.add(try g.matmul(g.weight(de.s2), u), g.weight(de.s0)))
+            let matrices = try g.add(try g.getRows(g.weight(de.table), ids: ids), try matmul(&g, de.residual, embedding))
+            let u = try g.vectorTimesTokenMatrix(try matmul(&g, de.s1, xf), matrices, columns: 32)
+            hidden = try g.mul(hidden, try g.add(try matmul(&g, de.s2, u), g.weight(de.s0)))
         }
-        return try g.add(x, try g.matmul(g.weight(l.ffnValue), hidden))
+        return try g.add(x, try matmul(&g, l.ffnValue, hidden))
     }
 }

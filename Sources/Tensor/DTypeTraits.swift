@@ -26,6 +26,11 @@ public struct DTypeTraits: @unchecked Sendable {
     /// to f32 panel by panel for F16/BF16): their units must then be whole blocks for thread-count-independent
     /// sums.
     public var prefillIsBLAS = false
+    /// Whether a weight row's sum for one token can differ with how many tokens the matmul takes (BLAS
+    /// blocking, or a decode kernel that splits its accumulators differently from the several-token tiles).
+    /// A batched decode then multiplies each sequence's column on its own, to give the bits of that
+    /// sequence alone; the r8 and K-quant kernels sum each (row, token) the same way at any token count.
+    public var tokenCountChangesSums = true
     /// Elements per block.
     public let blockSize: Int
     /// Bytes per block (the size of its C block struct).
@@ -62,9 +67,9 @@ public struct DTypeTraits: @unchecked Sendable {
                     vecDot: ReferenceVecDot.q4_0),
         DTypeTraits(name: "i32", ggufTypeID: 26, blockSize: 1, bytesPerBlock: 4, fromFloat: nil, toFloat: nil,
                     activationType: .i32, matmul: nil, vecDot: nil),
-        DTypeTraits(name: "q8_0r8", ggufTypeID: nil, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q8_0>.size,
+        DTypeTraits(name: "q8_0r8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q8_0>.size,
                     fromFloat: nil, toFloat: nil, activationType: .q8_0s, matmul: \.matmul_q8_0r8, vecDot: nil, interleavedFrom: .q8_0),
-        DTypeTraits(name: "q4_0r8", ggufTypeID: nil, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q4_0>.size,
+        DTypeTraits(name: "q4_0r8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q4_0>.size,
                     fromFloat: nil, toFloat: nil, activationType: .q8_0s, matmul: \.matmul_q4_0r8, vecDot: nil, interleavedFrom: .q4_0),
         DTypeTraits(name: "q8_0s", ggufTypeID: nil, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q8_0s>.size,
                     fromFloat: \.f32_to_q8_0s, toFloat: \.q8_0s_to_f32, activationType: .q8_0s, matmul: nil, vecDot: nil),
@@ -86,8 +91,8 @@ public struct DTypeTraits: @unchecked Sendable {
     /// weights and dots them with the dequantized activations.
     static func kQuant(_ name: String, ggufTypeID: UInt32, llamaFileType: UInt32, bytes: Int, from: FromFloat, to: ToFloat, matmul: Matmul,
                        fallback: DType) -> DTypeTraits {
-        DTypeTraits(name: name, ggufTypeID: ggufTypeID, llamaFileType: llamaFileType, fallback: fallback, blockSize: 256, bytesPerBlock: bytes,
-                    fromFloat: from, toFloat: to, activationType: .q8_K, matmul: matmul,
+        DTypeTraits(name: name, ggufTypeID: ggufTypeID, llamaFileType: llamaFileType, fallback: fallback, tokenCountChangesSums: false, blockSize: 256,
+                    bytesPerBlock: bytes, fromFloat: from, toFloat: to, activationType: .q8_K, matmul: matmul,
                     vecDot: ReferenceVecDot.decoded(to, blockSize: 256, blockBytes: bytes, against: .q8_K))
     }
 

@@ -14,7 +14,8 @@ struct BenchCommand: ParsableCommand {
             With -m MODEL or --shape 0.1b|0.4b|1.5b|2.9b: pp<N> (prefill of -p tokens from the zero state, last \
             logits only) and tg<N> (-n single-token decode steps with full logits), after a warm-up, -r times, for \
             every type × thread count; decode also shows GB/s of weights and % of the read bandwidth measured in \
-            the same run. --kernels measures the read bandwidth (a streaming read of --bandwidth-gib GiB) and, per \
+            the same run. -b 1,2,4,8 adds, per batch size B > 1, tg<N> b<B>: B sequences decoded together, \
+            aggregate t/s (llama-batched-bench's S_TG). --kernels measures the read bandwidth (a streaming read of --bandwidth-gib GiB) and, per \
             dtype and thread count, the GB/s of a matvec of the 0.1B head shape (65536 × 768). --executor measures \
             barrier latency and a small graph's time. Every report names the kernels' ISA level (RWKV_ISA picks one).
             """
@@ -31,6 +32,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(name: .customShort("n"), help: "Generated tokens for the tg test (0 = skip).")
     var generate = 128
+
+    @Option(name: .customShort("b"), help: "Decode batch sizes, comma-separated: B > 1 decodes B sequences together (aggregate t/s).")
+    var batches = CommaList<Int>([1])
 
     @Option(name: .customShort("r"), help: "Repetitions.")
     var repetitions = 3
@@ -65,6 +69,7 @@ struct BenchCommand: ParsableCommand {
         guard modes == 1, !(model != nil && shape != nil) else { throw ValidationError("choose one of -m MODEL, --shape SIZE, --kernels or --executor") }
         if let shape, RandomModel.shape(named: shape) == nil { throw ValidationError("--shape must be one of \(RandomModel.shapeNames.joined(separator: ", "))") }
         guard prompt >= 0, generate >= 0, prompt + generate > 0, prompt <= 65536, generate <= 65536 else { throw ValidationError("-p and -n must be 0…65536, not both 0") }
+        guard batches.values.allSatisfy({ (1...256).contains($0) }) else { throw ValidationError("batch sizes must be 1…256") }
         guard (1...100).contains(repetitions) else { throw ValidationError("-r must be 1…100") }
         guard threads.values.allSatisfy({ (1...1024).contains($0) }) else { throw ValidationError("thread counts must be 1…1024") }
         guard bandwidthGib > 0, bandwidthGib <= 64 else { throw ValidationError("--bandwidth-gib must be in (0, 64]") }

@@ -52,7 +52,7 @@ extension BenchCommand {
             let benchmark = try ModelBenchmark(weights: try weights(), modelName: name, typeName: typeName)
             for t in threadCounts {
                 let rows = try benchmark.run(threads: t, prompt: prompt, generate: generate, repetitions: repetitions,
-                                             bandwidthProbe: probe)
+                                             batches: batches.values, bandwidthProbe: probe)
                 results += rows
                 if !json && !csv { for row in rows { printErr("  \(row.test) \(typeName) t=\(t): \(formatted(row.mean, 2)) t/s") } }
             }

@@ -179,9 +179,12 @@ typedef struct {
 } rwkv_epilogue_step;
 
 /// Matmul: weight `in[0]` [k = width, m = out_width], activations `in[1]`, `tokens` = rows.
+/// `column_bytes` > 0: the columns are independent sequences (batched decode), each multiplied as a
+/// one-token product whose activation row is this many bytes, so its sums never depend on the batch.
 typedef struct {
     rwkv_matmul_fn kernel;
     int64_t rows_per_unit;
+    int64_t column_bytes;
 } rwkv_matmul_params;
 
 /// add, sub, mul (a, b) and lerp (a, b, t): whether the last operand is one row for every token.
@@ -205,11 +208,13 @@ typedef struct {
     int64_t head_size;
 } rwkv_norm_params;
 
-/// RWKV ops: the WKV-7 recurrence (a unit is `rows_per_unit` value rows of one head) and the bonus
+/// RWKV ops: the WKV-7 recurrence (a unit is `rows_per_unit` value rows of one head of one of `sequences`
+/// sequences, whose tokens are consecutive columns and whose states follow one another) and the bonus
 /// `(Σ a·b·c) · v` per head (`broadcast`: c is one row).
 typedef struct {
     int64_t head_size;
     int64_t rows_per_unit;
+    int64_t sequences;
     int32_t broadcast;
 } rwkv_head_params;
 

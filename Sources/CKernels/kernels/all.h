@@ -12,11 +12,18 @@
 #include "quantize_k.h"
 #include "rwkv.h"
 
-/// A matmul: weight rows [first · rows_per_unit, end · rows_per_unit) against every token.
+/// A matmul: weight rows [first · rows_per_unit, end · rows_per_unit) against every token (against each
+/// sequence's column on its own in a batched decode).
 static void matmul_task(const rwkv_task *t, int64_t first, int64_t end) {
-    const int64_t per_unit = t->p.matmul.rows_per_unit;
+    const int64_t per_unit = t->p.matmul.rows_per_unit, column_bytes = t->p.matmul.column_bytes;
     const int64_t r1 = end * per_unit < t->out_width ? end * per_unit : t->out_width;
-    t->p.matmul.kernel(t->in[0], t->in[1], t->out, t->width, t->out_width, t->rows, first * per_unit, r1);
+    if (column_bytes == 0) {
+        t->p.matmul.kernel(t->in[0], t->in[1], t->out, t->width, t->out_width, t->rows, first * per_unit, r1);
+        return;
+    }
+    for (int64_t column = 0; column < t->rows; column++)
+        t->p.matmul.kernel(t->in[0], (const char *)t->in[1] + column * column_bytes, t->out + column * t->out_width,
+                           t->width, t->out_width, 1, first * per_unit, r1);
 }
 
 const rwkv_kernels RWKV_TABLE = {

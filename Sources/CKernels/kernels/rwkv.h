@@ -91,11 +91,12 @@ static void wkv7_head64(const float *r, const float *w, const float *k, const fl
     for (; i < row1; i++) wkv_rows(1, r, w, k, v, a, b, state, y, stride, tokens, i);
 }
 
-/// Any other head size: one value row at a time, in the same order per row and token.
-static void wkv7_row_generic(const rwkv_task *t, float *row, int64_t h, int64_t i) {
+/// Any other head size: one value row at a time over `tokens` tokens from `first`, in the same order per row
+/// and token.
+static void wkv7_row_generic(const rwkv_task *t, float *row, int64_t h, int64_t i, int64_t first, int64_t tokens) {
     const int64_t n = t->p.head.head_size, c = t->width;
     const float *r = IN(t, 0), *w = IN(t, 1), *k = IN(t, 2), *v = IN(t, 3), *a = IN(t, 4), *b = IN(t, 5);
-    for (int64_t token = 0; token < t->rows; token++) {
+    for (int64_t token = first; token < first + tokens; token++) {
         const int64_t base = token * c + h * n;
         float sa = 0;
         for (int64_t j = 0; j < n; j++) sa += row[j] * a[base + j];
@@ -109,23 +110,25 @@ static void wkv7_row_generic(const rwkv_task *t, float *row, int64_t h, int64_t 
     }
 }
 
-/// The WKV-7 recurrence over T tokens: inputs r, w, k, v, a, b [C, T] and the state `in[6]` [N, N, H]
-/// (row i = value channel, column j = key channel), updated in place. A unit is a block of
-/// `rows_per_unit` value rows of one head, run over every token.
+/// The WKV-7 recurrence over T tokens of S sequences: inputs r, w, k, v, a, b [C, T] (sequence s owns the
+/// T/S consecutive columns from s·T/S) and the states `in[6]` [N, N, H, S] (row i = value channel, column
+/// j = key channel), updated in place. A unit is a block of `rows_per_unit` value rows of one head of one
+/// sequence, run over that sequence's tokens.
 static void wkv7_task(const rwkv_task *t, int64_t first, int64_t end) {
     const int64_t n = t->p.head.head_size, c = t->width, per_unit = t->p.head.rows_per_unit;
-    const int64_t blocks = (n + per_unit - 1) / per_unit;
-    float *state = IN(t, 6);
+    const int64_t blocks = (n + per_unit - 1) / per_unit, heads = c / n;
+    const int64_t sequences = t->p.head.sequences, tokens = t->rows / sequences;
     for (int64_t unit = first; unit < end; unit++) {
-        const int64_t h = unit / blocks, row0 = unit % blocks * per_unit;
+        const int64_t s = unit / (heads * blocks), h = unit / blocks % heads, row0 = unit % blocks * per_unit;
         const int64_t row1 = row0 + per_unit < n ? row0 + per_unit : n;
+        float *state = (float *)IN(t, 6) + (s * heads + h) * n * n;
         if (n == 64) {
-            const int64_t o = h * 64;
+            const int64_t o = s * tokens * c + h * 64;
             wkv7_head64(IN(t, 0) + o, IN(t, 1) + o, IN(t, 2) + o, IN(t, 3) + o, IN(t, 4) + o, IN(t, 5) + o,
-                        state + h * 64 * 64, t->out + o, c, t->rows, row0, row1);
+                        state, t->out + o, c, tokens, row0, row1);
             continue;
         }
-        for (int64_t i = row0; i < row1; i++) wkv7_row_generic(t, state + h * n * n + i * n, h, i);
+        for (int64_t i = row0; i < row1; i++) wkv7_row_generic(t, state + i * n, h, i, s * tokens, tokens);
     }
 }
 

@@ -6,7 +6,9 @@ import CKernels
 
 extension Graph {
     /// `W[K, M] · x[K, T] → [M, T]`; x is f32, W any type with a matmul kernel, K a multiple of its block.
-    public mutating func matmul(_ weight: Value, _ x: Value) throws -> Value {
+    /// `sequenceColumns`: the T columns are independent sequences (a batched decode step), and each column's
+    /// result is bit-identical to the product of that column alone.
+    public mutating func matmul(_ weight: Value, _ x: Value, sequenceColumns: Bool = false) throws -> Value {
         let w = shape(weight), s = shape(x)
         try requireF32("matmul", x)
         guard w.rank <= 2, s.rank <= 2, w[0] == s[0] else {
@@ -22,7 +24,7 @@ extension Graph {
             }
             activations = record(.convertRows(type), [x], type, s)
         }
-        return record(.matmul, [weight, activations], .f32, Shape(w[1], s[1]))
+        return record(.matmul(sequenceColumns: sequenceColumns), [weight, activations], .f32, Shape(w[1], s[1]))
     }
 
     /// Rows of `table [C, V]` picked by i32 `ids [T]`, as f32 `[C, T]`. Ids are range-checked at run time.
@@ -42,13 +44,17 @@ enum MatmulOps {
     /// bf16), else a matvec block (whole groups of 8 rows for the interleaved layouts).
     static let matvecRowsPerUnit = 16, gemmRowsPerUnit = 64
 
-    static var matmul: OpTraits {
+    /// The matmul's row. With `sequenceColumns`, a type whose sums can change with the token count
+    /// (``DTypeTraits/tokenCountChangesSums``) runs its one-token kernel per column, reading its weights once
+    /// per sequence; the other kernels read them once for all.
+    static func matmul(sequenceColumns: Bool) -> OpTraits {
         OpTraits(
             name: "matmul", takesEpilogue: true,
             lower: { context in
                 let type = context.dtype(0)
                 let k = context.width, m = context.shape(0)[1], tokens = context.shape(1).rowCount
-                let perUnit = type.traits.prefillIsBLAS && tokens > 1 ? gemmRowsPerUnit : matvecRowsPerUnit
+                let columnwise = sequenceColumns && type.traits.tokenCountChangesSums && tokens > 1
+                let perUnit = type.traits.prefillIsBLAS && tokens > 1 && !columnwise ? gemmRowsPerUnit : matvecRowsPerUnit
                 var task = rwkv_task()
                 task.run = context.kernels[\.matmul]
                 task.width = Int64(k)
@@ -56,11 +62,13 @@ enum MatmulOps {
                 task.out_width = Int64(m)
                 task.p.matmul.kernel = context.kernels[type.traits.matmul!]
                 task.p.matmul.rows_per_unit = Int64(perUnit)
+                task.p.matmul.column_bytes = columnwise ? Int64(type.traits.activationType.rowBytes(k)) : 0
                 task.channels_per_unit = Int64(perUnit)
                 // Decode reads the weights once; prefill is compute-bound (one multiply-add per weight and token).
+                let rereads = columnwise ? tokens : 1
                 let cost = perUnit == gemmRowsPerUnit
                     ? Double(perUnit * k * tokens) * LoweringContext.nsPerFlop * 2
-                    : Double(perUnit) * (Double(type.rowBytes(k)) * LoweringContext.nsPerWeightByte + Double(k * (tokens - 1)) * LoweringContext.nsPerFlop)
+                    : Double(perUnit) * (Double(type.rowBytes(k) * rereads) * LoweringContext.nsPerWeightByte + Double(k * (tokens - 1)) * LoweringContext.nsPerFlop)
                 return LoweredTask(task: task, unitCount: (m + perUnit - 1) / perUnit, unitCost: cost)
             },
             reference: { e, node in e.set(try reference(e, node)) })

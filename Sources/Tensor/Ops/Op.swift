@@ -33,7 +33,9 @@ public enum Op: Sendable {
     /// A constant tensor (a weight); never copied.
     case weight(Tensor)
     /// `out[m, t] = Σ_k W[k, m] · x[k, t]` for W `[K, M]` of any weight dtype, x `[K, T]` in its activation type.
-    case matmul
+    /// `sequenceColumns`: each column is a sequence of its own (batched decode), multiplied exactly as it
+    /// would be alone.
+    case matmul(sequenceColumns: Bool)
     /// Converts f32 rows to another encoding (inserted before a matmul whose weights need it).
     case convertRows(DType)
     case add, sub, mul
@@ -62,9 +64,10 @@ public enum Op: Sendable {
     /// Per token t: a `[rows]` vector times that token's own `rows × columns` matrix (row-major in a
     /// `[rows·columns, T]` input): `out[q, t] = Σ_p u[p, t] · m[p·columns + q, t]` (RWKV-7a DeepEmbed).
     case vectorTimesTokenMatrix(rows: Int, columns: Int)
-    /// The RWKV-7 WKV recurrence over T tokens: inputs r, w (decay), k, v, a, b `[C, T]` and a state slot
-    /// `[N, N, H]` that is read and updated in place; output y `[C, T]`.
-    case wkv7(headSize: Int)
+    /// The RWKV-7 WKV recurrence over T tokens of S sequences (each T/S consecutive columns): inputs r, w
+    /// (decay), k, v, a, b `[C, T]` and a state slot `[N, N, H]` (`[N, N, H, S]`) that is read and updated in
+    /// place; output y `[C, T]`.
+    case wkv7(headSize: Int, sequences: Int)
 
     /// A short name for errors and profiles.
     public var name: String {

@@ -65,7 +65,7 @@ extension Op {
     var traits: OpTraits? {
         switch self {
         case .slot, .weight: nil
-        case .matmul: MatmulOps.matmul
+        case .matmul(let sequenceColumns): MatmulOps.matmul(sequenceColumns: sequenceColumns)
         case .convertRows(let type): MatmulOps.convertRows(type)
         case .getRows: MatmulOps.getRows
         case .add: ElementwiseOps.binary("add", RWKV_STEP_ADD, \.add, commutative: true)
@@ -82,7 +82,7 @@ extension Op {
         case .l2NormalizeHeads(let headSize, let eps): NormOps.l2NormalizeHeads(headSize: headSize, eps: eps)
         case .headDotScale(let headSize): RWKVOps.headDotScale(headSize: headSize)
         case .vectorTimesTokenMatrix(let rows, let columns): RWKVOps.vectorTimesTokenMatrix(rows: rows, columns: columns)
-        case .wkv7(let headSize): RWKVOps.wkv7(headSize: headSize)
+        case .wkv7(let headSize, let sequences): RWKVOps.wkv7(headSize: headSize, sequences: sequences)
         }
     }
 }

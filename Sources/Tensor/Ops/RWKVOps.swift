@@ -6,16 +6,22 @@ import CKernels
 
 extension Graph {
     /// The WKV-7 recurrence over all tokens of r, w, k, v, a, b `[C, T]`; `state` is an `[N, N, H]` state slot.
+    /// With `sequences` S > 1 the T columns are S sequences of T/S tokens one after another, each with its own
+    /// state in an `[N, N, H, S]` slot.
     public mutating func wkv7(r: Value, w: Value, k: Value, v: Value, a: Value, b: Value,
-                              state: Value, headSize n: Int) throws -> Value {
+                              state: Value, headSize n: Int, sequences: Int = 1) throws -> Value {
         try requireF32("wkv7", r, w, k, v, a, b)
         for other in [w, k, v, a, b] { try requireSame("wkv7", r, other) }
-        let c = shape(r)[0]
-        guard n > 0, c % n == 0, shape(state) == Shape(n, n, c / n) else {
-            throw GraphError("wkv7: state \(shape(state)) does not match \(c / max(n, 1)) heads of \(n) for input \(shape(r))")
+        let c = shape(r)[0], tokens = shape(r).rowCount
+        guard sequences > 0, tokens % sequences == 0 else {
+            throw GraphError("wkv7: \(tokens) tokens do not split into \(sequences) sequences")
+        }
+        let expected = sequences == 1 ? Shape(n, n, c / max(n, 1)) : Shape(n, n, c / max(n, 1), sequences)
+        guard n > 0, c % n == 0, shape(state) == expected else {
+            throw GraphError("wkv7: state \(shape(state)) does not match \(c / max(n, 1)) heads of \(n) for input \(shape(r)), \(sequences) sequences")
         }
         let slot = try stateSlot("wkv7", state)
-        return record(.wkv7(headSize: n), [r, w, k, v, a, b, state], .f32, shape(r), writes: slot)
+        return record(.wkv7(headSize: n, sequences: sequences), [r, w, k, v, a, b, state], .f32, shape(r), writes: slot)
     }
 
     /// Per head h and token t: `(Σ_n a·b·c over the head) · v` — `a`, `b`, `v` `[C, T]`, `c` row-broadcast.
@@ -45,24 +51,33 @@ enum RWKVOps {
     /// Value rows per WKV unit: a whole head of 64 for prefill (the transposed kernel), else 16.
     static func wkvRowsPerUnit(headSize: Int, tokens: Int) -> Int { headSize == 64 && tokens >= 4 ? 64 : 16 }
 
-    static func wkv7(headSize n: Int) -> OpTraits {
+    static func wkv7(headSize n: Int, sequences: Int) -> OpTraits {
         OpTraits(name: "wkv7",
                  lower: { context in
-                     let perUnit = wkvRowsPerUnit(headSize: n, tokens: context.rows)
+                     let tokens = context.rows / sequences
+                     let perUnit = wkvRowsPerUnit(headSize: n, tokens: tokens)
                      var lowered = context.rowTask(\.wkv7) {
                          $0.head.head_size = Int64(n)
                          $0.head.rows_per_unit = Int64(perUnit)
+                         $0.head.sequences = Int64(sequences)
                      }
-                     lowered.unitCount = context.width / n * ((n + perUnit - 1) / perUnit)
-                     lowered.unitCost = Double(perUnit * n * context.rows * 6) * LoweringContext.nsPerFlop
+                     lowered.unitCount = sequences * context.width / n * ((n + perUnit - 1) / perUnit)
+                     lowered.unitCost = Double(perUnit * n * tokens * 6) * LoweringContext.nsPerFlop
                      return lowered
                  },
                  reference: { e, node in
-                     guard case .slot(let s) = e.graph.nodes[node.inputs[6].id].op else { return }
+                     guard case .slot(let slot) = e.graph.nodes[node.inputs[6].id].op else { return }
                      let c = e.graph.shape(node.inputs[0])[0]
-                     let r = e.input(node, 0), w = e.input(node, 1), k = e.input(node, 2), v = e.input(node, 3)
-                     let a = e.input(node, 4), b = e.input(node, 5)
-                     e.set(wkv7Reference(r: r, w: w, k: k, v: v, a: a, b: b, state: &e.slotValues[s], n: n, c: c))
+                     let inputs = (0..<6).map { e.input(node, $0) }
+                     let perSequence = inputs[0].count / sequences, stateCount = e.slotValues[slot].count / sequences
+                     var y: [Float] = []
+                     for s in 0..<sequences {
+                         let part = inputs.map { Array($0[(s * perSequence)..<((s + 1) * perSequence)]) }
+                         var state = Array(e.slotValues[slot][(s * stateCount)..<((s + 1) * stateCount)])
+                         y += wkv7Reference(r: part[0], w: part[1], k: part[2], v: part[3], a: part[4], b: part[5], state: &state, n: n, c: c)
+                         e.slotValues[slot].replaceSubrange((s * stateCount)..<((s + 1) * stateCount), with: state)
+                     }
+                     e.set(y)
                  })
     }
 
