@@ -11,9 +11,12 @@ let package = Package(
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "ModelFiles", targets: ["ModelFiles"]),
         .library(name: "RWKVGraph", targets: ["RWKVGraph"]),
+        .library(name: "RWKVServer", targets: ["RWKVServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
     ],
     targets: [
         // Futex helpers for the worker team.
@@ -40,6 +43,17 @@ let package = Package(
             dependencies: ["Tensor", "ModelFiles"],
             path: "Sources/RWKVGraph"
         ),
+        // The OpenAI-compatible server: continuous batching, a state cache, the HTTP routes. Its own target, so
+        // the kernels and their tests never wait on the HTTP stack.
+        .target(
+            name: "RWKVServer",
+            dependencies: [
+                "RWKVGraph", "ModelFiles", "Tensor",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Sources/RWKVServer"
+        ),
         // llama-bench-style model benchmarks, the read-bandwidth probe and kernel timings: the CLI's, not
         // the libraries'.
         .target(
@@ -54,6 +68,7 @@ let package = Package(
                 "ModelFiles",
                 "RWKVGraph",
                 "Benchmarks",
+                "RWKVServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/rwkv"
@@ -77,6 +92,11 @@ let package = Package(
             dependencies: ["RWKVGraph", "ModelFiles", "Tensor", "Benchmarks"],
             path: "Tests/RWKVGraphTests",
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "RWKVServerTests",
+            dependencies: ["RWKVServer", "RWKVGraph", "ModelFiles", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            path: "Tests/RWKVServerTests"
         ),
     ]
 )

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# Installs what building rwkv-swift needs when it is missing: OpenBLAS's CBLAS (Debian: libopenblas-dev).
-# On Debian/Ubuntu as root it runs apt-get; elsewhere it prints the exact command to run and stops.
+# Installs what building rwkv-swift needs when it is missing: OpenBLAS's CBLAS (Debian: libopenblas-dev), and
+# for the server's end-to-end test the official `openai` Python client (pip). On Debian/Ubuntu as root it runs
+# apt-get; elsewhere it prints the exact command to run and stops.
 # Swift 6 itself is not installed here (https://www.swift.org/install/).
 set -euo pipefail
 
 if ! command -v swift >/dev/null 2>&1; then
     echo "setup: swift is not on PATH; install Swift 6 (https://www.swift.org/install/) and run this again" >&2
     exit 1
+fi
+
+if command -v python3 >/dev/null 2>&1 && ! python3 -c "import openai" >/dev/null 2>&1; then
+    echo "setup: installing the openai Python client (pip), for the server's end-to-end test" >&2
+    python3 -m pip install --quiet --disable-pip-version-check openai >/dev/null 2>&1 ||
+        echo "setup: pip could not install openai; the server's end-to-end test will be skipped (pip install openai)" >&2
 fi
 
 compiler=$(command -v clang || command -v cc || command -v gcc || true)

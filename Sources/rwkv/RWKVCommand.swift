@@ -4,23 +4,23 @@ import Tensor
 
 /// `rwkv`: quantize, run, compare and benchmark RWKV-7 models on the CPU.
 @main
-struct RWKVCommand: ParsableCommand {
+struct RWKVCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rwkv",
         abstract: "RWKV-7 on the CPU at a chosen precision.",
-        subcommands: [GenerateCommand.self, ChatCommand.self, ConvertCommand.self, QuantizeCommand.self, InfoCommand.self, LogitsCommand.self, CompareCommand.self, PerplexityCommand.self, BenchCommand.self]
+        subcommands: [GenerateCommand.self, ChatCommand.self, ConvertCommand.self, QuantizeCommand.self, InfoCommand.self, LogitsCommand.self, CompareCommand.self, PerplexityCommand.self, BenchCommand.self, ServeCommand.self]
     )
 
     /// Refuses an argument that is not valid UTF-8 (Swift would silently replace each bad byte by U+FFFD),
     /// then parses and runs the command.
-    static func main() {
+    static func main() async {
         let arguments = (0..<Int(CommandLine.argc)).map { CommandLine.unsafeArgv[$0] }
         if let problem = invalidUTF8Argument(arguments.map { $0.map { UnsafePointer($0) } }) {
             printErr("error: \(problem)")
             Foundation.exit(2)
         }
         if let problem = KernelLevel.environmentProblem { printErr("warning: \(problem)") }
-        main(nil)
+        await main(nil)
     }
 }
 

@@ -1,0 +1,161 @@
+import Foundation
+import ModelFiles
+import RWKVGraph
+import RWKVServer
+import Testing
+
+/// The project's own model (byte-level, 256 tokens), shared by the server tests.
+enum ProjectModel {
+    static let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("models/rwkv7-tiny-stories.gguf").path
+    static let model = Result { try RWKV7Model(path: path) }
+
+    static func engine(parallel: Int, queue: Int = 64, cacheMiB: Int = 64, prefillChunk: Int = 32) throws -> InferenceEngine {
+        let engine = try InferenceEngine(model: try model.get(), codec: .bytes, threads: 2, parallel: parallel, queueLimit: queue,
+                                         cacheBytes: cacheMiB << 20, prefillChunk: prefillChunk)
+        engine.start()
+        return engine
+    }
+
+    static func job(_ prompt: String, maxTokens: Int, seed: UInt64 = 1, temperature: Float = 1) -> GenerationJob {
+        var sampler = SamplerSettings()
+        sampler.seed = seed
+        sampler.temperature = temperature
+        return GenerationJob(promptTokens: Array(prompt.utf8).map(Int32.init), maxTokens: maxTokens, sampler: sampler)
+    }
+}
+
+/// Everything a stream reported: its text and how it ended.
+struct Outcome: Equatable {
+    var text = ""
+    var usage: Usage?
+    var reason: FinishReason?
+    var failure: String?
+
+    static func collect(_ events: AsyncStream<GenerationEvent>) async -> Outcome {
+        var outcome = Outcome()
+        for await event in events {
+            switch event {
+            case .text(let piece): outcome.text += piece
+            case .finished(let usage, let reason): (outcome.usage, outcome.reason) = (usage, reason)
+            case .failed(let message): outcome.failure = message
+            }
+        }
+        return outcome
+    }
+}
+
+/// Waits until `condition` holds (polling), at most `seconds`.
+func eventually(_ seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
+
+@Suite struct EngineTests {
+    static let prompts = ["Once upon a time", "The little dog", "Lily and Tom went to the park. They", "One day, a", "Sam had a red ball",
+                          "The sun was hot", "Mom said", "There was a big tree"]
+
+    /// Eight requests of different lengths at once, joining and leaving a batch of 3: each one's text is the
+    /// text it gets alone (parallel 1), sampled with the same seed — the batch changes no bit of its logits.
+    @Test func batchedRequestsGiveTheTextsTheyGetAlone() async throws {
+        let alone = try ProjectModel.engine(parallel: 1)
+        defer { alone.shutdown() }
+        var expected: [Outcome] = []
+        for (i, prompt) in Self.prompts.enumerated() {
+            expected.append(await Outcome.collect(try alone.submit(ProjectModel.job(prompt, maxTokens: 20 + 7 * i, seed: UInt64(i)))))
+        }
+        let batched = try ProjectModel.engine(parallel: 3, cacheMiB: 0)
+        defer { batched.shutdown() }
+        let outcomes = try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in
+            for (i, prompt) in Self.prompts.enumerated() {
+                let stream = try batched.submit(ProjectModel.job(prompt, maxTokens: 20 + 7 * i, seed: UInt64(i)))
+                group.addTask { (i, await Outcome.collect(stream)) }
+            }
+            var result = [Outcome](repeating: Outcome(), count: Self.prompts.count)
+            for try await (i, outcome) in group { result[i] = outcome }
+            return result
+        }
+        for i in Self.prompts.indices {
+            #expect(outcomes[i].text == expected[i].text, "request \(i)")
+            #expect(outcomes[i].reason == expected[i].reason && outcomes[i].usage?.completionTokens == expected[i].usage?.completionTokens)
+        }
+        #expect(outcomes.allSatisfy { $0.failure == nil && $0.usage != nil })
+        #expect(await eventually { batched.load == (0, 0) })
+    }
+
+    /// A long prompt, prefilled 16 tokens a step, does not stall a stream already running: that stream
+    /// keeps producing tokens while the prompt is prefilled.
+    @Test func chunkedPrefillInterleavesWithDecode() async throws {
+        let engine = try ProjectModel.engine(parallel: 2, cacheMiB: 0, prefillChunk: 16)
+        defer { engine.shutdown() }
+        let running = try engine.submit(ProjectModel.job("Once upon a time", maxTokens: 400, temperature: 0))
+        var iterator = running.makeAsyncIterator()
+        _ = await iterator.next()  // it is decoding
+        let long = String(repeating: "The cat sat on the mat and looked at the sun. ", count: 40)  // 1,840 tokens: 115 chunks
+        let late = try engine.submit(ProjectModel.job(long, maxTokens: 1, temperature: 0))
+        let order = OrderLog()
+        async let lateDone: Void = { for await _ in late {}; await order.mark("late") }()
+        var piecesBeforeLate = 0
+        while let event = await iterator.next() {
+            if case .text = event, await !order.has("late") { piecesBeforeLate += 1 }
+        }
+        await lateDone
+        #expect(piecesBeforeLate >= 100, "only \(piecesBeforeLate) tokens of the running stream while the long prompt was prefilled")
+    }
+
+    /// Beyond `parallel` running and `queue` waiting, a request is refused with 429; cancelled requests
+    /// (their streams dropped) free their sequences at the next step.
+    @Test func fullQueueIsRefusedAndCancelledRequestsLeave() async throws {
+        let engine = try ProjectModel.engine(parallel: 1, queue: 1)
+        defer { engine.shutdown() }
+        var first: AsyncStream<GenerationEvent>? = try engine.submit(ProjectModel.job("Once", maxTokens: 100_000))
+        var iterator = first!.makeAsyncIterator()
+        _ = await iterator.next()
+        var second: AsyncStream<GenerationEvent>? = try engine.submit(ProjectModel.job("Twice", maxTokens: 100_000))
+        #expect(throws: ServerError(429, "the server is busy: 1 sequences running and 1 waiting; retry later", type: "rate_limit_error",
+                                    code: "rate_limit_exceeded")) {
+            _ = try engine.submit(ProjectModel.job("Thrice", maxTokens: 1))
+        }
+        #expect(engine.load == (1, 1))
+        (first, second, iterator) = (nil, nil, AsyncStream<GenerationEvent> { $0.finish() }.makeAsyncIterator())
+        _ = (first, second)
+        #expect(await eventually { engine.load == (0, 0) }, "cancelled requests still hold \(engine.load)")
+        let after = await Outcome.collect(try engine.submit(ProjectModel.job("Once", maxTokens: 5)))
+        #expect(after.usage?.completionTokens ?? 0 > 0)
+    }
+
+    /// A conversation's second turn starts from the state cached at the end of the first reply: only its new
+    /// tokens are prefilled (the reply's last sampled token was never fed, so it is prefilled with them).
+    @Test func secondTurnStartsFromTheCachedState() async throws {
+        let engine = try ProjectModel.engine(parallel: 2)
+        defer { engine.shutdown() }
+        let turn1 = "User: Tell me a story.\n\nAssistant:"
+        var job = ProjectModel.job(turn1, maxTokens: 30, temperature: 0)
+        job.stops = [Array("\n\n".utf8)]
+        let reply = await Outcome.collect(try engine.submit(job))
+        #expect(reply.usage?.cachedTokens == 0)
+        let turn2 = turn1 + reply.text + "\n\nUser: And then?\n\nAssistant:"
+        let second = await Outcome.collect(try engine.submit(ProjectModel.job(turn2, maxTokens: 5, temperature: 0)))
+        let cached = second.usage?.cachedTokens ?? 0
+        #expect(cached >= turn1.utf8.count + reply.text.utf8.count - 1, "only \(cached) of \(turn2.utf8.count) prompt tokens came from the cache")
+        #expect(cached < turn2.utf8.count)
+    }
+
+    @Test func badJobsAreRefused() throws {
+        let engine = try ProjectModel.engine(parallel: 1)
+        defer { engine.shutdown() }
+        #expect(throws: ServerError.self) { try engine.submit(GenerationJob(promptTokens: [], maxTokens: 1, sampler: SamplerSettings())) }
+        #expect(throws: ServerError.self) { try engine.submit(GenerationJob(promptTokens: [300], maxTokens: 1, sampler: SamplerSettings())) }
+    }
+}
+
+/// Marks seen across tasks.
+actor OrderLog {
+    private var marks: Set<String> = []
+    func mark(_ name: String) { marks.insert(name) }
+    func has(_ name: String) -> Bool { marks.contains(name) }
+}
