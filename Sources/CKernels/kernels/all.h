@@ -21,9 +21,12 @@ static void matmul_task(const rwkv_task *t, int64_t first, int64_t end) {
         t->p.matmul.kernel(t->in[0], t->in[1], t->out, t->width, t->out_width, t->rows, first * per_unit, r1);
         return;
     }
-    for (int64_t column = 0; column < t->rows; column++)
-        t->p.matmul.kernel(t->in[0], (const char *)t->in[1] + column * column_bytes, t->out + column * t->out_width,
-                           t->width, t->out_width, 1, first * per_unit, r1);
+    // Unit by unit, every column against the unit's rows while they are in cache; each call is the
+    // one-token product of those rows, which starts on a unit boundary as it does alone.
+    for (int64_t r = first * per_unit; r < r1; r += per_unit)
+        for (int64_t column = 0; column < t->rows; column++)
+            t->p.matmul.kernel(t->in[0], (const char *)t->in[1] + column * column_bytes, t->out + column * t->out_width,
+                               t->width, t->out_width, 1, r, r + per_unit < r1 ? r + per_unit : r1);
 }
 
 const rwkv_kernels RWKV_TABLE = {

@@ -44,9 +44,45 @@ static inline __m256i dot_q8_chunk(__m256i acc, __m256i w, __m256i x) {
 #endif
 }
 
+#if !RWKV_VNNI
+/// AVX2 Q8_0: 8 rows × TB tokens of one group, chunk by chunk: each chunk's signed weights and their
+/// magnitudes are made once for all TB tokens (maddubs multiplies unsigned by signed bytes, so a token's
+/// bytes take the weights' signs), leaving four operations per chunk and token. The block sums are the same
+/// exact integers as `tile_r8`'s, so the results are bit for bit the same.
+static inline __attribute__((always_inline)) void tile_r8_q8_avx2(const uint8_t *wg, const q8s_block *x, float *out,
+                                                                   int64_t nb, int64_t m, const int TB) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
+    __m256 acc[8];
+    for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb = wg + b * 8 * Q8_BYTES;
+        __m256i sums[8];
+        for (int t = 0; t < TB; t++) sums[t] = _mm256_setzero_si256();
+        for (int g = 0; g < 8; g++) {
+            const __m256i signed_w = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(wb + 16 + 32 * g)), flip);
+            const __m256i magnitude = _mm256_sign_epi8(signed_w, signed_w);
+            for (int t = 0; t < TB; t++) {
+                const __m256i xs = _mm256_sign_epi8(broadcast4(x[t * nb + b].qs + 4 * g), signed_w);
+                sums[t] = _mm256_add_epi32(sums[t], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, xs), ones));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb));
+        for (int t = 0; t < TB; t++)
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[t]), _mm256_mul_ps(dw, _mm256_set1_ps(x[t * nb + b].d)), acc[t]);
+    }
+    for (int t = 0; t < TB; t++) _mm256_storeu_ps(out + t * m, acc[t]);
+}
+#endif
+
 /// 8 rows × TB tokens of one group: each block's chunks loaded (and for Q4_0 unpacked) once for all TB tokens.
 static inline __attribute__((always_inline)) void tile_r8(const uint8_t *wg, const q8s_block *x, float *out, int64_t nb,
                                                            int64_t m, const int TB, const int q4) {
+#if !RWKV_VNNI
+    if (!q4) {
+        tile_r8_q8_avx2(wg, x, out, nb, m, TB);
+        return;
+    }
+#endif
     const int64_t group_block = q4 ? 8 * Q4_BYTES : 8 * Q8_BYTES;
     const int offset = q4 ? 8 : Q8_OFFSET;
     const __m256i mask = _mm256_set1_epi8(0x0F);
@@ -90,6 +126,11 @@ static void matmul_r8(const uint8_t *w, const q8s_block *x, float *out, int64_t 
                       int64_t r1, const int q4) {
     const int64_t nb = k / 32, group_bytes = nb * (q4 ? 8 * Q4_BYTES : 8 * Q8_BYTES);
     int64_t t = 0;
+#if !RWKV_VNNI
+    if (!q4)  // the AVX2 Q8_0 tile makes each chunk's magnitudes once per tile: the wider, the fewer
+        for (; t + 8 <= tokens; t += 8)
+            for (int64_t r = r0; r < r1; r += 8) tile_r8_q8_avx2(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 8);
+#endif
     for (; t + TOKEN_TILE <= tokens; t += TOKEN_TILE)
         for (int64_t r = r0; r < r1; r += 8) tile_r8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, TOKEN_TILE, q4);
     for (; t < tokens; t++)
