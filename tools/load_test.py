@@ -3,6 +3,7 @@
 official `openai` client.
 
 Usage: tools/load_test.py BASE_URL MODEL_ID [--clients 64] [--seconds 60] [--max-tokens 64] [--pid PID]
+                          [--temperature T]
 
 Each client loops: a streamed chat (a short story prompt of its own), timing the first token and the gaps
 between tokens. Prints requests/s, tokens/s, p50/p99 time to first token and inter-token latency, errors,
@@ -41,6 +42,7 @@ async def main():
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--pid", type=int)
+    parser.add_argument("--temperature", type=float, help="sent with every request (default: the server's sampling)")
     args = parser.parse_args()
 
     client = openai.AsyncOpenAI(base_url=args.base_url, api_key="unused", max_retries=0, timeout=300)
@@ -57,6 +59,7 @@ async def main():
             try:
                 stream = await client.chat.completions.create(
                     model=args.model, stream=True, max_tokens=args.max_tokens, seed=index * 1000 + turn,
+                    **({} if args.temperature is None else {"temperature": args.temperature}),
                     messages=[{"role": "user", "content": f"Tell story {index}-{turn} about a cat and a dog."}])
                 async for chunk in stream:
                     if chunk.choices and chunk.choices[0].delta.content:

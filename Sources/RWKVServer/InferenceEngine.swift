@@ -194,7 +194,7 @@ public final class InferenceEngine: @unchecked Sendable {
         metrics.cacheBytes.set(Double(cache.bytes))
         let slot = decoding.count
         batch.moveState(from: prefillSlot, to: slot)
-        if try take(&sequence, logits: logits.floats(), slot: slot) == nil { decoding.append(sequence) }
+        if take(&sequence, token: sequence.sampler.sample(logits.floats()), slot: slot) == nil { decoding.append(sequence) }
     }
 
     /// One token of every decoding sequence, in one batched step.
@@ -207,18 +207,34 @@ public final class InferenceEngine: @unchecked Sendable {
         metrics.batchSize.set(Double(decoding.count))
         metrics.decodeTokensPerSecond.set(Double(decoding.count) / max(seconds, 1e-9))
         for i in decoding.indices { decoding[i].fed.append(decoding[i].next) }
+        let tokens = sampleAll(columns)
         var finished: [Int] = []
-        for i in decoding.indices {
-            let column = Array(columns[(i * vocabularySize)..<((i + 1) * vocabularySize)])
-            if try take(&decoding[i], logits: column, slot: i) != nil { finished.append(i) }
-        }
+        for i in decoding.indices where take(&decoding[i], token: tokens[i], slot: i) != nil { finished.append(i) }
         for i in finished.reversed() { remove(at: i) }
     }
 
-    /// Samples the sequence's next token from `logits`; returns the finish reason when it ends (its state,
-    /// in `slot`, then goes into the cache under the tokens it consumed).
-    private func take(_ sequence: inout RunningSequence, logits: [Float], slot: Int) throws -> FinishReason? {
-        let token = sequence.sampler.sample(logits)
+    /// Each decoding sequence's next token from its column of `logits`, the sequences sampled on all cores
+    /// at once (each with its own sampler, so the draws do not depend on the others).
+    private func sampleAll(_ logits: [Float]) -> [Int32] {
+        let count = decoding.count, v = vocabularySize
+        var tokens = [Int32](repeating: 0, count: count)
+        decoding.withUnsafeMutableBufferPointer { sequences in
+            tokens.withUnsafeMutableBufferPointer { out in
+                logits.withUnsafeBufferPointer { columns in
+                    // Disjoint elements per iteration.
+                    nonisolated(unsafe) let (sequences, out, columns) = (sequences, out, columns)
+                    DispatchQueue.concurrentPerform(iterations: count) { i in
+                        out[i] = sequences[i].sampler.sample(Array(columns[(i * v)..<((i + 1) * v)]))
+                    }
+                }
+            }
+        }
+        return tokens
+    }
+
+    /// Takes the sequence's sampled `token`; returns the finish reason when it ends (its state, in `slot`,
+    /// then goes into the cache under the tokens it consumed).
+    private func take(_ sequence: inout RunningSequence, token: Int32, slot: Int) -> FinishReason? {
         if !sequence.sentFirstToken {
             sequence.sentFirstToken = true
             metrics.timeToFirstToken.record(ContinuousClock.now - sequence.request.arrival)

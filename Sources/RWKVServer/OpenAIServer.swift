@@ -77,19 +77,24 @@ public struct OpenAIServer: Sendable {
                                   type: "not_found_error", param: "model", code: "model_not_found")
             }
             let (job, prefix) = try makeJob(parsed)
+            // A chat reply follows "Assistant:" with a space, which a client sends back as "Assistant: " +
+            // content: the space is not part of the content (and the next turn's prompt then matches the
+            // tokens this one fed, for the state cache).
+            var reply = ReplyText(dropsLeadingSpace: chat && prefix.isEmpty)
             let events = try engine.submit(job)
             let id = OpenAIResponse.identifier(chat ? "chatcmpl" : "cmpl")
             if parsed.stream {
+                let initialReply = reply
                 engine.metrics.request(endpoint, status: 200)
                 return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                                 body: ResponseBody { writer in
-                                    try await stream(events, id: id, chat: chat, prefix: prefix, to: &writer)
+                                    try await stream(events, id: id, chat: chat, prefix: prefix, reply: initialReply, to: &writer)
                                 })
             }
             var text = prefix
             for await event in events {
                 switch event {
-                case .text(let piece): text += piece
+                case .text(let piece): text += reply.take(piece)
                 case .failed(let message): throw ServerError(500, message, type: "server_error")
                 case .finished(let usage, let reason):
                     let choice = chat ? OpenAIResponse.Choice(message: .init(role: "assistant", content: text), finish_reason: reason)
@@ -142,8 +147,9 @@ public struct OpenAIServer: Sendable {
 
     /// Relays `events` as server-sent events: chunks of text, a last chunk with the finish reason and usage,
     /// then `[DONE]`. A write that fails (the client left) ends the loop, which cancels the generation.
-    private func stream(_ events: AsyncStream<GenerationEvent>, id: String, chat: Bool, prefix: String,
+    private func stream(_ events: AsyncStream<GenerationEvent>, id: String, chat: Bool, prefix: String, reply: ReplyText,
                         to writer: inout any ResponseBodyWriter) async throws {
+        var reply = reply
         let object = chat ? "chat.completion.chunk" : "text_completion"
         func chunk(_ text: String?, role: String? = nil, reason: FinishReason? = nil, usage: Usage? = nil) -> ByteBuffer {
             let choice = chat ? OpenAIResponse.Choice(delta: .init(role: role, content: text), finish_reason: reason)
@@ -154,7 +160,9 @@ public struct OpenAIServer: Sendable {
         if chat { try await writer.write(chunk(prefix, role: "assistant")) } else if !prefix.isEmpty { try await writer.write(chunk(prefix)) }
         for await event in events {
             switch event {
-            case .text(let text): try await writer.write(chunk(text))
+            case .text(let text):
+                let piece = reply.take(text)
+                if !piece.isEmpty { try await writer.write(chunk(piece)) }
             case .finished(let usage, let reason): try await writer.write(chunk(chat ? nil : "", reason: reason, usage: usage))
             case .failed(let message):
                 try await writer.write(ByteBuffer(bytes: Array("data: ".utf8) + OpenAIResponse.error(ServerError(500, message, type: "server_error")) + Array("\n\n".utf8)))
@@ -168,5 +176,19 @@ public struct OpenAIServer: Sendable {
         engine.metrics.request(endpoint, status: status)
         return Response(status: HTTPResponse.Status(code: status), headers: [.contentType: "application/json"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// A reply's text as it streams, without the space that separates it from `Assistant:`.
+struct ReplyText {
+    private var dropsLeadingSpace: Bool
+
+    init(dropsLeadingSpace: Bool) { self.dropsLeadingSpace = dropsLeadingSpace }
+
+    /// `piece` as the client gets it.
+    mutating func take(_ piece: String) -> String {
+        guard dropsLeadingSpace, !piece.isEmpty else { return piece }
+        dropsLeadingSpace = false
+        return piece.first == " " ? String(piece.dropFirst()) : piece
     }
 }
