@@ -43,6 +43,7 @@ public final class InferenceEngine: @unchecked Sendable {
     /// Requests submitted and not yet started (pending here or waiting in the loop).
     private var queued = 0
     private var stopping = false
+    private var started = false
     private let stopped = DispatchSemaphore(value: 0)
 
     // The loop's own.
@@ -64,8 +65,12 @@ public final class InferenceEngine: @unchecked Sendable {
         cache = StateCache(capacityBytes: cacheBytes)
     }
 
-    /// Starts the scheduling thread.
+    /// Starts the scheduling thread (once).
     public func start() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !started else { return }
+        started = true
         let thread = Thread { [self] in
             loop()
             stopped.signal()
@@ -75,13 +80,14 @@ public final class InferenceEngine: @unchecked Sendable {
         thread.start()
     }
 
-    /// Stops the thread: running and waiting requests end with a failure event.
+    /// Stops the thread: running and waiting requests end with a failure event. Later submissions get 503.
     public func shutdown() {
         condition.lock()
+        let wasRunning = started && !stopping
         stopping = true
         condition.signal()
         condition.unlock()
-        stopped.wait()
+        if wasRunning { stopped.wait() }
     }
 
     /// Queues `job`; its events arrive on the returned stream. Throws 429 when the queue is full.
