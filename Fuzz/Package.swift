@@ -19,6 +19,7 @@ let package = Package(
             dependencies: [
                 .product(name: "ModelFiles", package: main),
                 .product(name: "RWKVGraph", package: main),
+                .product(name: "RWKVServer", package: main),
                 .product(name: "Tensor", package: main),
             ],
             path: "Sources/rwkv-fuzz"

@@ -5,17 +5,26 @@
 # an input that crashes, hangs (> 10 s), or allocates more than 2 GiB is a finding, saved under
 # Fuzz/findings/TARGET/. A table of executions, time and coverage is printed at the end.
 #
-# Usage: tools/fuzz.sh [RUNS] [TARGET …]     targets: gguf pth safetensors rwkvcpp state vocab logits tokenizer
+# Usage: tools/fuzz.sh [RUNS] [TARGET …]     targets: gguf pth safetensors rwkvcpp state vocab logits tokenizer request
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-1000000}
 shift || true
-targets=${*:-gguf pth safetensors rwkvcpp state vocab logits tokenizer}
+targets=${*:-gguf pth safetensors rwkvcpp state vocab logits tokenizer request}
 
 # swiftc drops coverage instrumentation when -sanitize=fuzzer comes before -sanitize=address, and SwiftPM
 # passes its --sanitize set in no fixed order: ask for the coverage explicitly so every build is instrumented.
-swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address \
-    -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp 2>&1 | grep -E "error|warning: unre|Compiling rwkv_fuzz|Build complete" || true
+# A failed build stops here (an older binary must not be fuzzed in its place).
+build_log=$(mktemp)
+if ! swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address \
+    -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp >"$build_log" 2>&1; then
+    grep -E "error" "$build_log" >&2 || tail -20 "$build_log" >&2
+    rm -f "$build_log"
+    echo "fuzz: the build failed" >&2
+    exit 1
+fi
+grep -E "Build complete" "$build_log" || true
+rm -f "$build_log"
 binary=$PWD/Fuzz/.build/release/rwkv-fuzz
 [ -x "$binary" ] || { echo "fuzz: the build failed" >&2; exit 1; }
 
@@ -32,6 +41,11 @@ seeds() {
     pth) cp Tests/ModelFilesTests/Fixtures/*.pth Tests/RWKVGraphTests/Fixtures/*.pth "$dir"/ ;;
     safetensors) cp Tests/ModelFilesTests/Fixtures/tiny.safetensors "$dir"/ ;;
     logits) cp Tests/RWKVGraphTests/Fixtures/*.logits.safetensors "$dir"/ ;;
+    request)  # the first byte picks the endpoint: odd = chat
+        printf '%s' '0{"model": "m", "prompt": "Once upon a time", "max_tokens": 16, "temperature": 0.7, "stop": ["\n", "x"], "seed": 3}' > "$dir/completion.json"
+        printf '%s' '0{"prompt": [1, 2, 3], "stream": true, "n": 1, "top_p": 0.5, "top_k": 4}' > "$dir/tokens.json"
+        printf '%s' '1{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": [{"type": "text", "text": "Hi"}]}], "max_completion_tokens": 8, "reasoner": true, "penalty_decay": 0.99}' > "$dir/chat.json"
+        ;;
     rwkvcpp | state | vocab | tokenizer) python3 - "$target" "$dir" "$shared" <<'PY'
 import os, struct, sys
 target, out, shared = sys.argv[1:]
@@ -69,6 +83,7 @@ dictionary() {
     pth) echo Fuzz/dictionaries/pickle.dict ;;
     safetensors | logits) echo Fuzz/dictionaries/safetensors.dict ;;
     rwkvcpp) echo Fuzz/dictionaries/rwkvcpp.dict ;;
+    request) echo Fuzz/dictionaries/request.dict ;;
     esac
 }
 

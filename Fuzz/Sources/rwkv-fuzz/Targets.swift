@@ -4,6 +4,7 @@
 import Foundation
 import ModelFiles
 import RWKVGraph
+import RWKVServer
 import Tensor
 
 /// A target: what to do with one input.
@@ -44,6 +45,15 @@ nonisolated(unsafe) let targets: [String: Target] = [
     "state": { bytes in _ = try RWKV7State(file: MappedFile(copying: bytes, path: "fuzz.state"), for: stateShape) },
     "vocab": { bytes in _ = try WorldVocabulary(file: MappedFile(copying: bytes, path: "fuzz.txt")) },
     "logits": { bytes in _ = try LogitsDump.read(file: MappedFile(copying: bytes, path: "fuzz.safetensors")) },
+    "request": { bytes in
+        // An HTTP request body for either endpoint (the first byte picks which): parsed, or a 4xx naming why.
+        guard let first = bytes.first else { return }
+        do throws(ServerError) {
+            _ = try OpenAIRequest(body: Array(bytes.dropFirst()), chat: first & 1 == 1)
+        } catch {
+            guard (400..<500).contains(error.status), !error.message.isEmpty else { fatalError("request: \(error.status) \(error.message)") }
+        }
+    },
     "tokenizer": { bytes in
         // Any bytes tokenize, and the tokens decode back to exactly those bytes.
         let input = Array(bytes)
