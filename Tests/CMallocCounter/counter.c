@@ -5,8 +5,18 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-#ifdef __GLIBC__
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define RWKV_UNDER_SANITIZER 1
+#endif
+#endif
+
+// Under a sanitizer, whose runtime owns malloc (and calls it while it starts, before our functions could
+// work), nothing is interposed: the counters report themselves unavailable.
+#if defined(__GLIBC__) && !defined(RWKV_UNDER_SANITIZER)
 #include <malloc.h>
+
+int rwkv_malloc_counter_available(void) { return 1; }
 
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
@@ -72,6 +82,7 @@ long rwkv_malloc_counter_stop(void) {
 void rwkv_malloc_counter_reset_peak(void) { base_bytes = peak_bytes = live_bytes; }
 long rwkv_malloc_counter_peak_bytes(void) { return peak_bytes - base_bytes; }
 #else
+int rwkv_malloc_counter_available(void) { return 0; }
 void rwkv_malloc_counter_track_current_thread(int on) { (void)on; }
 void rwkv_malloc_counter_start(void) {}
 long rwkv_malloc_counter_stop(void) { return -1; }

@@ -1,5 +1,7 @@
 #ifndef RWKV_MALLOC_COUNTER_H
 #define RWKV_MALLOC_COUNTER_H
+/// 1 where the heap entry points are interposed (glibc, no sanitizer); 0 where the counters below do nothing.
+int rwkv_malloc_counter_available(void);
 /// Counts (or stops counting) the heap allocations of the calling thread; other threads (other tests
 /// running in parallel) are never counted.
 void rwkv_malloc_counter_track_current_thread(int on);
@@ -9,6 +11,6 @@ void rwkv_malloc_counter_start(void);
 long rwkv_malloc_counter_stop(void);
 /// Starts measuring the calling (tracked) thread's peak heap use from its present live bytes.
 void rwkv_malloc_counter_reset_peak(void);
-/// The most heap bytes the calling thread held above that start since the reset (-1 off glibc).
+/// The most heap bytes the calling thread held above that start since the reset (-1 where unavailable).
 long rwkv_malloc_counter_peak_bytes(void);
 #endif
