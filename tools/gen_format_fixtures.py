@@ -25,7 +25,7 @@ from gguf import GGMLQuantizationType, GGUFValueType, GGUFWriter, quants
 from safetensors.numpy import save_file
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from tiny_rwkv7 import gguf_tensors, is_quantizable, make_state_dict  # noqa: E402
+from tiny_rwkv7 import add_rwkv7_metadata, gguf_tensors, is_quantizable, make_state_dict  # noqa: E402
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "Tests/ModelFilesTests/Fixtures"
 VOCAB, EMBD, LAYERS, FFN, RANK = 64, 128, 2, 128, 32
@@ -33,17 +33,7 @@ VOCAB, EMBD, LAYERS, FFN, RANK = 64, 128, 2, 128, 32
 
 def write_rwkv_gguf(path, name, tensors, file_type):
     w = GGUFWriter(str(path), "rwkv7")
-    w.add_string("general.name", name)
-    for key, value in [("rwkv7.context_length", 1048576), ("rwkv7.embedding_length", EMBD),
-                       ("rwkv7.block_count", LAYERS)]:
-        w.add_uint32(key, value)
-    w.add_float32("rwkv7.attention.layer_norm_epsilon", 1e-5)
-    for key, value in [("rwkv7.wkv.head_size", 64), ("rwkv7.attention.decay_lora_rank", RANK),
-                       ("rwkv7.attention.iclr_lora_rank", RANK), ("rwkv7.attention.value_residual_mix_lora_rank", RANK),
-                       ("rwkv7.attention.gate_lora_rank", RANK), ("rwkv7.feed_forward_length", FFN),
-                       ("rwkv7.attention.head_count", 0), ("rwkv7.token_shift_count", 2),
-                       ("general.file_type", file_type), ("general.quantization_version", 2)]:
-        w.add_uint32(key, value)
+    add_rwkv7_metadata(w, name, EMBD, LAYERS, FFN, RANK, file_type)
     for tname, (array, qtype) in tensors.items():
         if qtype is None:
             w.add_tensor(tname, array)

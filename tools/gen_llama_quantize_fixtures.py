@@ -23,7 +23,7 @@ import numpy as np
 from gguf import GGUFReader, GGUFWriter
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from tiny_rwkv7 import gguf_tensors, make_state_dict  # noqa: E402
+from tiny_rwkv7 import add_rwkv7_metadata, gguf_tensors, make_state_dict  # noqa: E402
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "Tests/RWKVGraphTests/Fixtures/llama-quantize"
 VOCAB, EMBD, LAYERS, FFN, RANK = 256, 256, 1, 256, 32
@@ -42,16 +42,7 @@ RECIPES = [
 def write_f32(path):
     sd = make_state_dict(seed=11, vocab=VOCAB, embd=EMBD, layers=LAYERS, ffn=FFN, rank=RANK)
     w = GGUFWriter(str(path), "rwkv7")
-    w.add_string("general.name", "llama-quantize-fixture")
-    for key, value in [("rwkv7.context_length", 1048576), ("rwkv7.embedding_length", EMBD), ("rwkv7.block_count", LAYERS)]:
-        w.add_uint32(key, value)
-    w.add_float32("rwkv7.attention.layer_norm_epsilon", 1e-5)
-    for key, value in [("rwkv7.wkv.head_size", 64), ("rwkv7.attention.decay_lora_rank", RANK),
-                       ("rwkv7.attention.iclr_lora_rank", RANK), ("rwkv7.attention.value_residual_mix_lora_rank", RANK),
-                       ("rwkv7.attention.gate_lora_rank", RANK), ("rwkv7.feed_forward_length", FFN),
-                       ("rwkv7.attention.head_count", 0), ("rwkv7.token_shift_count", 2),
-                       ("general.file_type", 0), ("general.quantization_version", 2)]:
-        w.add_uint32(key, value)
+    add_rwkv7_metadata(w, "llama-quantize-fixture", EMBD, LAYERS, FFN, RANK, file_type=0)
     for name, array in gguf_tensors(sd, LAYERS).items():
         w.add_tensor(name, np.ascontiguousarray(array, dtype=np.float32))
     w.write_header_to_file()

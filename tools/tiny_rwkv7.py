@@ -132,3 +132,18 @@ QUANTIZABLE_SUFFIXES = ("time_mix_receptance.weight", "time_mix_key.weight", "ti
 
 def is_quantizable(name):
     return name in ("token_embd.weight", "output.weight") or name.endswith(QUANTIZABLE_SUFFIXES)
+
+
+def add_rwkv7_metadata(writer, name, embd, layers, ffn, rank, file_type):
+    """llama.cpp's rwkv7 GGUF metadata for a model of this shape (head size 64, one LoRA rank), in the order
+    llama.cpp's converter writes it."""
+    writer.add_string("general.name", name)
+    for key, value in [("rwkv7.context_length", 1048576), ("rwkv7.embedding_length", embd), ("rwkv7.block_count", layers)]:
+        writer.add_uint32(key, value)
+    writer.add_float32("rwkv7.attention.layer_norm_epsilon", 1e-5)
+    for key, value in [("rwkv7.wkv.head_size", 64), ("rwkv7.attention.decay_lora_rank", rank),
+                       ("rwkv7.attention.iclr_lora_rank", rank), ("rwkv7.attention.value_residual_mix_lora_rank", rank),
+                       ("rwkv7.attention.gate_lora_rank", rank), ("rwkv7.feed_forward_length", ffn),
+                       ("rwkv7.attention.head_count", 0), ("rwkv7.token_shift_count", 2),
+                       ("general.file_type", file_type), ("general.quantization_version", 2)]:
+        writer.add_uint32(key, value)

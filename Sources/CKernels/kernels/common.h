@@ -92,6 +92,19 @@ static inline v4 hsum4x8_pairwise(v8 a, v8 b, v8 c, v8 d) {
     return __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
 }
 
+/// The first of n values of largest magnitude, signed (ggml's quantizers scale blocks by it); its magnitude
+/// goes to `amax`.
+static inline float largest_magnitude(int n, const float *x, float *amax) {
+    float max = 0;
+    *amax = 0;
+    for (int i = 0; i < n; i++)
+        if (fabsf(x[i]) > *amax) {
+            *amax = fabsf(x[i]);
+            max = x[i];
+        }
+    return max;
+}
+
 /// Bytes of a Q8_0 and a Q4_0 block.
 #define Q8_BYTES ((int64_t)sizeof(rwkv_block_q8_0))
 #define Q4_BYTES ((int64_t)sizeof(rwkv_block_q4_0))

@@ -131,13 +131,8 @@ static void q8_0s_to_f32_row(const void *src, float *dst, int64_t k) {
 static void f32_to_q4_0_row(const float *x, void *out, int64_t k) {
     rwkv_block_q4_0 *dst = (rwkv_block_q4_0 *)out;
     for (int64_t b = 0; b < k / 32; b++, x += 32) {
-        float amax = 0, max = 0;
-        for (int j = 0; j < 32; j++)
-            if (fabsf(x[j]) > amax) {
-                amax = fabsf(x[j]);
-                max = x[j];
-            }
-        const float d = max / -8.0f;
+        float amax;
+        const float d = largest_magnitude(32, x, &amax) / -8.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const uint16_t bits = f32_to_f16_bits(d);
         memcpy(&dst[b].d, &bits, 2);

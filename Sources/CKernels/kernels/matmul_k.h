@@ -14,12 +14,8 @@
 static void f32_to_q8_K_row(const float *x, void *out, int64_t k) {
     rwkv_block_q8_K *y = (rwkv_block_q8_K *)out;
     for (int64_t i = 0; i < k / RWKV_QK_K; i++, x += RWKV_QK_K) {
-        float amax = 0, max = 0;
-        for (int j = 0; j < RWKV_QK_K; j++)
-            if (fabsf(x[j]) > amax) {
-                amax = fabsf(x[j]);
-                max = x[j];
-            }
+        float amax;
+        const float max = largest_magnitude(RWKV_QK_K, x, &amax);
         if (amax == 0) {
             memset(&y[i], 0, sizeof y[i]);
             continue;

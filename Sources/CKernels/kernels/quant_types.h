@@ -77,13 +77,8 @@ static inline void quantize_block_min(const float *x, int bits, uint16_t *d_bits
 
 /// ggml's quantize_row_q5_0_ref: the first value of largest magnitude (signed) maps to −16·d.
 static inline void quantize_block_q5_0(const float *x, uint16_t *d_bits, uint8_t *q) {
-    float amax = 0, max = 0;
-    for (int j = 0; j < 32; j++)
-        if (fabsf(x[j]) > amax) {
-            amax = fabsf(x[j]);
-            max = x[j];
-        }
-    const float d = max / -16.0f;
+    float amax;
+    const float d = largest_magnitude(32, x, &amax) / -16.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     *d_bits = f32_to_f16_bits(d);
     for (int j = 0; j < 32; j++) {

@@ -20,24 +20,12 @@ static inline float kq_f16(uint16_t bits) { return f16_to_f32(&bits); }
 /// Below this, a sub-block's largest magnitude counts as zero.
 #define KQ_ZERO_GROUP 1e-15f
 
-/// The first of n values of largest magnitude (signed); its magnitude goes to `amax`.
-static inline float kq_largest(int n, const float *x, float *amax) {
-    float max = 0;
-    *amax = 0;
-    for (int i = 0; i < n; i++)
-        if (fabsf(x[i]) > *amax) {
-            *amax = fabsf(x[i]);
-            max = x[i];
-        }
-    return max;
-}
-
 /// Symmetric quants in [−nmax, nmax) (stored + nmax) for n values, weighted by x² (ggml's make_qx_quants,
 /// rmse_type 1, no importance weights): the scale −nmax/max, then 18 nearby scales, keeping the one with the
 /// least weighted squared error. Returns the scale.
 static float kq_symmetric(int n, int nmax, const float *x, int8_t *L) {
     float amax;
-    const float max = kq_largest(n, x, &amax);
+    const float max = largest_magnitude(n, x, &amax);
     if (amax < KQ_ZERO_GROUP) {
         for (int i = 0; i < n; i++) L[i] = 0;
         return 0.0f;
@@ -77,7 +65,7 @@ static float kq_symmetric(int n, int nmax, const float *x, int8_t *L) {
 /// the scale.
 static float kq_symmetric_refined(int n, int nmax, const float *x, int8_t *L) {
     float amax;
-    const float max = kq_largest(n, x, &amax);
+    const float max = largest_magnitude(n, x, &amax);
     if (amax < KQ_ZERO_GROUP) {
         for (int i = 0; i < n; i++) L[i] = 0;
         return 0.0f;
@@ -235,7 +223,7 @@ static void f32_to_q3_K_row(const float *x, void *out, int64_t k) {
         int8_t L[RWKV_QK_K];
         float scales[16], amax;
         for (int j = 0; j < 16; j++) scales[j] = kq_symmetric_refined(16, 4, x + 16 * j, L + 16 * j);
-        const float max_scale = kq_largest(16, scales, &amax);
+        const float max_scale = largest_magnitude(16, scales, &amax);
         memset(y[b].scales, 0, 12);
         if (max_scale != 0.0f) {
             const float iscale = -32.0f / max_scale;
@@ -354,7 +342,7 @@ static void f32_to_q6_K_row(const float *x, void *out, int64_t k) {
         int8_t L[RWKV_QK_K];
         float scales[16], max_abs_scale;
         for (int j = 0; j < 16; j++) scales[j] = kq_symmetric(16, 32, x + 16 * j, L + 16 * j);
-        const float max_scale = kq_largest(16, scales, &max_abs_scale);
+        const float max_scale = largest_magnitude(16, scales, &max_abs_scale);
         if (max_abs_scale < KQ_ZERO_GROUP) {
             memset(&y[b], 0, sizeof y[b]);
             continue;
