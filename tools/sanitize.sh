@@ -8,7 +8,7 @@ for sanitizer in ${*:-address thread}; do
     log=$(mktemp)
     echo "== swift test --sanitize=$sanitizer"
     set +e
-    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ASAN_OPTIONS="detect_leaks=0" \
+    RWKV_SANITIZER=$sanitizer TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ASAN_OPTIONS="detect_leaks=0" \
         swift test -c release --sanitize="$sanitizer" --scratch-path ".build-$sanitizer" 2>&1 | tee "$log" | grep -E "^(✘|✔ Test run|.*WARNING: ThreadSanitizer|.*ERROR: AddressSanitizer|SUMMARY)"
     code=${PIPESTATUS[0]}
     set -e
