@@ -68,8 +68,10 @@ public struct OpenAIServer: Sendable {
             let body: ByteBuffer
             do {
                 body = try await request.body.collect(upTo: options.bodyLimit)
-            } catch {
+            } catch let error as HTTPError where error.status == .contentTooLarge {
                 throw ServerError(413, "the request body is larger than \(options.bodyLimit) bytes")
+            } catch {
+                throw ServerError(400, "the request body could not be read: \(error)")
             }
             let parsed = try OpenAIRequest(body: Array(buffer: body), chat: chat)
             if let model = parsed.model, model != options.modelName {
