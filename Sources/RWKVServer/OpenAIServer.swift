@@ -68,7 +68,7 @@ public struct OpenAIServer: Sendable {
             let body: ByteBuffer
             do {
                 body = try await request.body.collect(upTo: options.bodyLimit)
-            } catch let error as HTTPError where error.status == .contentTooLarge {
+            } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
                 throw ServerError(413, "the request body is larger than \(options.bodyLimit) bytes")
             } catch {
                 throw ServerError(400, "the request body could not be read: \(error)")
