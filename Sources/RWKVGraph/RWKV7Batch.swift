@@ -76,8 +76,7 @@ public final class RWKV7Batch {
             let entry = try prefills[length] ?? makePrefill(tokens: length)
             prefills[length] = entry
             if entry.slot != slot {
-                for (i, layer) in entry.built.states.enumerated() {
-                    let views = slotViews(layer: i, slot: slot)
+                for (layer, views) in zip(entry.built.states, slotViews(slot)) {
                     try entry.executor.bind(layer.attShift, views.attShift)
                     try entry.executor.bind(layer.ffnShift, views.ffnShift)
                     try entry.executor.bind(layer.wkv, views.wkv)
@@ -130,42 +129,28 @@ public final class RWKV7Batch {
 
     // MARK: - States
 
-    /// Views of one slot's state in layer `layer`: [C], [C], [N, N, H].
-    private func slotViews(layer: Int, slot: Int) -> (attShift: Tensor, ffnShift: Tensor, wkv: Tensor) {
-        let h = model.hyperparameters, tensors = stateTensors[layer]
-        let c = h.embedding, matrices = h.headSize * h.headSize * h.heads
-        return (Tensor(dtype: .f32, shape: Shape(c), storage: tensors.attShift.storage, byteOffset: tensors.attShift.byteOffset + slot * c * 4),
-                Tensor(dtype: .f32, shape: Shape(c), storage: tensors.ffnShift.storage, byteOffset: tensors.ffnShift.byteOffset + slot * c * 4),
-                Tensor(dtype: .f32, shape: Shape(h.headSize, h.headSize, h.heads), storage: tensors.wkv.storage,
-                       byteOffset: tensors.wkv.byteOffset + slot * matrices * 4))
+    /// Views of one slot's state, per layer: [C], [C], [N, N, H].
+    private func slotViews(_ slot: Int) -> [(attShift: Tensor, ffnShift: Tensor, wkv: Tensor)] {
+        let h = model.hyperparameters, c = h.embedding, matrices = h.headSize * h.headSize * h.heads
+        return stateTensors.map { tensors in
+            (Tensor(dtype: .f32, shape: Shape(c), storage: tensors.attShift.storage, byteOffset: tensors.attShift.byteOffset + slot * c * 4),
+             Tensor(dtype: .f32, shape: Shape(c), storage: tensors.ffnShift.storage, byteOffset: tensors.ffnShift.byteOffset + slot * c * 4),
+             Tensor(dtype: .f32, shape: Shape(h.headSize, h.headSize, h.heads), storage: tensors.wkv.storage,
+                    byteOffset: tensors.wkv.byteOffset + slot * matrices * 4))
+        }
     }
 
     /// A copy of the state of the sequence in `slot`.
     public func state(slot: Int) -> RWKV7State {
         precondition((0..<capacity).contains(slot), "slot \(slot) is outside 0..<\(capacity)")
-        var state = RWKV7State(hyperparameters: model.hyperparameters)
-        let layout = state
-        state.withMutableValues { values in
-            for layer in 0..<stateTensors.count {
-                let views = slotViews(layer: layer, slot: slot), ranges = layout.ranges(layer: layer)
-                values.replaceSubrange(ranges.attShift, with: views.attShift.floats())
-                values.replaceSubrange(ranges.ffnShift, with: views.ffnShift.floats())
-                values.replaceSubrange(ranges.wkv, with: views.wkv.floats())
-            }
-        }
-        return state
+        return RWKV7State(hyperparameters: model.hyperparameters, layers: slotViews(slot))
     }
 
     /// Sets the state of the sequence in `slot` (a state of this model).
     public func setState(_ state: RWKV7State, slot: Int) {
         precondition((0..<capacity).contains(slot), "slot \(slot) is outside 0..<\(capacity)")
         precondition(state.hyperparameters == model.hyperparameters, "state of another model")
-        for layer in 0..<stateTensors.count {
-            let views = slotViews(layer: layer, slot: slot), ranges = state.ranges(layer: layer)
-            for (tensor, range) in [(views.attShift, ranges.attShift), (views.ffnShift, ranges.ffnShift), (views.wkv, ranges.wkv)] {
-                tensor.withUnsafeMutableBytes { raw in state.values[range].withUnsafeBytes { raw.copyMemory(from: $0) } }
-            }
-        }
+        state.copy(into: slotViews(slot))
     }
 
     /// Zeroes the state in `slot` (a new sequence).
@@ -175,8 +160,7 @@ public final class RWKV7Batch {
     public func moveState(from source: Int, to target: Int) {
         precondition((0..<capacity).contains(source) && (0..<capacity).contains(target), "slot outside 0..<\(capacity)")
         guard source != target else { return }
-        for layer in 0..<stateTensors.count {
-            let from = slotViews(layer: layer, slot: source), to = slotViews(layer: layer, slot: target)
+        for (from, to) in zip(slotViews(source), slotViews(target)) {
             for (a, b) in [(from.attShift, to.attShift), (from.ffnShift, to.ffnShift), (from.wkv, to.wkv)] {
                 a.withUnsafeBytes { src in b.withUnsafeMutableBytes { $0.copyMemory(from: src) } }
             }

@@ -33,29 +33,10 @@ public final class RWKV7Session {
 
     /// A copy of the current state.
     public var state: RWKV7State {
-        get {
-            var state = RWKV7State(hyperparameters: model.hyperparameters)
-            let layout = state
-            state.withMutableValues { values in
-                for (i, tensors) in stateTensors.enumerated() {
-                    let ranges = layout.ranges(layer: i)
-                    values.replaceSubrange(ranges.attShift, with: tensors.attShift.floats())
-                    values.replaceSubrange(ranges.ffnShift, with: tensors.ffnShift.floats())
-                    values.replaceSubrange(ranges.wkv, with: tensors.wkv.floats())
-                }
-            }
-            return state
-        }
+        get { RWKV7State(hyperparameters: model.hyperparameters, layers: stateTensors) }
         set {
             precondition(newValue.hyperparameters == model.hyperparameters, "state of another model")
-            for (i, tensors) in stateTensors.enumerated() {
-                let ranges = newValue.ranges(layer: i)
-                for (tensor, range) in [(tensors.attShift, ranges.attShift), (tensors.ffnShift, ranges.ffnShift), (tensors.wkv, ranges.wkv)] {
-                    tensor.withUnsafeMutableBytes { raw in
-                        newValue.values[range].withUnsafeBytes { raw.copyMemory(from: $0) }
-                    }
-                }
-            }
+            newValue.copy(into: stateTensors)
         }
     }
 

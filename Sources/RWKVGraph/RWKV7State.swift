@@ -34,7 +34,27 @@ public struct RWKV7State: Equatable, Sendable {
 
     public mutating func reset() { values = [Float](repeating: 0, count: values.count) }
 
-    mutating func withMutableValues<R>(_ body: (inout [Float]) throws -> R) rethrows -> R { try body(&values) }
+    /// The state held in per-layer tensors (time-mix shift [C], channel-mix shift [C], WKV [N, N, H]), as the
+    /// graphs' state slots are bound.
+    init(hyperparameters: RWKV7Hyperparameters, layers: [(attShift: Tensor, ffnShift: Tensor, wkv: Tensor)]) {
+        self.init(hyperparameters: hyperparameters)
+        for (i, tensors) in layers.enumerated() {
+            let ranges = ranges(layer: i)
+            values.replaceSubrange(ranges.attShift, with: tensors.attShift.floats())
+            values.replaceSubrange(ranges.ffnShift, with: tensors.ffnShift.floats())
+            values.replaceSubrange(ranges.wkv, with: tensors.wkv.floats())
+        }
+    }
+
+    /// Copies the state into per-layer tensors (see ``init(hyperparameters:layers:)``).
+    func copy(into layers: [(attShift: Tensor, ffnShift: Tensor, wkv: Tensor)]) {
+        for (i, tensors) in layers.enumerated() {
+            let ranges = ranges(layer: i)
+            for (tensor, range) in [(tensors.attShift, ranges.attShift), (tensors.ffnShift, ranges.ffnShift), (tensors.wkv, ranges.wkv)] {
+                tensor.withUnsafeMutableBytes { raw in values[range].withUnsafeBytes { raw.copyMemory(from: $0) } }
+            }
+        }
+    }
 
     static let magic = Array("RWKV7STATE\u{0}\u{1}".utf8)
 
