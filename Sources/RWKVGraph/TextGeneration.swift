@@ -167,10 +167,8 @@ public final class ChatSession {
 
     /// The prompt bytes for a user message (`\n\n` inside a message becomes `\n`: it separates turns).
     public func prompt(for message: String, continuing: Bool) -> [UInt8] {
-        var text = message.replacingOccurrences(of: "\r\n", with: "\n")
-        while text.contains("\n\n") { text = text.replacingOccurrences(of: "\n\n", with: "\n") }
         let head = continuing && reasoner ? " " : "User: "
-        return Array((head + text + "\n\nAssistant:" + (reasoner ? " <think" : "")).utf8)
+        return Array((head + ChatFormat.withoutBlankLines(message) + "\n\n" + ChatFormat.replyStart(reasoner: reasoner)).utf8)
     }
 
     /// One turn: prefill the user's message, generate the reply (streamed to `onText`).
@@ -178,11 +176,11 @@ public final class ChatSession {
         let prompt = prompt(for: message, continuing: turns > 0)
         turns += 1
         if reasoner { onText(" <think") }
-        let stop = Array((reasoner ? "\n\nUser:" : "\n\n").utf8)
+        let stop = Array(ChatFormat.stop(reasoner: reasoner).utf8)
         let (text, stats) = try generator.generate(prompt: prompt, maxTokens: maxTokens, stops: [stop], onText: onText)
         if stats.stopReason != .stopString {
             // Close the turn so the next one starts cleanly.
-            try generator.feed(generator.codec.encode(Array((reasoner ? "\n\nUser:" : "\n\n").utf8)))
+            try generator.feed(generator.codec.encode(stop))
         }
         return (String(decoding: text, as: UTF8.self), stats)
     }

@@ -208,27 +208,26 @@ public final class InferenceEngine: @unchecked Sendable {
         guard !decoding.isEmpty else { return }
         let start = ContinuousClock.now
         let logits = try batch.decode(decoding.map(\.next))
-        let columns = logits.floats()
         let seconds = (ContinuousClock.now - start) / .seconds(1)
         metrics.batchSize.set(Double(decoding.count))
         metrics.decodeTokensPerSecond.set(Double(decoding.count) / max(seconds, 1e-9))
         for i in decoding.indices { decoding[i].fed.append(decoding[i].next) }
-        let tokens = sampleAll(columns)
+        let tokens = sampleAll(logits)
         var finished: [Int] = []
         for i in decoding.indices where take(&decoding[i], token: tokens[i], slot: i) != nil { finished.append(i) }
         for i in finished.reversed() { remove(at: i) }
     }
 
-    /// Each decoding sequence's next token from its column of `logits`, the sequences sampled on all cores
-    /// at once (each with its own sampler, so the draws do not depend on the others).
-    private func sampleAll(_ logits: [Float]) -> [Int32] {
+    /// Each decoding sequence's next token from its column of `logits` ([V, S], read in place), the sequences
+    /// sampled on all cores at once (each with its own sampler, so the draws do not depend on the others).
+    private func sampleAll(_ logits: Tensor) -> [Int32] {
         let count = decoding.count, v = vocabularySize
         var tokens = [Int32](repeating: 0, count: count)
         decoding.withUnsafeMutableBufferPointer { sequences in
             tokens.withUnsafeMutableBufferPointer { out in
-                logits.withUnsafeBufferPointer { columns in
+                logits.withUnsafeBytes { raw in
                     // Disjoint elements per iteration.
-                    nonisolated(unsafe) let (sequences, out, columns) = (sequences, out, columns)
+                    nonisolated(unsafe) let (sequences, out, columns) = (sequences, out, raw.bindMemory(to: Float.self))
                     DispatchQueue.concurrentPerform(iterations: count) { i in
                         out[i] = sequences[i].sampler.sample(Array(columns[(i * v)..<((i + 1) * v)]))
                     }

@@ -1,17 +1,6 @@
 import Foundation
 import RWKVGraph
 
-/// A chat message: `system`, `user` or `assistant`, with its text.
-public struct ChatMessage: Sendable, Equatable {
-    public let role: String
-    public let content: String
-
-    public init(role: String, content: String) {
-        self.role = role
-        self.content = content
-    }
-}
-
 /// A parsed `POST /v1/completions` or `/v1/chat/completions` body: every field checked, each error naming
 /// the field (OpenAI's `param`).
 public struct OpenAIRequest: Sendable {
