@@ -11,7 +11,6 @@ and (with --pid) the server's resident memory before and after, as a markdown ta
 """
 import argparse
 import asyncio
-import statistics
 import time
 
 import openai

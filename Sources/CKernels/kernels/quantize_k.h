@@ -304,6 +304,18 @@ static void kq_affine_super_block(const float *x, int nmax, float rmin, int nste
     }
 }
 
+/// A super-block's 256 quants (4 or, with `qh`, 5 bits) as Q4_K/Q5_K store them: each pair of runs of 32 as
+/// nibbles (low: the first run, high: the second); the fifth bits of pair p in bits 2p and 2p + 1 of qh.
+static inline void kq_pack_pairs(const uint8_t *L, uint8_t *qs, uint8_t *qh) {
+    if (qh) memset(qh, 0, 32);
+    for (int p = 0; p < 4; p++)
+        for (int j = 0; j < 32; j++) {
+            const int lo = L[64 * p + j], hi = L[64 * p + j + 32];
+            qs[32 * p + j] = (uint8_t)((lo & 0xF) | (hi & 0xF) << 4);
+            if (qh) qh[j] |= (uint8_t)((lo >> 4) << (2 * p) | (hi >> 4) << (2 * p + 1));
+        }
+}
+
 static void f32_to_q4_K_row(const float *x, void *out, int64_t k) {
     rwkv_block_q4_K *y = (rwkv_block_q4_K *)out;
     for (int64_t b = 0; b < k / RWKV_QK_K; b++, x += RWKV_QK_K) {
@@ -312,8 +324,7 @@ static void f32_to_q4_K_row(const float *x, void *out, int64_t k) {
         kq_affine_super_block(x, 15, -1.0f, 20, &d, &dmin, y[b].scales, L);
         y[b].d = d;
         y[b].dmin = dmin;
-        for (int j = 0; j < RWKV_QK_K; j += 64)
-            for (int l = 0; l < 32; l++) y[b].qs[j / 2 + l] = (uint8_t)(L[j + l] | L[j + l + 32] << 4);
+        kq_pack_pairs(L, y[b].qs, 0);
     }
 }
 
@@ -325,14 +336,7 @@ static void f32_to_q5_K_row(const float *x, void *out, int64_t k) {
         kq_affine_super_block(x, 31, -0.5f, 15, &d, &dmin, y[b].scales, L);
         y[b].d = d;
         y[b].dmin = dmin;
-        // Pairs of 32 as nibbles (like Q4_K); the fifth bits of pair p in bits 2p and 2p + 1 of qh.
-        memset(y[b].qh, 0, 32);
-        for (int p = 0; p < 4; p++)
-            for (int j = 0; j < 32; j++) {
-                const int lo = L[64 * p + j], hi = L[64 * p + j + 32];
-                y[b].qh[j] |= (uint8_t)((lo >> 4) << (2 * p) | (hi >> 4) << (2 * p + 1));
-                y[b].qs[32 * p + j] = (uint8_t)((lo & 0xF) | (hi & 0xF) << 4);
-            }
+        kq_pack_pairs(L, y[b].qs, y[b].qh);
     }
 }
 
