@@ -16,6 +16,9 @@ public struct SamplerSettings: Sendable, Equatable {
     /// Every count is multiplied by this after each token.
     public var penaltyDecay: Float = 0.996
     public var seed: UInt64 = 0
+    /// Never pick token 0 (end of text), so a generation runs to its token limit or a stop string
+    /// (llama.cpp's `ignore_eos`).
+    public var bansEndOfText = false
 
     public init() {}
 }
@@ -45,6 +48,7 @@ public struct Sampler: Sendable {
     public mutating func sample(_ logits: [Float]) -> Int32 {
         var values = logits
         applyPenalties(&values)
+        if settings.bansEndOfText, values.count > 1 { values[0] = -.infinity }
         if settings.temperature <= 0 { return argmax(values) }
         // softmax
         let maximum = values.max() ?? 0

@@ -56,6 +56,7 @@ public struct OpenAIRequest: Sendable {
             sampler.seed = UInt64(bitPattern: Int64(value))
             seeded = true
         }
+        sampler.bansEndOfText = try fields.bool("ignore_eos") ?? false
         if let n = try fields.integer("n", Int.min...), n != 1 { throw ServerError(400, "only n = 1 is supported", param: "n") }
         stream = try fields.bool("stream") ?? false
         stops = try Self.stops(fields.value("stop"))

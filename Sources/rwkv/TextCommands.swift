@@ -19,6 +19,7 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Frequency penalty.") var frequencyPenalty: Float = 0.2
     @Option(help: "Penalty decay per token.") var penaltyDecay: Float = 0.996
     @Option(help: "Random seed (same seed, same text).") var seed: UInt64 = 42
+    @Flag(help: "Never end at the end-of-text token: generate until -n or a stop.") var ignoreEos = false
 
     func validate() throws {
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1…1024") }
@@ -38,6 +39,7 @@ struct RunOptions: ParsableArguments {
         s.frequencyPenalty = frequencyPenalty
         s.penaltyDecay = penaltyDecay
         s.seed = seed
+        s.bansEndOfText = ignoreEos
         return s
     }
 

@@ -93,6 +93,11 @@ import Testing
         #expect(empty.status == 1 && empty.stderr.contains("tokenizes to nothing"))
         let ok = try Self.run(["generate", "-m", tiny, "-p", "The ", "-n", "20", "--temperature", "0"])
         #expect(ok.status == 0 && ok.stdout.hasPrefix("The ") && ok.stderr.contains("generated 20 tokens"))
+        // --ignore-eos: every seed runs to -n (without it, some of these end at the end-of-text token).
+        for seed in 1...3 {
+            let unending = try Self.run(["generate", "-m", tiny, "-p", "The ", "-n", "300", "--seed", "\(seed)", "--ignore-eos"])
+            #expect(unending.status == 0 && unending.stderr.contains("generated 300 tokens"), "\(unending.stderr)")
+        }
     }
 
     /// Converting or quantizing a GGUF keeps its tokenizer (llama.cpp cannot load an rwkv7 file without one).

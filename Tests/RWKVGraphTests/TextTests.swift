@@ -81,6 +81,27 @@ import Testing
         }
     }
 
+    /// `bansEndOfText` never picks token 0, even where it is the most likely token by far.
+    @Test func bannedEndOfTextIsNeverPicked() {
+        var generator = SeededGenerator(seed: 4)
+        var logits = generator.floats(300, scale: 1)
+        logits[0] = 8  // about 90 % of the mass
+        var banning = settings(topP: 0.9)
+        banning.bansEndOfText = true
+        var free = Sampler(settings(topP: 0.9)), banned = Sampler(banning)
+        var greedy = settings(temperature: 0)
+        greedy.bansEndOfText = true
+        var greedyBanned = Sampler(greedy)
+        var freeZeros = 0
+        for _ in 0..<200 {
+            if free.sample(logits) == 0 { freeZeros += 1 }
+            #expect(banned.sample(logits) != 0)
+        }
+        #expect(freeZeros > 100)
+        let second = Int32(logits.indices.dropFirst().max { logits[$0] < logits[$1] }!)
+        #expect(greedyBanned.sample(logits) == second)
+    }
+
     /// Top-p keeps the smallest set of most likely tokens whose mass reaches p.
     @Test func topPKeepsTheSmallestSetOverP() {
         let probabilities: [Float] = [0.05, 0.4, 0.1, 0.3, 0.15]

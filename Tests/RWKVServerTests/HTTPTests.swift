@@ -65,6 +65,15 @@ import Testing
             #expect(usage["prompt_tokens"] as? Int == 16)
             #expect((usage["completion_tokens"] as? Int ?? 0) <= 12)
 
+            // ignore_eos: no end of text, so with no stop string the reply runs to max_tokens.
+            for seed in 1...4 {
+                let (_, unendingBody) = try await Self.post(client, "/v1/completions",
+                                                             #"{"prompt": "Once", "max_tokens": 60, "ignore_eos": true, "seed": \#(seed)}"#)
+                let unending = try Self.object(unendingBody)
+                #expect(((unending["choices"] as? [[String: Any]])?.first)?["finish_reason"] as? String == "length")
+                #expect((unending["usage"] as? [String: Any])?["completion_tokens"] as? Int == 60)
+            }
+
             let (_, chatBody) = try await Self.post(client, "/v1/chat/completions",
                                                    #"{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], "max_tokens": 8, "seed": 3}"#)
             let chat = try Self.object(chatBody)
@@ -116,6 +125,7 @@ import Testing
         ("/v1/completions", #"{"prompt": "Once", "temperature": true}"#, 400, "temperature"),
         ("/v1/completions", #"{"prompt": "Once", "top_p": 1.5}"#, 400, "top_p"),
         ("/v1/completions", #"{"prompt": "Once", "stream": "yes"}"#, 400, "stream"),
+        ("/v1/completions", #"{"prompt": "Once", "ignore_eos": 1}"#, 400, "ignore_eos"),
         ("/v1/completions", #"{"prompt": "Once", "stop": [1]}"#, 400, "stop"),
         ("/v1/completions", #"{"prompt": "Once", "n": 2}"#, 400, "n"),
         ("/v1/completions", #"{"prompt": "Once", "model": "gpt-4"}"#, 404, "model"),
