@@ -6,23 +6,41 @@ import Tensor
 /// RWKV-7 models of the official sizes with seeded random weights, generated directly in the target
 /// dtype row by row (no f32 copy of the whole model), for benchmarks that need no download.
 public enum RandomModel {
-    /// The official sizes, with the LoRA ranks of the released checkpoints' formulas
-    /// (`max(32, round(1.8·√C/32)·32)` for decay and iclr, `1.3·√C` for value, `0.6·C^0.8` for gate).
-    public static func shape(named name: String) -> RWKV7Hyperparameters? {
-        let sizes: [String: (layers: Int, embedding: Int)] = ["0.1b": (12, 768), "0.4b": (24, 1024), "1.5b": (24, 2048), "2.9b": (32, 2560)]
-        let lower = name.lowercased()
-        let deepEmbed = lower.hasSuffix("-de")
-        guard let size = sizes[deepEmbed ? String(lower.dropLast(3)) : lower] else { return nil }
-        let c = Double(size.embedding)
-        func rank(_ x: Double) -> Int { max(32, Int((x / 32).rounded()) * 32) }
-        return RWKV7Hyperparameters(vocabularySize: 65536, embedding: size.embedding, layers: size.layers, headSize: 64,
-                                    decayRank: rank(1.8 * c.squareRoot()), iclrRank: rank(1.8 * c.squareRoot()),
-                                    valueRank: rank(1.3 * c.squareRoot()), gateRank: rank(0.6 * pow(c, 0.8)), ffnSize: 4 * size.embedding,
-                                    deepEmbedRank: deepEmbed ? 32 : 0)
+    /// An official size: layers, width and the LoRA ranks of the released checkpoints.
+    struct Size {
+        let layers: Int
+        let embedding: Int
+        /// Decay (w) and in-context learning rate (a) share one rank.
+        let decayAndIclrRank: Int
+        let valueRank: Int
+        let gateRank: Int
     }
 
-    /// Official sizes; `-de` adds RWKV-7a DeepEmbed (as rwkv7a-g1b-0.1b).
-    public static let shapeNames = ["0.1b", "0.4b", "1.5b", "2.9b", "0.1b-de", "0.4b-de", "1.5b-de", "2.9b-de"]
+    /// The released RWKV-7 sizes (G1 0.1B–2.9B, G0 7.2B, G0b 13.3B), as their checkpoints' tensor shapes give.
+    /// The training code's rank formulas (`1.8·√C`, `1.3·√C`, `0.6·C^0.8`, rounded to 32) do not give them all:
+    /// 0.4B's gate rank is 128, not 160, and 13.3B's ranks were chosen by hand.
+    static let sizes: KeyValuePairs<String, Size> = [
+        "0.1b": Size(layers: 12, embedding: 768, decayAndIclrRank: 64, valueRank: 32, gateRank: 128),
+        "0.4b": Size(layers: 24, embedding: 1024, decayAndIclrRank: 64, valueRank: 32, gateRank: 128),
+        "1.5b": Size(layers: 24, embedding: 2048, decayAndIclrRank: 96, valueRank: 64, gateRank: 256),
+        "2.9b": Size(layers: 32, embedding: 2560, decayAndIclrRank: 96, valueRank: 64, gateRank: 320),
+        "7.2b": Size(layers: 32, embedding: 4096, decayAndIclrRank: 128, valueRank: 96, gateRank: 480),
+        "13.3b": Size(layers: 61, embedding: 4096, decayAndIclrRank: 192, valueRank: 128, gateRank: 384),
+    ]
+
+    /// The hyperparameters of an official size; a `-de` suffix adds RWKV-7a DeepEmbed (as rwkv7a-g1b-0.1b).
+    public static func shape(named name: String) -> RWKV7Hyperparameters? {
+        let lower = name.lowercased()
+        let deepEmbed = lower.hasSuffix("-de")
+        let base = deepEmbed ? String(lower.dropLast(3)) : lower
+        guard let size = sizes.first(where: { $0.key == base })?.value else { return nil }
+        return RWKV7Hyperparameters(vocabularySize: 65536, embedding: size.embedding, layers: size.layers, headSize: 64,
+                                    decayRank: size.decayAndIclrRank, iclrRank: size.decayAndIclrRank, valueRank: size.valueRank,
+                                    gateRank: size.gateRank, ffnSize: 4 * size.embedding, deepEmbedRank: deepEmbed ? 32 : 0)
+    }
+
+    /// Official sizes, then each with `-de` (RWKV-7a DeepEmbed).
+    public static var shapeNames: [String] { sizes.map(\.key) + sizes.map { $0.key + "-de" } }
 
     /// Bytes the model will occupy at `plan` (what `make` allocates).
     public static func bytes(_ h: RWKV7Hyperparameters, plan: QuantizationPlan) -> Int {

@@ -11,7 +11,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Benchmark models (llama-bench style pp/tg), kernels, or the executor.",
         discussion: """
-            With -m MODEL or --shape 0.1b|0.4b|1.5b|2.9b: pp<N> (prefill of -p tokens from the zero state, last \
+            With -m MODEL or --shape 0.1b|0.4b|1.5b|2.9b|7.2b|13.3b (random weights; -de adds DeepEmbed): pp<N> (prefill of -p tokens from the zero state, last \
             logits only) and tg<N> (-n single-token decode steps with full logits), after a warm-up, -r times, for \
             every type × thread count; decode also shows GB/s of weights and % of the read bandwidth measured in \
             the same run. -b 1,2,4,8 adds, per batch size B > 1, tg<N> b<B>: B sequences decoded together, \
@@ -24,7 +24,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Model file to benchmark.")
     var model: String?
 
-    @Option(help: "Official model size with random weights: 0.1b, 0.4b, 1.5b or 2.9b.")
+    @Option(help: "Official model size with random weights: 0.1b, 0.4b, 1.5b, 2.9b, 7.2b or 13.3b (a -de suffix adds DeepEmbed).")
     var shape: String?
 
     @Option(name: .customShort("p"), help: "Prompt tokens for the pp test (0 = skip).")

@@ -24,4 +24,23 @@ import Testing
         let percents = zip(decode.samples, [20.0, 40, 60]).map { bytesPerToken * $0 / 1e9 / $1 * 100 }.sorted()
         #expect(abs(decode.percentOfBandwidth! - percents[1]) < 1e-9)
     }
+
+    /// `--shape` sizes have the released checkpoints' layers, widths and LoRA ranks, and so their parameter
+    /// counts (0.19, 0.45, 1.53, 2.95, 7.2 and 13.3 billion as published, within 3 %).
+    @Test(arguments: [("0.1b", 12, 768, 64, 32, 128, 0.191e9), ("0.4b", 24, 1024, 64, 32, 128, 0.450e9),
+                      ("1.5b", 24, 2048, 96, 64, 256, 1.527e9), ("2.9b", 32, 2560, 96, 64, 320, 2.948e9),
+                      ("7.2b", 32, 4096, 128, 96, 480, 7.2e9), ("13.3b", 61, 4096, 192, 128, 384, 13.3e9)])
+    func officialShapes(_ expected: (name: String, layers: Int, embedding: Int, decay: Int, value: Int, gate: Int, parameters: Double)) throws {
+        let h = try #require(RandomModel.shape(named: expected.name))
+        #expect(h.layers == expected.layers && h.embedding == expected.embedding && h.ffnSize == 4 * expected.embedding)
+        #expect(h.decayRank == expected.decay && h.iclrRank == expected.decay && h.valueRank == expected.value && h.gateRank == expected.gate)
+        #expect(abs(Double(h.parameterCount) / expected.parameters - 1) < 0.03, "\(h.parameterCount) parameters")
+        let deepEmbed = try #require(RandomModel.shape(named: expected.name.uppercased() + "-de"))
+        #expect(deepEmbed.deepEmbedRank == 32 && deepEmbed.layers == h.layers)
+        #expect(RandomModel.shapeNames.contains(expected.name) && RandomModel.shapeNames.contains(expected.name + "-de"))
+    }
+
+    @Test func unknownShapesAreNil() {
+        #expect(RandomModel.shape(named: "3b") == nil && RandomModel.shape(named: "-de") == nil && RandomModel.shape(named: "") == nil)
+    }
 }
