@@ -20,56 +20,67 @@ def add_deep_embed(sd, seed, vocab, embd, layers, ffn, rank=32):
     return sd
 
 
-def make_state_dict(seed, vocab, embd, layers, ffn, rank=32, head_size=64, layer0_value_lora=True):
+def make_state_dict(seed, vocab, embd, layers, ffn, rank=32, head_size=64, layer0_value_lora=True, ranks=None):
     """OrderedDict name -> float32 ndarray, official shapes; keys in training-code registration order."""
+    return OrderedDict(state_dict_items(seed, vocab, embd, layers, ffn, rank, head_size, layer0_value_lora, ranks))
+
+
+def state_dict_items(seed, vocab, embd, layers, ffn, rank=32, head_size=64, layer0_value_lora=True, ranks=None,
+                     dtype=np.float32, dry=False):
+    """make_state_dict's (name, ndarray) pairs one at a time, so a large model is never whole in memory.
+    `ranks` maps "w", "a", "v", "g" to a LoRA rank (else `rank`); `dry` yields zero-cost arrays of the right
+    shapes and dtype (for a file header written before the data)."""
     rng = np.random.default_rng(seed)
     c, h = embd, embd // head_size
+    ranks = {key: (ranks or {}).get(key, rank) for key in "wavg"}
 
     def normal(shape, scale):
-        return (rng.standard_normal(shape) * scale).astype(np.float32)
+        if dry:
+            return np.broadcast_to(dtype(0), shape)
+        return (rng.standard_normal(shape) * scale).astype(dtype)
 
     def uniform(shape, lo, hi):
-        return rng.uniform(lo, hi, shape).astype(np.float32)
+        if dry:
+            return np.broadcast_to(dtype(0), shape)
+        return rng.uniform(lo, hi, shape).astype(dtype)
 
-    sd = OrderedDict()
-    sd["emb.weight"] = normal((vocab, c), 1.0)
+    yield "emb.weight", normal((vocab, c), 1.0)
     for i in range(layers):
         p = f"blocks.{i}."
         if i == 0:
-            sd[p + "ln0.weight"] = uniform((c,), 0.8, 1.2)
-            sd[p + "ln0.bias"] = normal((c,), 0.1)
-        sd[p + "ln1.weight"] = uniform((c,), 0.8, 1.2)
-        sd[p + "ln1.bias"] = normal((c,), 0.1)
-        sd[p + "ln2.weight"] = uniform((c,), 0.8, 1.2)
-        sd[p + "ln2.bias"] = normal((c,), 0.1)
+            yield p + "ln0.weight", uniform((c,), 0.8, 1.2)
+            yield p + "ln0.bias", normal((c,), 0.1)
+        yield p + "ln1.weight", uniform((c,), 0.8, 1.2)
+        yield p + "ln1.bias", normal((c,), 0.1)
+        yield p + "ln2.weight", uniform((c,), 0.8, 1.2)
+        yield p + "ln2.bias", normal((c,), 0.1)
         for m in MIXES:
-            sd[p + "att." + m] = uniform((1, 1, c), 0.0, 1.0)
-        sd[p + "att.w0"] = uniform((1, 1, c), -3.0, 0.5)
-        sd[p + "att.w1"] = normal((c, rank), 0.1)
-        sd[p + "att.w2"] = normal((rank, c), 0.1)
-        sd[p + "att.a0"] = normal((1, 1, c), 0.5)
-        sd[p + "att.a1"] = normal((c, rank), 0.1)
-        sd[p + "att.a2"] = normal((rank, c), 0.1)
+            yield p + "att." + m, uniform((1, 1, c), 0.0, 1.0)
+        yield p + "att.w0", uniform((1, 1, c), -3.0, 0.5)
+        yield p + "att.w1", normal((c, ranks["w"]), 0.1)
+        yield p + "att.w2", normal((ranks["w"], c), 0.1)
+        yield p + "att.a0", normal((1, 1, c), 0.5)
+        yield p + "att.a1", normal((c, ranks["a"]), 0.1)
+        yield p + "att.a2", normal((ranks["a"], c), 0.1)
         if i > 0 or layer0_value_lora:
-            sd[p + "att.v0"] = normal((1, 1, c), 0.5)
-            sd[p + "att.v1"] = normal((c, rank), 0.1)
-            sd[p + "att.v2"] = normal((rank, c), 0.1)
-        sd[p + "att.g1"] = normal((c, rank), 0.1)
-        sd[p + "att.g2"] = normal((rank, c), 0.1)
-        sd[p + "att.k_k"] = uniform((1, 1, c), 0.5, 1.0)
-        sd[p + "att.k_a"] = uniform((1, 1, c), 0.5, 1.5)
-        sd[p + "att.r_k"] = normal((h, head_size), 0.3)
+            yield p + "att.v0", normal((1, 1, c), 0.5)
+            yield p + "att.v1", normal((c, ranks["v"]), 0.1)
+            yield p + "att.v2", normal((ranks["v"], c), 0.1)
+        yield p + "att.g1", normal((c, ranks["g"]), 0.1)
+        yield p + "att.g2", normal((ranks["g"], c), 0.1)
+        yield p + "att.k_k", uniform((1, 1, c), 0.5, 1.0)
+        yield p + "att.k_a", uniform((1, 1, c), 0.5, 1.5)
+        yield p + "att.r_k", normal((h, head_size), 0.3)
         for proj in ["receptance", "key", "value", "output"]:
-            sd[p + f"att.{proj}.weight"] = normal((c, c), c ** -0.5)
-        sd[p + "att.ln_x.weight"] = uniform((c,), 0.5, 1.5)
-        sd[p + "att.ln_x.bias"] = normal((c,), 0.1)
-        sd[p + "ffn.x_k"] = uniform((1, 1, c), 0.0, 1.0)
-        sd[p + "ffn.key.weight"] = normal((ffn, c), c ** -0.5)
-        sd[p + "ffn.value.weight"] = normal((c, ffn), ffn ** -0.5 * 0.5)
-    sd["ln_out.weight"] = uniform((c,), 0.8, 1.2)
-    sd["ln_out.bias"] = normal((c,), 0.1)
-    sd["head.weight"] = normal((vocab, c), c ** -0.5 * 2)
-    return sd
+            yield p + f"att.{proj}.weight", normal((c, c), c ** -0.5)
+        yield p + "att.ln_x.weight", uniform((c,), 0.5, 1.5)
+        yield p + "att.ln_x.bias", normal((c,), 0.1)
+        yield p + "ffn.x_k", uniform((1, 1, c), 0.0, 1.0)
+        yield p + "ffn.key.weight", normal((ffn, c), c ** -0.5)
+        yield p + "ffn.value.weight", normal((c, ffn), ffn ** -0.5 * 0.5)
+    yield "ln_out.weight", uniform((c,), 0.8, 1.2)
+    yield "ln_out.bias", normal((c,), 0.1)
+    yield "head.weight", normal((vocab, c), c ** -0.5 * 2)
 
 
 LAYER_MAP = {

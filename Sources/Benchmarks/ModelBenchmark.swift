@@ -137,11 +137,6 @@ public struct ModelBenchmark {
 
 /// The process's peak resident set (Linux `VmHWM`), resettable between configurations.
 public enum PeakMemory {
-    /// Kilobytes from a `/proc` line such as `VmHWM:\t11534336 kB` (tab or spaces after the colon).
-    public static func kilobytes(inLine line: Substring) -> Int? {
-        Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
-    }
-
     /// Resets the peak to the current resident size (`/proc/self/clear_refs` ← 5).
     public static func reset() {
         try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
@@ -149,9 +144,6 @@ public enum PeakMemory {
 
     /// Peak resident bytes since the last reset (0 where unavailable).
     public static func current() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kilobytes = Self.kilobytes(inLine: line) else { return 0 }
-        return kilobytes * 1024
+        SystemMemory.bytes(of: "VmHWM", in: "/proc/self/status") ?? 0
     }
 }

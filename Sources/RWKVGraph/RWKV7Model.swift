@@ -41,7 +41,9 @@ public struct RWKV7Model: @unchecked Sendable {
     /// (exactly); the matmul weights are copied into one ``WeightArena`` in the order decode reads them,
     /// Q8_0/Q4_0 matrices repacked into the 8-row interleaved layouts on the way. Each source tensor is
     /// dropped once copied, so passing weights that nothing else holds keeps one copy of the model alive.
-    public init(_ weights: consuming RWKV7Weights) throws {
+    /// A model whose packed weights need more than `availableMemory` bytes (default: what the system reports
+    /// available) is refused before anything is allocated.
+    public init(_ weights: consuming RWKV7Weights, availableMemory: Int? = SystemMemory.availableBytes()) throws {
         let h = weights.hyperparameters
         let sourcePath = weights.sourcePath
         var tensors = weights.tensors
@@ -69,11 +71,13 @@ public struct RWKV7Model: @unchecked Sendable {
             let matrix = try source(kind.ggufName(layer: layer ?? 0))
             arenaBytes += WeightArena.footprint(matrix.dtype, matrix.shape)
         }
-        var arena = WeightArena(byteCount: arenaBytes)
-        var matrices: [String: Tensor] = [:]
-        for (kind, layer) in order {
-            matrices[kind.ggufName(layer: layer ?? 0)] = try arena.place(try t(kind, layer ?? 0))
+        if let refusal = SystemMemory.refusal(needed: arenaBytes, available: availableMemory, what: "the model (packed weights)") {
+            throw ModelFileError(sourcePath, refusal)
         }
+        var arena = WeightArena(byteCount: arenaBytes)
+        let names = order.map { $0.tensor.ggufName(layer: $0.layer ?? 0) }
+        let placed = try arena.placeAll(try order.map { try t($0.tensor, $0.layer ?? 0) })
+        let matrices = Dictionary(uniqueKeysWithValues: zip(names, placed))
         func m(_ kind: RWKV7Tensor, _ layer: Int = 0) -> Tensor { matrices[kind.ggufName(layer: layer)]! }
 
         hyperparameters = h

@@ -17,7 +17,9 @@ struct BenchCommand: ParsableCommand {
             the same run. -b 1,2,4,8 adds, per batch size B > 1, tg<N> b<B>: B sequences decoded together, \
             aggregate t/s (llama-batched-bench's S_TG). --kernels measures the read bandwidth (a streaming read of --bandwidth-gib GiB) and, per \
             dtype and thread count, the GB/s of a matvec of the 0.1B head shape (65536 × 768). --executor measures \
-            barrier latency and a small graph's time. Every report names the kernels' ISA level (RWKV_ISA picks one).
+            barrier latency and a small graph's time. -m MODEL --load measures load time (file opened → session ready) \
+            and the first token of a --first-token-prompt-token prompt, with the file cached (warm) and dropped from \
+            the page cache first (cold, posix_fadvise). Every report names the kernels' ISA level (RWKV_ISA picks one).
             """
     )
 
@@ -48,6 +50,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Barrier latency and small-graph time of the worker team.")
     var executor = false
 
+    @Flag(help: "With -m: load time (file opened → session ready) and time to the first token, warm and cold.")
+    var load = false
+
+    @Option(help: "Prompt tokens of --load's first token.")
+    var firstTokenPrompt = 64
+
     @Option(name: [.short, .customLong("threads")], help: "Thread counts, comma-separated.")
     var threads = CommaList<Int>([1, 2])
 
@@ -67,6 +75,8 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         let modes = [kernels, executor, model != nil || shape != nil].filter { $0 }.count
         guard modes == 1, !(model != nil && shape != nil) else { throw ValidationError("choose one of -m MODEL, --shape SIZE, --kernels or --executor") }
+        guard !load || model != nil else { throw ValidationError("--load needs -m MODEL (a file to load)") }
+        guard (1...4096).contains(firstTokenPrompt) else { throw ValidationError("--first-token-prompt must be 1…4096") }
         if let shape, RandomModel.shape(named: shape) == nil { throw ValidationError("--shape must be one of \(RandomModel.shapeNames.joined(separator: ", "))") }
         guard prompt >= 0, generate >= 0, prompt + generate > 0, prompt <= 65536, generate <= 65536 else { throw ValidationError("-p and -n must be 0…65536, not both 0") }
         guard batches.values.allSatisfy({ (1...256).contains($0) }) else { throw ValidationError("batch sizes must be 1…256") }
@@ -85,6 +95,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         if kernels { try runKernels() }
         if executor { try runExecutor() }
+        if load { return try reportingErrors { try runLoad() } }
         if model != nil || shape != nil { try reportingErrors { try runModels() } }
     }
 

@@ -21,7 +21,7 @@ extension BenchCommand {
         }
         let name = model.map { stem($0) } ?? "RWKV-7 \(shape!.uppercased())"
         // Refuse what will not fit before allocating anything.
-        let available = availableMemory()
+        let available = SystemMemory.availableBytes()
         for type in typeList {
             let bytes: Int
             if let shapeParameters { bytes = RandomModel.bytes(shapeParameters, plan: type ?? QuantizationPlan(.f32)) } else {
@@ -83,13 +83,6 @@ extension BenchCommand {
                 print("note: this model (\(formatBytes(Int(smallest))) read per token) fits in the CPU caches, so % of the read bandwidth can exceed 100; the roofline applies to models larger than the caches.")
             }
         }
-    }
-
-    func availableMemory() -> Int? {
-        guard let info = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
-              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
-              let kilobytes = PeakMemory.kilobytes(inLine: line) else { return nil }
-        return kilobytes * 1024
     }
 }
 

@@ -2,6 +2,7 @@ import Benchmarks
 import Foundation
 import ModelFiles
 import RWKVGraph
+import Tensor
 import Testing
 
 /// The `rwkv` binary end to end (skipped when the test run did not build it).
@@ -49,9 +50,9 @@ import Testing
     }
 
     @Test func procLinesParse() {
-        #expect(PeakMemory.kilobytes(inLine: "VmHWM:\t11534336 kB") == 11_534_336)
-        #expect(PeakMemory.kilobytes(inLine: "VmHWM:\t  782000 kB") == 782_000)
-        #expect(PeakMemory.kilobytes(inLine: "MemAvailable:   23000000 kB") == 23_000_000)
+        #expect(SystemMemory.kilobytes(inLine: "VmHWM:\t11534336 kB") == 11_534_336)
+        #expect(SystemMemory.kilobytes(inLine: "VmHWM:\t  782000 kB") == 782_000)
+        #expect(SystemMemory.kilobytes(inLine: "MemAvailable:   23000000 kB") == 23_000_000)
         #expect(PeakMemory.current() > 0)
     }
 

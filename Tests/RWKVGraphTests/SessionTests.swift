@@ -8,6 +8,27 @@ import Testing
     static let model = Result { try RWKV7Model(path: Fixtures.path("random-rwkv7.pth")) }
     static let tokens = Result { try LogitsDump.read(Fixtures.path("random-rwkv7.logits.safetensors")).tokens }
 
+    /// A model whose packed weights exceed the memory available is refused before anything is allocated,
+    /// with the bytes it needs and the bytes available; one that fits loads.
+    @Test func modelsThatDoNotFitAreRefused() throws {
+        let path = Fixtures.path("random-rwkv7.pth")
+        let weights = try RWKV7Weights(try Checkpoint.open(path))
+        let needed = RWKV7Tensor.decodeReadOrder(weights.hyperparameters).reduce(0) { total, entry in
+            let tensor = weights.tensors[entry.tensor.ggufName(layer: entry.layer ?? 0)]!
+            return total + WeightArena.footprint(tensor.dtype, tensor.shape)
+        }
+        do {
+            _ = try RWKV7Model(weights, availableMemory: needed - 1)
+            Issue.record("a model needing \(needed) bytes loaded with \(needed - 1) available")
+        } catch let error as ModelFileError {
+            #expect(error.path == path)
+            #expect(error.problem == "the model (packed weights) needs \(needed) bytes (\(String(format: "%.2f", Double(needed) / Double(1 << 30))) GiB) of memory; only \(needed - 1) bytes (0.00 GiB) are available")
+        }
+        _ = try RWKV7Model(weights, availableMemory: needed)
+        _ = try RWKV7Model(weights, availableMemory: nil)
+        #expect(SystemMemory.availableBytes().map { $0 > 0 } ?? true)
+    }
+
     /// Logits are bit-identical for 1, 2, 3 and 4 threads, in prefill and in decode.
     @Test(arguments: [72, 1])
     func bitIdenticalAcrossThreadCounts(chunk: Int) throws {

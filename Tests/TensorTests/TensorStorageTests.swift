@@ -196,6 +196,18 @@ extension TensorTestSuite {
             }
             #expect(arena.usedBytes == total)
             #expect(throws: TensorError.self) { try arena.place(sources[2]) }
+
+            // placeAll, which copies on all cores, places the same bytes at the same offsets.
+            var parallel = WeightArena(byteCount: total)
+            let placed = try parallel.placeAll(sources)
+            #expect(parallel.usedBytes == total && placed.count == sources.count)
+            var sequential = WeightArena(byteCount: total)
+            for (source, copy) in zip(sources, placed) {
+                let expected = try sequential.place(source)
+                #expect(copy.byteOffset == expected.byteOffset && copy.dtype == expected.dtype && copy.bytes == expected.bytes)
+            }
+            var tooSmall = WeightArena(byteCount: total - 64)
+            #expect(throws: TensorError.self) { try tooSmall.placeAll(sources) }
         }
     }
 }
