@@ -64,6 +64,30 @@ import Testing
         #expect(none.status != 0)
         let missing = try Self.run(["bench", "-m", "/no/such.gguf"])
         #expect(missing.status == 1 && missing.stderr.contains("/no/such.gguf: cannot open"))
+        // 13.3B at f32 is 53 GB of weights: refused before anything is allocated, naming both sizes.
+        if let available = SystemMemory.availableBytes(), available < 50_000_000_000 {
+            let huge = try Self.run(["bench", "--shape", "13.3b", "--type", "f32", "-t", "1"])
+            #expect(huge.status == 1 && huge.stderr.contains("RWKV-7 13.3B at f32 needs about") && huge.stderr.contains("of memory is available"),
+                    "\(huge.stderr)")
+        }
+        let loadWithoutFile = try Self.run(["bench", "--shape", "0.1b", "--load"])
+        #expect(loadWithoutFile.status != 0 && loadWithoutFile.stderr.contains("--load needs -m MODEL"))
+    }
+
+    /// `bench --load`: a warm and a cold row per thread count, with load, first-token and total times.
+    @Test(.enabled(if: hasBinary, "needs the rwkv binary of this build"))
+    func benchLoadReportsWarmAndColdLoads() throws {
+        let result = try Self.run(["bench", "-m", Fixtures.path("random-rwkv7.pth"), "--load", "-t", "1,2", "-r", "1", "--first-token-prompt", "8", "--csv"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "model,type,threads,cache,cached_fraction,load_ms,first_token_ms,total_ms,peak_rss_bytes")
+        let rows = lines.dropFirst().map { $0.split(separator: ",").map(String.init) }
+        #expect(rows.map { "\($0[2]) \($0[3])" } == ["1 warm", "1 cold", "2 warm", "2 cold"])
+        for row in rows {
+            let load = Double(row[5]) ?? -1, first = Double(row[6]) ?? -1, total = Double(row[7]) ?? -1
+            #expect(load > 0 && first > 0 && abs(total - (load + first)) < 0.5 && (Int(row[8]) ?? 0) > 0, "\(row)")
+            #expect(row[3] == "cold" || Double(row[4])! > 0.9, "a warm load found the file uncached: \(row)")
+        }
     }
 
     @Test(.enabled(if: hasBinary, "needs the rwkv binary of this build"))
