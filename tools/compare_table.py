@@ -12,6 +12,14 @@ import sys
 from collections import defaultdict
 
 
+def load(path):
+    """A run's JSON, or None while the run is still writing it."""
+    try:
+        return json.load(open(path))
+    except json.JSONDecodeError:
+        return None
+
+
 def main():
     out = pathlib.Path(sys.argv[1])
     ours, theirs, share = defaultdict(list), defaultdict(list), defaultdict(list)
@@ -20,14 +28,14 @@ def main():
         dtype = path.stem.split("-")[1]
         if dtype not in types:
             types.append(dtype)
-        for r in json.load(open(path))["results"]:
+        for r in (load(path) or {"results": []})["results"]:
             test = r["test"]
             ours[(dtype, test, r["threads"])].append(r["mean"])
             if r.get("percentOfBandwidth"):
                 share[(dtype, r["threads"])].append(r["percentOfBandwidth"])
     for path in sorted(out.glob("llama-*.json")):
         dtype = path.stem.split("-")[1]
-        for r in json.load(open(path)):
+        for r in load(path) or []:
             test = f"pp{r['n_prompt']}" if r["n_gen"] == 0 else f"tg{r['n_gen']}"
             theirs[(dtype, test, r["n_threads"])].append(r["avg_ts"])
     threads = sorted({key[2] for key in ours})
