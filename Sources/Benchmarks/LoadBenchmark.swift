@@ -33,7 +33,7 @@ public enum LoadBenchmark {
         let prompt = (0..<promptTokens).map { _ in Int32(truncatingIfNeeded: generator.next() % vocabulary) }
         let logits = try session.process(prompt, chunk: promptTokens)
         let done = clock.now
-        precondition(logits.last?.count == Int(vocabulary))
+        guard logits.last?.count == Int(vocabulary) else { throw ExecutionError("\(path): the first token's logits are missing") }
         return Sample(cachedFraction: cachedFraction, loadSeconds: (loaded - start).seconds,
                       firstTokenSeconds: (done - loaded).seconds, peakResidentBytes: PeakMemory.current())
     }
