@@ -171,8 +171,10 @@ public final class InferenceEngine: @unchecked Sendable {
     private func prefillStep() throws {
         if prefilling == nil, decoding.count < parallel, !waiting.isEmpty {
             let request = waiting.removeFirst()
+            // Waiting → running in one step, before its first token can reach the client: `load` never misses it.
             condition.lock()
             queued -= 1
+            runningCount += 1
             condition.unlock()
             let hit = cache.lookup(request.job.promptTokens)
             if let hit {

@@ -108,12 +108,29 @@ func eventually(_ seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
         #expect(piecesBeforeLate >= 100, "only \(piecesBeforeLate) tokens of the running stream while the long prompt was prefilled")
     }
 
+    /// A request counts as running from the moment it leaves the queue: a client that has its first token
+    /// never sees `load` without it (CI once read (0, 1) here: the count was updated only after the step).
+    @Test func loadCountsARequestOnceItsFirstTokenIsOut() async throws {
+        let engine = try ProjectModel.engine(parallel: 2)
+        defer { engine.shutdown() }
+        for round in 0..<40 {
+            do {  // the stream ends with this scope: the request is cancelled
+                var iterator = try engine.submit(ProjectModel.job("Once \(round)", maxTokens: 100_000, seed: UInt64(round),
+                                                                  ignoreEndOfText: true)).makeAsyncIterator()
+                _ = await iterator.next()
+                let load = engine.load
+                #expect(load.running == 1 && load.waiting == 0, "round \(round): \(load)")
+            }
+            #expect(await eventually { engine.load == (0, 0) }, "round \(round): \(engine.load)")
+        }
+    }
+
     /// Beyond `parallel` running and `queue` waiting, a request is refused with 429; cancelled requests
     /// (their streams dropped) free their sequences at the next step.
     @Test func fullQueueIsRefusedAndCancelledRequestsLeave() async throws {
         let engine = try ProjectModel.engine(parallel: 1, queue: 1)
         defer { engine.shutdown() }
-        // Neither may end by itself while the test looks at the load (a sampled end of text ended one on CI).
+        // Neither may end by itself while the test looks at the load.
         var first: AsyncStream<GenerationEvent>? = try engine.submit(ProjectModel.job("Once", maxTokens: 100_000, ignoreEndOfText: true))
         var iterator = first!.makeAsyncIterator()
         _ = await iterator.next()
