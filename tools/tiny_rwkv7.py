@@ -20,6 +20,29 @@ def add_deep_embed(sd, seed, vocab, embd, layers, ffn, rank=32):
     return sd
 
 
+def add_deep_embed_attention(sd, seed, vocab, embd, layers, key_size=256, rank=32):
+    """Adds RWKV-7b DeepEmbedAttention tensors (blocks.N.qkv.*, the shapes of rwkv_v7b_demo.py) to a state
+    dict that already has DeepEmbed (add_deep_embed)."""
+    rng = np.random.default_rng(seed)
+    for i in range(layers):
+        p = f"blocks.{i}.qkv."
+        sd[p + "qq.weight"] = (rng.standard_normal((key_size, embd)) * embd ** -0.5).astype(np.float32)
+        sd[p + "k1"] = (rng.standard_normal((embd, rank)) * 0.3).astype(np.float32)
+        sd[p + "k2"] = (rng.standard_normal((rank, key_size)) * 0.3).astype(np.float32)
+        sd[p + "k_emb.weight"] = (1 + rng.standard_normal((vocab, key_size)) * 0.3).astype(np.float32)
+        sd[p + "k_emb_x.weight"] = (rng.standard_normal((key_size, embd)) * 0.05).astype(np.float32)
+        sd[p + "v1"] = (rng.standard_normal((embd, rank)) * 0.3).astype(np.float32)
+        sd[p + "v2"] = (rng.standard_normal((rank, embd)) * 0.3).astype(np.float32)
+        sd[p + "v_emb.weight"] = (1 + rng.standard_normal((vocab, embd)) * 0.3).astype(np.float32)
+        sd[p + "v_emb_x.weight"] = (rng.standard_normal((embd, embd)) * 0.05).astype(np.float32)
+        for name, size in [("x_q", key_size), ("x_k", key_size), ("x_v", embd)]:
+            sd[p + name] = rng.uniform(0.0, 1.0, (1, 1, size)).astype(np.float32)
+        for name, size, lo, hi in [("lnq", key_size, 0.8, 1.2), ("lnk", key_size, 0.8, 1.2), ("lnv", embd, 0.1, 0.3)]:
+            sd[p + name + ".weight"] = rng.uniform(lo, hi, (size,)).astype(np.float32)
+            sd[p + name + ".bias"] = (rng.standard_normal((size,)) * 0.05).astype(np.float32)
+    return sd
+
+
 def make_state_dict(seed, vocab, embd, layers, ffn, rank=32, head_size=64, layer0_value_lora=True, ranks=None):
     """OrderedDict name -> float32 ndarray, official shapes; keys in training-code registration order."""
     return OrderedDict(state_dict_items(seed, vocab, embd, layers, ffn, rank, head_size, layer0_value_lora, ranks))
