@@ -57,26 +57,43 @@ public struct ModelBenchmark {
     /// each comparison spans the same few seconds of a shared machine whose bandwidth changes from second to
     /// second. Peak memory is counted between probes, never including a probe's buffer.
     /// `batches`: decode batch sizes; each B > 1 adds a row `tg<generate> b<B>` of B sequences decoded together
-    /// (B × `generate` tokens).
-    public func run(threads: Int, prompt: Int, generate: Int, repetitions: Int, batches: [Int] = [1],
+    /// (B × `generate` tokens). `depth` > 0 (llama-bench's `-d`): each single-sequence test starts from the state
+    /// after `depth` prefilled tokens (untimed) and is named `… @ d<depth>`; what it measures is an RWKV-7b
+    /// model's attention over a context that long (a plain RWKV-7's state does not grow).
+    public func run(threads: Int, prompt: Int, generate: Int, repetitions: Int, batches: [Int] = [1], depth: Int = 0,
                     bandwidthProbe: ((Int) -> Double)? = nil) throws -> [Result] {
         PeakMemory.reset()
-        let session = try RWKV7Session(model: model, threads: threads)
+        let contextLimit = max(RWKV7Session.defaultContextLimit, depth + max(prompt, generate))
+        let session = try RWKV7Session(model: model, threads: threads, contextLimit: contextLimit)
         let vocabulary = Int32(model.hyperparameters.vocabularySize)
         var generator = SeededGenerator(seed: 1)
         let promptTokens = (0..<max(prompt, 1)).map { _ in Int32(truncatingIfNeeded: generator.next() % UInt64(vocabulary)) }
+        let depthTokens = (0..<depth).map { _ in Int32(truncatingIfNeeded: generator.next() % UInt64(vocabulary)) }
+        let suffix = depth > 0 ? " @ d\(depth)" : ""
         let clock = ContinuousClock()
         var results: [Result] = []
+        // The state after the depth's tokens, restored before each timed run.
+        var atDepth: RWKV7State?
+        if depth > 0 {
+            _ = try session.process(depthTokens, chunk: 512)
+            atDepth = session.state
+        }
+        func start() throws {
+            if let atDepth { try session.restore(atDepth) } else { session.reset() }
+        }
 
-        func measure(_ test: String, tokens: Int, tokensPerStep: Int = 1, _ body: () throws -> Void) throws {
+        func measure(_ test: String, tokens: Int, tokensPerStep: Int = 1, prepare: () throws -> Void = {},
+                     _ body: () throws -> Void) throws {
             let isDecode = test.hasPrefix("tg")
             let probe = isDecode ? bandwidthProbe : nil
             var probes: [Double] = probe.map { [$0(threads)] } ?? []
             PeakMemory.reset()
+            try prepare()
             try body() // warm-up: builds and plans the graphs, touches the weights
             var samples: [Double] = []
             var peak = 0
             for _ in 0..<repetitions {
+                try prepare()
                 let start = clock.now
                 try body()
                 samples.append(Double(tokens) / (clock.now - start).seconds)
@@ -100,14 +117,12 @@ public struct ModelBenchmark {
                                   peakResidentBytes: peak))
         }
         if prompt > 0 {
-            try measure("pp\(prompt)", tokens: prompt) {
-                session.reset()
+            try measure("pp\(prompt)\(suffix)", tokens: prompt, prepare: start) {
                 _ = try session.process(promptTokens, chunk: prompt)
             }
         }
         if generate > 0 && batches.contains(1) {
-            try measure("tg\(generate)", tokens: generate) {
-                session.reset()
+            try measure("tg\(generate)\(suffix)", tokens: generate, prepare: start) {
                 var token = promptTokens[0]
                 for _ in 0..<generate {
                     let logits = try session.step(token)
@@ -115,7 +130,7 @@ public struct ModelBenchmark {
                 }
             }
         }
-        for b in batches where b > 1 && generate > 0 {
+        for b in batches where b > 1 && generate > 0 && depth == 0 {
             let batch = try RWKV7Batch(model: model, capacity: b, threads: threads)
             try measure("tg\(generate) b\(b)", tokens: generate * b, tokensPerStep: b) {
                 for slot in 0..<b { batch.resetState(slot: slot) }

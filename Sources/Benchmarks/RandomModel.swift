@@ -28,19 +28,27 @@ public enum RandomModel {
         "13.3b": Size(layers: 61, embedding: 4096, decayAndIclrRank: 192, valueRank: 128, gateRank: 384),
     ]
 
-    /// The hyperparameters of an official size; a `-de` suffix adds RWKV-7a DeepEmbed (as rwkv7a-g1b-0.1b).
+    /// The variants a shape name's suffix selects: `-de` RWKV-7a DeepEmbed (as rwkv7a-g1b-0.1b), `-dea` RWKV-7b
+    /// DeepEmbedAttention with DeepEmbed (as rwkv7b-g1b-0.1b: queries and keys of 256, caches of 32).
+    static let variants: KeyValuePairs<String, (deepEmbedRank: Int, attentionKeySize: Int, attentionCacheRank: Int)> = [
+        "": (0, 0, 0), "-de": (32, 0, 0), "-dea": (32, 256, 32),
+    ]
+
+    /// The hyperparameters of an official size with a variant suffix (``variants``).
     public static func shape(named name: String) -> RWKV7Hyperparameters? {
         let lower = name.lowercased()
-        let deepEmbed = lower.hasSuffix("-de")
-        let base = deepEmbed ? String(lower.dropLast(3)) : lower
-        guard let size = sizes.first(where: { $0.key == base })?.value else { return nil }
-        return RWKV7Hyperparameters(vocabularySize: 65536, embedding: size.embedding, layers: size.layers, headSize: 64,
-                                    decayRank: size.decayAndIclrRank, iclrRank: size.decayAndIclrRank, valueRank: size.valueRank,
-                                    gateRank: size.gateRank, ffnSize: 4 * size.embedding, deepEmbedRank: deepEmbed ? 32 : 0)
+        for (suffix, variant) in variants.reversed() where lower.hasSuffix(suffix) {
+            guard let size = sizes.first(where: { $0.key == String(lower.dropLast(suffix.count)) })?.value else { continue }
+            return RWKV7Hyperparameters(vocabularySize: 65536, embedding: size.embedding, layers: size.layers, headSize: 64,
+                                        decayRank: size.decayAndIclrRank, iclrRank: size.decayAndIclrRank, valueRank: size.valueRank,
+                                        gateRank: size.gateRank, ffnSize: 4 * size.embedding, deepEmbedRank: variant.deepEmbedRank,
+                                        attentionKeySize: variant.attentionKeySize, attentionCacheRank: variant.attentionCacheRank)
+        }
+        return nil
     }
 
-    /// Official sizes, then each with `-de` (RWKV-7a DeepEmbed).
-    public static var shapeNames: [String] { sizes.map(\.key) + sizes.map { $0.key + "-de" } }
+    /// Official sizes, then each with `-de` (RWKV-7a DeepEmbed), then with `-dea` (RWKV-7b).
+    public static var shapeNames: [String] { variants.flatMap { variant in sizes.map { $0.key + variant.key } } }
 
     /// Bytes the model will occupy at `plan` (what `make` allocates).
     public static func bytes(_ h: RWKV7Hyperparameters, plan: QuantizationPlan) -> Int {

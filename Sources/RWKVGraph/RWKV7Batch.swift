@@ -37,6 +37,9 @@ public final class RWKV7Batch {
 
     public init(model: RWKV7Model, capacity: Int, threads: Int = 1) throws {
         guard capacity >= 1 else { throw ExecutionError("a batch needs at least one slot") }
+        guard !model.hyperparameters.hasAttention else {
+            throw ExecutionError("\(model.hyperparameters.variant) models do not run in batches yet (use generate or chat)")
+        }
         self.model = model
         self.capacity = capacity
         self.threads = max(1, threads)

@@ -10,9 +10,19 @@ public struct RWKV7Graph: Sendable {
     public let states: [RWKV7Graph.LayerState]
     /// [V, T'] for the last token only (T' = 1) or for every token.
     public let logits: Graph.Value
+    /// RWKV-7b: i32 [1], the number of tokens already in the attention caches (nil for other models).
+    public let position: Graph.Value?
 
     public struct LayerState: Sendable {
         public let attShift, ffnShift, wkv: Graph.Value
+        /// RWKV-7b DeepEmbedAttention's state (nil for other models).
+        public let attention: AttentionState?
+    }
+
+    /// Per layer of an RWKV-7b model: the last raw q [Q], k [Q] and v [C] rows (token shift) and the caches of
+    /// normalised keys [Q, capacity] and values [C, capacity], of which the first `position` rows are filled.
+    public struct AttentionState: Sendable {
+        public let queryShift, keyShift, valueShift, keyCache, valueCache: Graph.Value
     }
 }
 
@@ -30,6 +40,11 @@ public struct RWKV7GraphBuilder {
     public let logitsForAllTokens: Bool
     /// Sequences decoded together (one token each when > 1).
     public let sequences: Int
+    /// RWKV-7b: rows of the attention caches (the longest context a state can hold).
+    public var contextCapacity = 4096
+
+    /// RWKV-7b DeepEmbedAttention's soft cap and score scale: `64 · tanh(q·k / 1024)`.
+    static let attentionSoftCap: Float = 64, attentionScale: Float = 1.0 / 1024
 
     /// The decay's scale: `dec = exp(−0.606531 · σ(ω))`, the constant of the official CPU code.
     public static let decayScale: Float = 0.606531
@@ -54,27 +69,46 @@ public struct RWKV7GraphBuilder {
         guard sequences >= 1, tokens >= 1 else { throw GraphError("a graph needs at least one token and one sequence") }
         var g = Graph()
         let h = model.hyperparameters
+        if h.hasAttention && sequences > 1 {
+            throw GraphError("\(h.variant) models do not decode in batches yet")
+        }
+        guard !h.hasAttention || (1...Int(Int32.max)).contains(contextCapacity) else {
+            throw GraphError("the context capacity must be at least 1")
+        }
         let batch = sequences > 1
         func batched(_ dims: Int...) -> Shape { Shape(batch ? dims + [sequences] : dims) }
         let ids = try g.input("tokens", .i32, Shape(tokens * sequences))
         var x = try g.getRows(g.weight(model.embedding), ids: ids)
         x = try g.layerNorm(x, weight: g.weight(model.ln0Weight), bias: g.weight(model.ln0Bias), eps: Self.layerNormEps)
         let normalizedEmbedding = x
+        let position = h.hasAttention ? try g.input("position", .i32, Shape(1)) : nil
         var vFirst: Graph.Value?
         var states: [RWKV7Graph.LayerState] = []
         for (i, layer) in model.layers.enumerated() {
+            let attention = layer.attention == nil ? nil : RWKV7Graph.AttentionState(
+                queryShift: try g.state("dea_q_shift.\(i)", Shape(h.attentionKeySize)),
+                keyShift: try g.state("dea_k_shift.\(i)", Shape(h.attentionKeySize)),
+                valueShift: try g.state("dea_v_shift.\(i)", Shape(h.embedding)),
+                keyCache: try g.state("dea_k_cache.\(i)", Shape(h.attentionKeySize, contextCapacity)),
+                valueCache: try g.state("dea_v_cache.\(i)", Shape(h.embedding, contextCapacity)))
             let state = RWKV7Graph.LayerState(attShift: try g.state("att_shift.\(i)", batched(h.embedding)),
                                               ffnShift: try g.state("ffn_shift.\(i)", batched(h.embedding)),
-                                              wkv: try g.state("wkv.\(i)", batched(h.headSize, h.headSize, h.heads)))
+                                              wkv: try g.state("wkv.\(i)", batched(h.headSize, h.headSize, h.heads)),
+                                              attention: attention)
             states.append(state)
+            let blockInput = x
             x = try timeMix(&g, layer, x, shiftState: state.attShift, wkvState: state.wkv, vFirst: &vFirst)
+            if let weights = layer.attention, let attention, let position {
+                x = try g.add(x, try deepEmbedAttention(&g, weights, blockInput, state: attention, position: position,
+                                                        ids: ids, embedding: normalizedEmbedding))
+            }
             x = try channelMix(&g, layer, x, shiftState: state.ffnShift, ids: ids, embedding: normalizedEmbedding)
         }
         if !logitsForAllTokens && tokens > 1 { x = try g.rows(x, start: tokens - 1, count: 1) }
         x = try g.layerNorm(x, weight: g.weight(model.lnOutWeight), bias: g.weight(model.lnOutBias), eps: Self.layerNormEps)
         let logits = try matmul(&g, model.head, x)
         try g.output(logits, "logits")
-        return RWKV7Graph(graph: g, tokens: ids, states: states, logits: logits)
+        return RWKV7Graph(graph: g, tokens: ids, states: states, logits: logits, position: position)
     }
 
     /// Time mixing ("attention"): token shift, projections, LoRAs, WKV, GroupNorm, bonus, gate.
@@ -146,5 +180,35 @@ public struct RWKV7GraphBuilder {
             hidden = try g.mul(hidden, try g.add(try matmul(&g, de.s2, u), g.weight(de.s0)))
         }
         return try g.add(x, try matmul(&g, l.ffnValue, hidden))
+    }
+
+    /// RWKV-7b DeepEmbedAttention of the block input `x`: queries `qq·x`; keys `(k2·k1·x) ⊙ k_emb'[t]` and values
+    /// `tanh(v2·v1·x) ⊙ v_emb'[t]` (the tables plus their embedding residuals, merged per token); each token
+    /// shifted and LayerNormed; then soft-capped causal attention over every earlier token's key and value,
+    /// kept normalised in the caches (rows of earlier positions never change, so they are computed once).
+    func deepEmbedAttention(_ g: inout Graph, _ a: RWKV7Model.DeepEmbedAttention, _ x: Graph.Value,
+                            state: RWKV7Graph.AttentionState, position: Graph.Value, ids: Graph.Value,
+                            embedding: Graph.Value) throws -> Graph.Value {
+        func w(_ t: Tensor) -> Graph.Value { g.weight(t) }
+        func mm(_ weight: Tensor, _ x: Graph.Value) throws -> Graph.Value { try matmul(&g, weight, x) }
+        let q = try mm(a.query, x)
+        let keyRows = try g.add(try g.getRows(w(a.keyTable), ids: ids), try mm(a.keyResidual, embedding))
+        let valueRows = try g.add(try g.getRows(w(a.valueTable), ids: ids), try mm(a.valueResidual, embedding))
+        let k = try g.mul(try mm(a.keyUp, try mm(a.keyDown, x)), keyRows)
+        let v = try g.mul(try g.tanh(try mm(a.valueUp, try mm(a.valueDown, x))), valueRows)
+        let qMixed = try g.lerp(q, try tokenShift(&g, q, state.queryShift), w(a.mixQ))
+        let kMixed = try g.lerp(k, try tokenShift(&g, k, state.keyShift), w(a.mixK))
+        let vMixed = try g.lerp(v, try tokenShift(&g, v, state.valueShift), w(a.mixV))
+        try storeLastRow(&g, q, into: state.queryShift)
+        try storeLastRow(&g, k, into: state.keyShift)
+        try storeLastRow(&g, v, into: state.valueShift)
+        let eps = Self.layerNormEps
+        let scores = try g.attentionScores(
+            queries: try g.layerNorm(qMixed, weight: w(a.qNormWeight), bias: w(a.qNormBias), eps: eps),
+            keys: try g.layerNorm(kMixed, weight: w(a.kNormWeight), bias: w(a.kNormBias), eps: eps),
+            keyCache: state.keyCache, position: position, softCap: Self.attentionSoftCap, scale: Self.attentionScale)
+        return try g.attentionMix(probabilities: try g.softmaxRows(scores),
+                                  values: try g.layerNorm(vMixed, weight: w(a.vNormWeight), bias: w(a.vNormBias), eps: eps),
+                                  valueCache: state.valueCache, position: position)
     }
 }

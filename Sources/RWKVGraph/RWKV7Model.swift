@@ -21,6 +21,19 @@ public struct RWKV7Model: @unchecked Sendable {
         public let ffnMix, ffnKey, ffnValue: Tensor                           // channel_mix_lerp_k, key, value
         /// RWKV-7a DeepEmbed (nil for plain RWKV-7).
         public let deepEmbed: DeepEmbed?
+        /// RWKV-7b DeepEmbedAttention (nil for RWKV-7 and 7a).
+        public let attention: DeepEmbedAttention?
+    }
+
+    /// A layer's DeepEmbedAttention tensors (BlinkDL's `qkv.*`): the query projection `qq` [C, Q]; the compressed
+    /// key and value projections `k1` [C, R], `v1` [C, R] and their expansions `k2` [R, Q], `v2` [R, C]; the
+    /// per-token tables `k_emb` [Q, V], `v_emb` [C, V] (gathered, kept as stored) with their embedding residuals
+    /// `k_emb_x` [C, Q], `v_emb_x` [C, C] (merged per token); the token-shift mixes and LayerNorms of q, k, v.
+    public struct DeepEmbedAttention: @unchecked Sendable {
+        public let query, keyDown, keyUp, keyTable, keyResidual: Tensor
+        public let valueDown, valueUp, valueTable, valueResidual: Tensor
+        public let mixQ, mixK, mixV: Tensor
+        public let qNormWeight, qNormBias, kNormWeight, kNormBias, vNormWeight, vNormBias: Tensor
     }
 
     /// A layer's DeepEmbed tensors: the per-token table `s_emb` [D·32, V] (gathered by token id, kept as
@@ -110,7 +123,16 @@ public struct RWKV7Model: @unchecked Sendable {
                 deepEmbed: h.deepEmbedRank == 0 ? nil : DeepEmbed(
                     // The V × D·32 table is only gathered, a row per token: keep it as stored (mapped, any type).
                     table: try take(.deepEmbedTable, i), residual: m(.deepEmbedResidual, i),
-                    s1: m(.s1, i), s2: m(.s2, i), s0: try t(.s0, i)))
+                    s1: m(.s1, i), s2: m(.s2, i), s0: try t(.s0, i)),
+                attention: h.hasAttention ? DeepEmbedAttention(
+                    query: m(.attentionQuery, i), keyDown: m(.attentionKeyDown, i), keyUp: m(.attentionKeyUp, i),
+                    keyTable: try take(.attentionKeyTable, i), keyResidual: m(.attentionKeyResidual, i),
+                    valueDown: m(.attentionValueDown, i), valueUp: m(.attentionValueUp, i),
+                    valueTable: try take(.attentionValueTable, i), valueResidual: m(.attentionValueResidual, i),
+                    mixQ: try t(.attentionMixQ, i), mixK: try t(.attentionMixK, i), mixV: try t(.attentionMixV, i),
+                    qNormWeight: try t(.attentionQNormWeight, i), qNormBias: try t(.attentionQNormBias, i),
+                    kNormWeight: try t(.attentionKNormWeight, i), kNormBias: try t(.attentionKNormBias, i),
+                    vNormWeight: try t(.attentionVNormWeight, i), vNormBias: try t(.attentionVNormBias, i)) : nil)
         }
     }
 

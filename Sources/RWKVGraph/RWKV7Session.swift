@@ -1,47 +1,93 @@
+import ModelFiles
 import Tensor
 
 /// Runs a model over tokens with a recurrent state: prefill (chunks of many tokens) and decode (one).
 ///
 /// Graphs are built once per (tokens per call, which logits) and cached; all executors share one worker
-/// team and bind the same state buffers, so the state carries across calls.
+/// team and bind the same state buffers, so the state carries across calls. An RWKV-7b model's state also
+/// holds its attention context, of at most ``contextLimit`` tokens.
 public final class RWKV7Session {
     public let model: RWKV7Model
     public let threads: Int
+    /// RWKV-7b: the most tokens the attention context holds (its caches are allocated for this many).
+    public let contextLimit: Int
     private let team: WorkerTeam
     private var executors: [Key: (executor: Executor, logits: Graph.Value, tokens: Tensor)] = [:]
     /// Per layer: the three state tensors bound to every executor.
     private let stateTensors: [(attShift: Tensor, ffnShift: Tensor, wkv: Tensor)]
+    /// RWKV-7b, per layer: the attention's shift rows and caches; and the position (i32 [1]) the graphs read.
+    private let attentionTensors: [RWKV7Graph.AttentionTensors]
+    private let positionTensor: Tensor
+    /// Tokens in the attention context so far (RWKV-7b).
+    public private(set) var position = 0
 
     /// Executors kept at once (each holds a graph plan and an arena).
     static let maxCachedExecutors = 8
+    /// The default ``contextLimit``.
+    public static let defaultContextLimit = 4096
 
     private struct Key: Hashable {
         let tokens: Int
         let allLogits: Bool
     }
 
-    public init(model: RWKV7Model, threads: Int = 1) throws {
+    public init(model: RWKV7Model, threads: Int = 1, contextLimit: Int = RWKV7Session.defaultContextLimit) throws {
         self.model = model
         self.threads = max(1, threads)
-        team = WorkerTeam(threads: self.threads)
         let h = model.hyperparameters
+        guard !h.hasAttention || (1...Int(Int32.max)).contains(contextLimit) else {
+            throw ExecutionError("the context limit must be at least 1, got \(contextLimit)")
+        }
+        self.contextLimit = contextLimit
+        team = WorkerTeam(threads: self.threads)
         stateTensors = try (0..<h.layers).map { _ in
             (try Tensor(zeros: .f32, Shape(h.embedding)), try Tensor(zeros: .f32, Shape(h.embedding)),
              try Tensor(zeros: .f32, Shape(h.headSize, h.headSize, h.heads)))
         }
+        attentionTensors = h.hasAttention ? try (0..<h.layers).map { _ in try RWKV7Graph.AttentionTensors(h, capacity: contextLimit) } : []
+        positionTensor = try Tensor(zeros: .i32, Shape(1))
     }
 
     /// A copy of the current state.
     public var state: RWKV7State {
-        get { RWKV7State(hyperparameters: model.hyperparameters, layers: stateTensors) }
-        set {
-            precondition(newValue.hyperparameters == model.hyperparameters, "state of another model")
-            newValue.copy(into: stateTensors)
+        var state = RWKV7State(hyperparameters: model.hyperparameters, layers: stateTensors)
+        for (i, attention) in attentionTensors.enumerated() {
+            let ranges = state.attentionShiftRanges(layer: i)
+            state.read(ranges.query, from: attention.queryShift)
+            state.read(ranges.key, from: attention.keyShift)
+            state.read(ranges.value, from: attention.valueShift)
         }
+        if !attentionTensors.isEmpty { state.readContext(position: position, caches: attentionTensors.map { ($0.keyCache, $0.valueCache) }) }
+        return state
+    }
+
+    /// Continues from `state` (saved from a model of the same shape); an RWKV-7b context longer than
+    /// ``contextLimit`` is refused.
+    public func restore(_ state: RWKV7State) throws {
+        guard state.hyperparameters == model.hyperparameters else {
+            throw ExecutionError("the state is for a model \(state.hyperparameters.summary), not \(model.hyperparameters.summary)")
+        }
+        guard state.position <= contextLimit else {
+            throw ExecutionError("the state holds \(state.position) tokens of context, more than the context limit of \(contextLimit)")
+        }
+        state.copy(into: stateTensors)
+        for (i, attention) in attentionTensors.enumerated() {
+            let ranges = state.attentionShiftRanges(layer: i)
+            state.copy(ranges.query, into: attention.queryShift)
+            state.copy(ranges.key, into: attention.keyShift)
+            state.copy(ranges.value, into: attention.valueShift)
+        }
+        state.writeContext(into: attentionTensors.map { ($0.keyCache, $0.valueCache) })
+        position = state.position
     }
 
     /// Back to the zero state.
-    public func reset() { state = RWKV7State(hyperparameters: model.hyperparameters) }
+    public func reset() {
+        for tensor in stateTensors.flatMap({ [$0.attShift, $0.ffnShift, $0.wkv] }) + attentionTensors.flatMap(\.shifts) {
+            tensor.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        }
+        position = 0
+    }
 
     /// Feeds `tokens` in calls of at most `chunk` tokens and returns the logits of every token
     /// (`allLogits`, a `[V]` row per token) or of the last one only.
@@ -51,6 +97,7 @@ public final class RWKV7Session {
         if let bad = tokens.first(where: { $0 < 0 || Int($0) >= vocabulary }) {
             throw ExecutionError("token id \(bad) is outside the vocabulary (0..<\(vocabulary))")
         }
+        try checkContext(adding: tokens.count)
         var result: [[Float]] = []
         var start = 0
         let step = max(1, chunk)
@@ -69,7 +116,14 @@ public final class RWKV7Session {
         guard token >= 0, Int(token) < model.hyperparameters.vocabularySize else {
             throw ExecutionError("token id \(token) is outside the vocabulary (0..<\(model.hyperparameters.vocabularySize))")
         }
+        try checkContext(adding: 1)
         return try runView([token], allLogits: false)
+    }
+
+    /// RWKV-7b: refuses `count` more tokens past the context limit (other models have no limit).
+    private func checkContext(adding count: Int) throws {
+        guard !attentionTensors.isEmpty, position + count > contextLimit else { return }
+        throw ExecutionError("the context limit of \(contextLimit) tokens is reached: \(position) in the state and \(count) more given (raise --ctx-limit)")
     }
 
     /// Runs one call of `tokens.count` tokens; the logits `[V, T']` stay in the executor's arena.
@@ -87,7 +141,9 @@ public final class RWKV7Session {
         entry.tokens.withUnsafeMutableBytes { raw in
             tokens.withUnsafeBytes { raw.copyMemory(from: $0) }
         }
+        positionTensor.withUnsafeMutableBytes { $0.storeBytes(of: Int32(position), as: Int32.self) }
         try entry.executor.run()
+        if !attentionTensors.isEmpty { position += tokens.count }
         return try entry.executor.output(entry.logits)
     }
 
@@ -100,7 +156,9 @@ public final class RWKV7Session {
     }
 
     private func makeExecutor(_ key: Key) throws -> (executor: Executor, logits: Graph.Value, tokens: Tensor) {
-        let built = try RWKV7GraphBuilder(model: model, tokens: key.tokens, logitsForAllTokens: key.allLogits).build()
+        var builder = RWKV7GraphBuilder(model: model, tokens: key.tokens, logitsForAllTokens: key.allLogits)
+        builder.contextCapacity = contextLimit
+        let built = try builder.build()
         let executor = Executor(graph: built.graph, team: team)
         let tokens = try Tensor(zeros: .i32, Shape(key.tokens))
         try executor.bind(built.tokens, tokens)
@@ -109,6 +167,35 @@ public final class RWKV7Session {
             try executor.bind(slots.ffnShift, tensors.ffnShift)
             try executor.bind(slots.wkv, tensors.wkv)
         }
+        for (slots, tensors) in zip(built.states.compactMap(\.attention), attentionTensors) {
+            try tensors.bind(slots, to: executor)
+        }
+        if let position = built.position { try executor.bind(position, positionTensor) }
         return (executor, built.logits, tokens)
+    }
+}
+
+extension RWKV7Graph {
+    /// The tensors an RWKV-7b layer's attention state slots are bound to.
+    struct AttentionTensors {
+        let queryShift, keyShift, valueShift, keyCache, valueCache: Tensor
+
+        init(_ h: RWKV7Hyperparameters, capacity: Int) throws {
+            queryShift = try Tensor(zeros: .f32, Shape(h.attentionKeySize))
+            keyShift = try Tensor(zeros: .f32, Shape(h.attentionKeySize))
+            valueShift = try Tensor(zeros: .f32, Shape(h.embedding))
+            keyCache = try Tensor(zeros: .f32, Shape(h.attentionKeySize, capacity))
+            valueCache = try Tensor(zeros: .f32, Shape(h.embedding, capacity))
+        }
+
+        /// The shift rows (the caches need no clearing: only their first `position` rows are ever read).
+        var shifts: [Tensor] { [queryShift, keyShift, valueShift] }
+
+        func bind(_ slots: AttentionState, to executor: Executor) throws {
+            for (slot, tensor) in [(slots.queryShift, queryShift), (slots.keyShift, keyShift), (slots.valueShift, valueShift),
+                                   (slots.keyCache, keyCache), (slots.valueCache, valueCache)] {
+                try executor.bind(slot, tensor)
+            }
+        }
     }
 }

@@ -26,7 +26,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Model file to benchmark.")
     var model: String?
 
-    @Option(help: "Official model size with random weights: 0.1b, 0.4b, 1.5b, 2.9b, 7.2b or 13.3b (a -de suffix adds DeepEmbed).")
+    @Option(help: "Official model size with random weights: 0.1b, 0.4b, 1.5b, 2.9b, 7.2b or 13.3b (a -de suffix adds DeepEmbed, -dea RWKV-7b DeepEmbedAttention).")
     var shape: String?
 
     @Option(name: .customShort("p"), help: "Prompt tokens for the pp test (0 = skip).")
@@ -37,6 +37,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(name: .customShort("b"), help: "Decode batch sizes, comma-separated: B > 1 decodes B sequences together (aggregate t/s).")
     var batches = CommaList<Int>([1])
+
+    @Option(name: .customShort("d"), help: "Context depths, comma-separated (llama-bench's -d): each test runs after this many tokens were prefilled (untimed), named `… @ dN`.")
+    var depths = CommaList<Int>([0])
 
     @Option(name: .customShort("r"), help: "Repetitions.")
     var repetitions = 3
@@ -80,6 +83,7 @@ struct BenchCommand: ParsableCommand {
         if let shape, RandomModel.shape(named: shape) == nil { throw ValidationError("--shape must be one of \(RandomModel.shapeNames.joined(separator: ", "))") }
         guard prompt >= 0, generate >= 0, prompt + generate > 0, prompt <= 65536, generate <= 65536 else { throw ValidationError("-p and -n must be 0…65536, not both 0") }
         guard batches.values.allSatisfy({ (1...256).contains($0) }) else { throw ValidationError("batch sizes must be 1…256") }
+        guard depths.values.allSatisfy({ (0...1_000_000).contains($0) }) else { throw ValidationError("depths must be 0…1000000") }
         guard (1...100).contains(repetitions) else { throw ValidationError("-r must be 1…100") }
         guard threads.values.allSatisfy({ (1...1024).contains($0) }) else { throw ValidationError("thread counts must be 1…1024") }
         guard bandwidthGib > 0, bandwidthGib <= 64 else { throw ValidationError("--bandwidth-gib must be in (0, 64]") }

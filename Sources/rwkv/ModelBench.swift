@@ -51,8 +51,11 @@ extension BenchCommand {
             // The weights are a temporary: only the model (with its repacked copies) stays alive.
             let benchmark = try ModelBenchmark(weights: try weights(), modelName: name, typeName: typeName)
             for t in threadCounts {
-                let rows = try benchmark.run(threads: t, prompt: prompt, generate: generate, repetitions: repetitions,
-                                             batches: batches.values, bandwidthProbe: probe)
+                var rows: [ModelBenchmark.Result] = []
+                for depth in depths.values {
+                    rows += try benchmark.run(threads: t, prompt: prompt, generate: generate, repetitions: repetitions,
+                                              batches: batches.values, depth: depth, bandwidthProbe: probe)
+                }
                 results += rows
                 if !json && !csv { for row in rows { printErr("  \(row.test) \(typeName) t=\(t): \(formatted(row.mean, 2)) t/s") } }
             }

@@ -87,6 +87,9 @@ struct InfoCommand: ParsableCommand {
             print("model:       \(h.variant), \(h.layers) layers, n_embd \(h.embedding), \(h.heads) heads of \(h.headSize), vocabulary \(h.vocabularySize), FFN \(h.ffnSize)")
             print("LoRA ranks:  decay \(h.decayRank), iclr \(h.iclrRank), value \(h.valueRank), gate \(h.gateRank)")
             if h.deepEmbedRank > 0 { print("DeepEmbed:   rank \(h.deepEmbedRank) (per layer a \(h.deepEmbedRank * 32)-value row per token)") }
+            if h.hasAttention {
+                print("attention:   DeepEmbedAttention, queries and keys of \(h.attentionKeySize), compressed k/v of \(h.attentionCacheRank); the state grows by \((h.attentionKeySize + h.embedding) * h.layers * 4) bytes per token")
+            }
             print("parameters:  \(h.parameterCount) (\(formatted(Double(h.parameterCount) / 1e6, 2)) M)")
             if let gguf = checkpoint.gguf {
                 print("metadata:")

@@ -20,6 +20,8 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Penalty decay per token.") var penaltyDecay: Float = 0.996
     @Option(help: "Random seed (same seed, same text).") var seed: UInt64 = 42
     @Flag(help: "Never end at the end-of-text token: generate until -n or a stop.") var ignoreEos = false
+    @Option(help: "RWKV-7b: the most tokens of context (prompt, replies and a loaded state together).")
+    var ctxLimit = RWKV7Session.defaultContextLimit
 
     func validate() throws {
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be 1…1024") }
@@ -28,6 +30,7 @@ struct RunOptions: ParsableArguments {
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
         guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0") }
         guard penaltyDecay >= 0, penaltyDecay <= 1 else { throw ValidationError("--penalty-decay must be 0…1") }
+        guard (1...Int(Int32.max)).contains(ctxLimit) else { throw ValidationError("--ctx-limit must be at least 1") }
     }
 
     var settings: SamplerSettings {
@@ -48,7 +51,7 @@ struct RunOptions: ParsableArguments {
         let checkpoint = try Checkpoint.open(model)
         let weights = try RWKV7Weights(checkpoint).converted(toRunAt: try precision.plan())
         let codec = try TextCodec.forModel(checkpoint, vocabularySize: weights.hyperparameters.vocabularySize, vocabularyPath: vocab)
-        let session = try RWKV7Session(model: try RWKV7Model(weights), threads: threads)
+        let session = try RWKV7Session(model: try RWKV7Model(weights), threads: threads, contextLimit: ctxLimit)
         return TextGenerator(session: session, codec: codec, settings: settings)
     }
 }
@@ -100,7 +103,7 @@ struct ChatCommand: ParsableCommand {
         try reportingErrors {
             let generator = try options.load()
             let hyperparameters = generator.session.model.hyperparameters
-            if let stateIn { generator.session.state = try RWKV7State(contentsOf: stateIn, for: hyperparameters) }
+            if let stateIn { try generator.session.restore(try RWKV7State(contentsOf: stateIn, for: hyperparameters)) }
             let chat = ChatSession(generator: generator, reasoner: reasoner, maxTokens: options.n, continuing: stateIn != nil)
             let interactive = isatty(0) != 0
             var total = GenerationStats()

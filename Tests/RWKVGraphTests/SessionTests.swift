@@ -97,7 +97,7 @@ import Testing
         _ = try first.process(Array(tokens[..<40]), chunk: 20)
         try first.state.save(to: scratch.path("s.state"))
         let second = try RWKV7Session(model: model, threads: 3)
-        second.state = try RWKV7State(contentsOf: scratch.path("s.state"), for: model.hyperparameters)
+        try second.restore(try RWKV7State(contentsOf: scratch.path("s.state"), for: model.hyperparameters))
         #expect(second.state == first.state)
         let snapshot = second.state
         let resumed = try second.process(Array(tokens[40...]), chunk: 8, allLogits: true)
@@ -106,7 +106,7 @@ import Testing
         // A state copy is a value: running on does not change it, and setting it back replays exactly.
         #expect(snapshot != second.state)
         _ = try second.process([1, 2, 3])
-        second.state = snapshot
+        try second.restore(snapshot)
         #expect(try second.process(Array(tokens[40...]), chunk: 8, allLogits: true) == expected)
     }
 

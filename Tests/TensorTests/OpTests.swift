@@ -217,7 +217,7 @@ extension TensorTestSuite {
             try graph.output(try graph.getRows(graph.weight(try randomTensor(Shape(8, 4), seed: 1)), ids: ids), "rows")
             let executor = Executor(graph: graph, threads: 2)
             try executor.bind("ids", try Tensor(int32: [1, 4], shape: Shape(2)))
-            #expect(throws: ExecutionError("a token id is outside the embedding table")) { try executor.run() }
+            #expect(throws: ExecutionError("a kernel refused its input: a token id outside the embedding table or an attention cache past its capacity")) { try executor.run() }
             try executor.bind("ids", try Tensor(int32: [-1, 0], shape: Shape(2)))
             #expect(throws: ExecutionError.self) { try executor.run() }
             try executor.bind("ids", try Tensor(int32: [3, 0], shape: Shape(2)))
@@ -240,6 +240,43 @@ extension TensorTestSuite {
             let state = try randomTensor(Shape(n, n, heads), scale: 0.3, seed: 40)
             try checkAgainstReference(inputs: tensors, states: [("s", state)], tolerance: 2e-5) { g, v in
                 [try g.wkv7(r: v["r"]!, w: v["w"]!, k: v["k"]!, v: v["v"]!, a: v["a"]!, b: v["b"]!, state: v["s"]!, headSize: n)]
+            }
+        }
+
+        /// Cached causal attention (scores, softmax, mix) over `position` cached rows and `t` new ones, at
+        /// every thread count: the outputs and the caches (new rows appended) against the reference.
+        @Test(arguments: [(1, 0), (1, 37), (5, 20), (9, 0), (3, 61)])
+        func cachedAttention(_ t: Int, position: Int) throws {
+            let d = 32, c = 96, capacity = 64
+            let inputs = [("q", try randomTensor(Shape(d, t), seed: 60)), ("k", try randomTensor(Shape(d, t), seed: 61)),
+                          ("v", try randomTensor(Shape(c, t), seed: 62)), ("position", try Tensor(int32: [Int32(position)], shape: Shape(1)))]
+            let caches = [("keys", try randomTensor(Shape(d, capacity), seed: 63)), ("values", try randomTensor(Shape(c, capacity), seed: 64))]
+            try checkAgainstReference(inputs: inputs, states: caches, runs: 1) { g, v in
+                let scores = try g.attentionScores(queries: v["q"]!, keys: v["k"]!, keyCache: v["keys"]!, position: v["position"]!,
+                                                   softCap: 8, scale: 0.25)
+                let probabilities = try g.softmaxRows(scores)
+                return [probabilities, try g.attentionMix(probabilities: probabilities, values: v["v"]!, valueCache: v["values"]!,
+                                                          position: v["position"]!)]
+            }
+        }
+
+        @Test func attentionPastItsCapacityIsAnError() throws {
+            var graph = Graph()
+            let q = try graph.input("q", .f32, Shape(8, 2)), position = try graph.input("position", .i32, Shape(1))
+            let cache = try graph.state("keys", Shape(8, 4))
+            try graph.output(try graph.softmaxRows(try graph.attentionScores(queries: q, keys: q, keyCache: cache, position: position,
+                                                                             softCap: 1, scale: 1)), "p")
+            let executor = Executor(graph: graph, threads: 2)
+            try executor.bind("q", try randomTensor(Shape(8, 2), seed: 1))
+            try executor.bind("keys", try Tensor(zeros: .f32, Shape(8, 4)))
+            try executor.bind("position", try Tensor(int32: [2], shape: Shape(1)))
+            try executor.run()
+            try executor.bind("position", try Tensor(int32: [3], shape: Shape(1)))
+            #expect(throws: ExecutionError.self) { try executor.run() }
+            #expect(throws: GraphError.self) {
+                var g = Graph()
+                let x = try g.input("x", .f32, Shape(8, 2))
+                _ = try g.attentionScores(queries: x, keys: x, keyCache: try g.state("c", Shape(8, 4)), position: x, softCap: 1, scale: 1)
             }
         }
 

@@ -241,6 +241,17 @@ typedef struct {
     int64_t row_bytes;
 } rwkv_convert_params;
 
+/// Cached causal attention (RWKV-7b DeepEmbedAttention). The cache holds `capacity` rows; the number of rows
+/// already cached (the position P) is an i32 input read at run time. Scores: a unit is (query t, key group g),
+/// keys p ≡ g (mod `key_groups`), `soft_cap · tanh(scale · q·k)`. Mix: a unit is (query t, `block` output
+/// channels).
+typedef struct {
+    int64_t capacity;
+    int64_t key_groups;
+    int64_t block;
+    float soft_cap, scale;
+} rwkv_attention_params;
+
 typedef union {
     rwkv_matmul_params matmul;
     rwkv_binary_params binary;
@@ -252,6 +263,7 @@ typedef union {
     rwkv_gather_params gather;
     rwkv_rows_params rows;
     rwkv_convert_params convert;
+    rwkv_attention_params attention;
 } rwkv_task_params;
 
 /// A graph node lowered for execution: plain values and raw pointers, run by `run` on a range of work units
@@ -302,6 +314,7 @@ typedef struct {
     rwkv_task_fn add, sub, mul, lerp, shift, scale, unary;
     rwkv_task_fn group_norm, l2_normalize;
     rwkv_task_fn wkv7, head_dot_scale, vector_times_token_matrix;
+    rwkv_task_fn attention_scores, softmax_rows, attention_mix;
     /// Applies a task's epilogue steps.
     rwkv_task_fn finish;
     /// Matmul kernels by weight type.

@@ -11,6 +11,7 @@
 #include "matmul_k.h"
 #include "quantize_k.h"
 #include "rwkv.h"
+#include "attention.h"
 
 /// A matmul: weight rows [first · rows_per_unit, end · rows_per_unit) against every token (against each
 /// sequence's column on its own in a batched decode).
@@ -47,6 +48,9 @@ const rwkv_kernels RWKV_TABLE = {
     .wkv7 = wkv7_task,
     .head_dot_scale = head_dot_scale_task,
     .vector_times_token_matrix = vector_times_token_matrix_task,
+    .attention_scores = attention_scores_task,
+    .softmax_rows = softmax_rows_task,
+    .attention_mix = attention_mix_task,
     .finish = finish_task,
     .matmul_f32 = matmul_f32,
     .matmul_f16 = matmul_f16,

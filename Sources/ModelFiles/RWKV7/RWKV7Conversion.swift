@@ -76,7 +76,7 @@ public enum RWKV7GGUF {
         writer.set("general.name", .string(name))
         writer.set("rwkv7.context_length", .uint32(1_048_576))
         // llama.cpp's order: the layer-norm eps comes after the embedding length and block count.
-        for (index, (key, value)) in RWKV7Hyperparameters.ggufKeys.enumerated() where key != "rwkv7.deep_embed_rank" || h.deepEmbedRank > 0 {
+        for (index, (key, value)) in RWKV7Hyperparameters.ggufKeys.enumerated() where h.writes(key) {
             if index == 2 { writer.set("rwkv7.attention.layer_norm_epsilon", .float32(1e-5)) }
             writer.set(key, .uint32(UInt32(h[keyPath: value])))
         }

@@ -12,6 +12,10 @@ public struct RWKV7Hyperparameters: Equatable, Sendable, Codable {
     /// RWKV-7a DeepEmbed rank D (0 = plain RWKV-7): per layer a token table of D × 32 values per token,
     /// `s1` [C → D], `s2` [32 → F], `s0` [F].
     public var deepEmbedRank: Int = 0
+    /// RWKV-7b DeepEmbedAttention: the width of its queries and keys (256 in released models; 0 = none).
+    public var attentionKeySize: Int = 0
+    /// RWKV-7b DeepEmbedAttention: the width of its compressed key and value projections (`k1`, `v1`: 32).
+    public var attentionCacheRank: Int = 0
 
     /// Heads of ``headSize`` channels (0 for a shape without a head size, as a corrupt header may give).
     public var heads: Int { headSize > 0 ? embedding / headSize : 0 }
@@ -23,14 +27,32 @@ public struct RWKV7Hyperparameters: Equatable, Sendable, Codable {
         ("rwkv7.attention.decay_lora_rank", \.decayRank), ("rwkv7.attention.iclr_lora_rank", \.iclrRank),
         ("rwkv7.attention.value_residual_mix_lora_rank", \.valueRank), ("rwkv7.attention.gate_lora_rank", \.gateRank),
         ("rwkv7.feed_forward_length", \.ffnSize), ("rwkv7.deep_embed_rank", \.deepEmbedRank),
+        ("rwkv7.deep_embed_attention.key_length", \.attentionKeySize), ("rwkv7.deep_embed_attention.cache_rank", \.attentionCacheRank),
     ]
 
+    /// Whether a model of this shape writes `key` (the DeepEmbed keys only for the variants that have them).
+    public func writes(_ key: String) -> Bool {
+        switch key {
+        case "rwkv7.deep_embed_rank": deepEmbedRank > 0
+        case "rwkv7.deep_embed_attention.key_length", "rwkv7.deep_embed_attention.cache_rank": hasAttention
+        default: true
+        }
+    }
+
+    /// Whether this is an RWKV-7b (DeepEmbedAttention) shape.
+    public var hasAttention: Bool { attentionKeySize > 0 }
+
     /// "RWKV-7" or "RWKV-7a (DeepEmbed)".
-    public var variant: String { deepEmbedRank > 0 ? "RWKV-7a (DeepEmbed)" : "RWKV-7" }
+    public var variant: String {
+        hasAttention ? "RWKV-7b (DeepEmbedAttention)" : deepEmbedRank > 0 ? "RWKV-7a (DeepEmbed)" : "RWKV-7"
+    }
 
     public init(vocabularySize: Int, embedding: Int, layers: Int, headSize: Int, decayRank: Int,
-                iclrRank: Int, valueRank: Int, gateRank: Int, ffnSize: Int, deepEmbedRank: Int = 0) {
+                iclrRank: Int, valueRank: Int, gateRank: Int, ffnSize: Int, deepEmbedRank: Int = 0,
+                attentionKeySize: Int = 0, attentionCacheRank: Int = 0) {
         self.deepEmbedRank = deepEmbedRank
+        self.attentionKeySize = attentionKeySize
+        self.attentionCacheRank = attentionCacheRank
         self.vocabularySize = vocabularySize
         self.embedding = embedding
         self.layers = layers

@@ -1,6 +1,6 @@
 import Tensor
 
-/// Every tensor of an RWKV-7 (and RWKV-7a DeepEmbed) model, declared once: its GGUF name (llama.cpp's
+/// Every tensor of an RWKV-7 (RWKV-7a DeepEmbed, RWKV-7b DeepEmbedAttention) model, declared once: its GGUF name (llama.cpp's
 /// `rwkv7` names), its official checkpoint name and how that layout differs, its shape, its role (which
 /// decides its type when converted or quantized), its place in decode's read order, and the value range of
 /// the random benchmark models. The loaders, the converter, the weight arena and the benchmark models all
@@ -12,6 +12,10 @@ public enum RWKV7Tensor: CaseIterable, Sendable {
     case receptance, key, value, output, lnXWeight, lnXBias
     case ffnMix, ffnKey, ffnValue
     case deepEmbedTable, deepEmbedResidual, s1, s2, s0
+    case attentionQuery, attentionKeyDown, attentionKeyUp, attentionKeyTable, attentionKeyResidual
+    case attentionValueDown, attentionValueUp, attentionValueTable, attentionValueResidual
+    case attentionMixQ, attentionMixK, attentionMixV
+    case attentionQNormWeight, attentionQNormBias, attentionKNormWeight, attentionKNormBias, attentionVNormWeight, attentionVNormBias
     case outputNormWeight, outputNormBias, head
 
     /// Where a tensor exists.
@@ -22,8 +26,10 @@ public enum RWKV7Tensor: CaseIterable, Sendable {
         case layer
         /// In every layer but the first (the value-residual LoRA; llama.cpp writes dummies for layer 0).
         case layerAfterFirst
-        /// In every layer of an RWKV-7a (DeepEmbed) model.
+        /// In every layer of an RWKV-7a (DeepEmbed) or RWKV-7b model.
         case deepEmbed
+        /// In every layer of an RWKV-7b (DeepEmbedAttention) model.
+        case deepEmbedAttention
     }
 
     /// What a tensor is, which decides its type in converted and quantized files (llama.cpp's choices).
@@ -156,6 +162,53 @@ public enum RWKV7Tensor: CaseIterable, Sendable {
             return D(gguf: "channel_mix_s2.weight", official: "ffn.s2", layout: .transposed, scope: .deepEmbed, role: .lora(keepsF32: false),
                      readOrder: 15, shape: { [32, $0.ffnSize] }, randomRange: lora)
         case .s0: return D(gguf: "channel_mix_s0.weight", official: "ffn.s0", scope: .deepEmbed, role: .vector, shape: { [$0.ffnSize] }, randomRange: fixed(0.9...1.1))
+        // RWKV-7b DeepEmbedAttention (BlinkDL's `qkv.*`; no llama.cpp names exist, ours follow its style). The
+        // matrices stay F16 when converted (their quantization is untested), the tables are gathered by token.
+        case .attentionQuery:
+            return D(gguf: "dea_q.weight", official: "qkv.qq.weight", scope: .deepEmbedAttention, role: .lora(keepsF32: false), readOrder: 20,
+                     shape: { [$0.embedding, $0.attentionKeySize] }, randomRange: projection)
+        case .attentionKeyDown:
+            return D(gguf: "dea_k1.weight", official: "qkv.k1", layout: .transposed, scope: .deepEmbedAttention, role: .lora(keepsF32: false),
+                     readOrder: 21, shape: { [$0.embedding, $0.attentionCacheRank] }, randomRange: fixed(-0.3...0.3))
+        case .attentionKeyUp:
+            return D(gguf: "dea_k2.weight", official: "qkv.k2", layout: .transposed, scope: .deepEmbedAttention, role: .lora(keepsF32: false),
+                     readOrder: 22, shape: { [$0.attentionCacheRank, $0.attentionKeySize] }, randomRange: fixed(-0.3...0.3))
+        case .attentionKeyTable:
+            return D(gguf: "dea_k_emb.weight", official: "qkv.k_emb.weight", scope: .deepEmbedAttention, role: .table, isGathered: true,
+                     shape: { [$0.attentionKeySize, $0.vocabularySize] }, randomRange: fixed(0.5...1.5))
+        case .attentionKeyResidual:
+            return D(gguf: "dea_k_emb_x.weight", official: "qkv.k_emb_x.weight", scope: .deepEmbedAttention, role: .lora(keepsF32: false),
+                     readOrder: 23, shape: { [$0.embedding, $0.attentionKeySize] }, randomRange: fixed(-0.05...0.05))
+        case .attentionValueDown:
+            return D(gguf: "dea_v1.weight", official: "qkv.v1", layout: .transposed, scope: .deepEmbedAttention, role: .lora(keepsF32: false),
+                     readOrder: 24, shape: { [$0.embedding, $0.attentionCacheRank] }, randomRange: fixed(-0.3...0.3))
+        case .attentionValueUp:
+            return D(gguf: "dea_v2.weight", official: "qkv.v2", layout: .transposed, scope: .deepEmbedAttention, role: .lora(keepsF32: false),
+                     readOrder: 25, shape: { [$0.attentionCacheRank, $0.embedding] }, randomRange: fixed(-0.3...0.3))
+        case .attentionValueTable:
+            return D(gguf: "dea_v_emb.weight", official: "qkv.v_emb.weight", scope: .deepEmbedAttention, role: .table, isGathered: true,
+                     shape: { [$0.embedding, $0.vocabularySize] }, randomRange: fixed(0.5...1.5))
+        case .attentionValueResidual:
+            return D(gguf: "dea_v_emb_x.weight", official: "qkv.v_emb_x.weight", scope: .deepEmbedAttention, role: .lora(keepsF32: false),
+                     readOrder: 26, shape: square, randomRange: fixed(-0.05...0.05))
+        case .attentionMixQ:
+            return D(gguf: "dea_lerp_q.weight", official: "qkv.x_q", scope: .deepEmbedAttention, role: .vector, shape: { [$0.attentionKeySize] }, randomRange: fixed(0...1))
+        case .attentionMixK:
+            return D(gguf: "dea_lerp_k.weight", official: "qkv.x_k", scope: .deepEmbedAttention, role: .vector, shape: { [$0.attentionKeySize] }, randomRange: fixed(0...1))
+        case .attentionMixV:
+            return D(gguf: "dea_lerp_v.weight", official: "qkv.x_v", scope: .deepEmbedAttention, role: .vector, shape: vector, randomRange: fixed(0...1))
+        case .attentionQNormWeight:
+            return D(gguf: "dea_q_norm.weight", official: "qkv.lnq.weight", scope: .deepEmbedAttention, role: .vector, shape: { [$0.attentionKeySize] }, randomRange: norm)
+        case .attentionQNormBias:
+            return D(gguf: "dea_q_norm.bias", official: "qkv.lnq.bias", scope: .deepEmbedAttention, role: .vector, shape: { [$0.attentionKeySize] }, randomRange: bias)
+        case .attentionKNormWeight:
+            return D(gguf: "dea_k_norm.weight", official: "qkv.lnk.weight", scope: .deepEmbedAttention, role: .vector, shape: { [$0.attentionKeySize] }, randomRange: norm)
+        case .attentionKNormBias:
+            return D(gguf: "dea_k_norm.bias", official: "qkv.lnk.bias", scope: .deepEmbedAttention, role: .vector, shape: { [$0.attentionKeySize] }, randomRange: bias)
+        case .attentionVNormWeight:
+            return D(gguf: "dea_v_norm.weight", official: "qkv.lnv.weight", scope: .deepEmbedAttention, role: .vector, shape: vector, randomRange: fixed(0.1...0.3))
+        case .attentionVNormBias:
+            return D(gguf: "dea_v_norm.bias", official: "qkv.lnv.bias", scope: .deepEmbedAttention, role: .vector, shape: vector, randomRange: bias)
         case .outputNormWeight: return D(gguf: "output_norm.weight", official: "ln_out.weight", scope: .model, role: .vector, shape: vector, randomRange: norm)
         case .outputNormBias: return D(gguf: "output_norm.bias", official: "ln_out.bias", scope: .model, role: .vector, shape: vector, randomRange: bias)
         case .head:
@@ -173,6 +226,7 @@ public enum RWKV7Tensor: CaseIterable, Sendable {
         case .model, .layer: true
         case .layerAfterFirst: layer > 0
         case .deepEmbed: h.deepEmbedRank > 0
+        case .deepEmbedAttention: h.hasAttention
         }
     }
 

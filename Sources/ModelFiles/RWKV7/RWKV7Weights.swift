@@ -63,9 +63,6 @@ public struct RWKV7Weights: @unchecked Sendable {
                 let hint = byName.keys.contains { $0.hasPrefix("model.layers.") } ? " (Hugging Face naming is not supported; use the official .pth)" : ""
                 throw ModelFileError(path, "not an RWKV-7 checkpoint: no '\(rkName)'\(hint)")
             }
-            if byName["blocks.0.qkv.qq.weight"] != nil {
-                throw ModelFileError(path, "RWKV-7b (DeepEmbedAttention) checkpoints are not supported yet")
-            }
             let rk = byName[rkName]!
             headSize = rk.shape.rank >= 2 ? rk.shape[0] : nil
             let mixNames = RWKV7Tensor.officialMixes + [RWKV7Tensor.rwkvCppFusedMixes]
@@ -173,6 +170,11 @@ public struct RWKV7Weights: @unchecked Sendable {
         if let s1 = t[RWKV7Tensor.s1.ggufName()] {
             guard s1.shape.rank == 2, s1.shape[1] > 0 else { throw ModelFileError(path, "DeepEmbed 's1' has shape \(s1.shape)") }
             result.deepEmbedRank = s1.shape[1]
+        }
+        if let q = t[RWKV7Tensor.attentionQuery.ggufName()] {
+            guard q.shape.rank == 2, q.shape[1] > 0 else { throw ModelFileError(path, "DeepEmbedAttention 'qq' has shape \(q.shape)") }
+            result.attentionKeySize = q.shape[1]
+            result.attentionCacheRank = try rank(.attentionKeyDown)
         }
         return result
     }

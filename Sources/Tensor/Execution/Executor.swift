@@ -116,7 +116,7 @@ public final class Executor: @unchecked Sendable {
             for i in 0..<claims.count { claims.base[i].store(0, ordering: .relaxed) }
         }
         team.run(Executor.threadBody, context: Unmanaged.passUnretained(self).toOpaque())
-        if table.failed { throw ExecutionError("a token id is outside the embedding table") }
+        if table.failed { throw ExecutionError("a kernel refused its input: a token id outside the embedding table or an attention cache past its capacity") }
     }
 
     /// Runs `body(context, ith, nth)` once on every thread of this executor's team (for per-thread setup

@@ -68,6 +68,16 @@ public enum Op: Sendable {
     /// (decay), k, v, a, b `[C, T]` and a state slot `[N, N, H]` (`[N, N, H, S]`) that is read and updated in
     /// place; output y `[C, T]`.
     case wkv7(headSize: Int, sequences: Int)
+    // The attention group (`Ops/AttentionOps.swift`).
+    /// Causal scores of queries `[D, T]` over a key cache slot `[D, capacity]` holding P rows and the T new
+    /// keys `[D, T]` (appended to the cache): `[capacity, T]`, `softCap · tanh(scale · q·k)` where row t may
+    /// see key p ≤ P + t, −inf elsewhere. P is an i32 `[1]` input read at run time.
+    case attentionScores(softCap: Float, scale: Float)
+    /// Each row's softmax (−inf entries give exactly 0).
+    case softmaxRows
+    /// Probabilities `[capacity, T]` times the value cache slot `[C, capacity]` with the T new values `[C, T]`
+    /// appended: `[C, T]`.
+    case attentionMix
 
     /// A short name for errors and profiles.
     public var name: String {

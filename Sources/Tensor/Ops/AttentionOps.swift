@@ -1,0 +1,139 @@
+import CKernels
+import Foundation
+
+// The attention group: causal attention over a cache that grows with the context (RWKV-7b
+// DeepEmbedAttention). The caches are state slots of a fixed capacity; how many rows they hold (the
+// position P) is an i32 input read when the graph runs, so one graph serves every context length.
+// Kernels: CKernels/kernels/attention.h.
+
+extension Graph {
+    /// Scores of `queries` `[D, T]` over the first P rows of `keyCache` (a state slot `[D, capacity]`) and the
+    /// T new `keys` `[D, T]`, which are appended to the cache: `[capacity, T]` with `softCap · tanh(scale · q·k)`
+    /// for the keys row t may see (p ≤ P + t) and −inf for the others. `position` is an i32 `[1]` input (P).
+    public mutating func attentionScores(queries: Value, keys: Value, keyCache: Value, position: Value,
+                                         softCap: Float, scale: Float) throws -> Value {
+        try requireF32("attention_scores", queries, keys)
+        try requireSame("attention_scores", queries, keys)
+        let d = shape(queries)[0], tokens = shape(queries).rowCount
+        try requirePosition("attention_scores", position)
+        let slot = try stateSlot("attention_scores", keyCache)
+        let cache = shape(keyCache)
+        guard cache.rank == 2, cache[0] == d, cache[1] >= tokens else {
+            throw GraphError("attention_scores: key cache \(cache) does not hold rows of \(d) for \(tokens) new keys")
+        }
+        return record(.attentionScores(softCap: softCap, scale: scale), [queries, keys, keyCache, position], .f32,
+                      Shape(cache[1], tokens), writes: slot)
+    }
+
+    /// Each row's softmax over `[n, T]`; −inf entries give exactly 0.
+    public mutating func softmaxRows(_ x: Value) throws -> Value {
+        try requireF32("softmax_rows", x)
+        guard shape(x).rank <= 2 else { throw GraphError("softmax_rows: input \(shape(x)) is not a matrix") }
+        return record(.softmaxRows, [x], .f32, shape(x))
+    }
+
+    /// `probabilities` `[capacity, T]` (from ``attentionScores(queries:keys:keyCache:position:softCap:scale:)``)
+    /// times the first P rows of `valueCache` (a state slot `[C, capacity]`) and the T new `values` `[C, T]`,
+    /// which are appended to the cache: `[C, T]`.
+    public mutating func attentionMix(probabilities: Value, values: Value, valueCache: Value, position: Value) throws -> Value {
+        try requireF32("attention_mix", probabilities, values)
+        try requirePosition("attention_mix", position)
+        let slot = try stateSlot("attention_mix", valueCache)
+        let p = shape(probabilities), v = shape(values), cache = shape(valueCache)
+        guard p.rank <= 2, v.rank <= 2, cache.rank == 2, cache[0] == v[0], cache[1] == p[0], p.rowCount == v.rowCount else {
+            throw GraphError("attention_mix: probabilities \(p), values \(v) and value cache \(cache) do not agree")
+        }
+        return record(.attentionMix, [probabilities, values, valueCache, position], .f32, Shape(v[0], v.rowCount), writes: slot)
+    }
+
+    private func requirePosition(_ op: String, _ position: Value) throws {
+        guard dtype(position) == .i32, shape(position).count == 1 else {
+            throw GraphError("\(op): the position must be an i32 [1], got \(dtype(position)) \(shape(position))")
+        }
+    }
+}
+
+enum AttentionOps {
+    /// Key groups per query row (the units of a decode step's scores) and output channels per mix unit.
+    static let keyGroups = 16, mixBlock = 64
+
+    static func scores(softCap: Float, scale: Float) -> OpTraits {
+        OpTraits(name: "attention_scores",
+                 lower: { context in
+                     let capacity = context.shape(2)[1]
+                     var lowered = context.rowTask(\.attention_scores) {
+                         $0.attention.capacity = Int64(capacity)
+                         $0.attention.key_groups = Int64(keyGroups)
+                         $0.attention.soft_cap = softCap
+                         $0.attention.scale = scale
+                     }
+                     lowered.unitCount = context.rows * keyGroups
+                     lowered.unitCost = Double(capacity / keyGroups * context.width) * LoweringContext.nsPerFlop
+                     return lowered
+                 },
+                 reference: { e, node in
+                     guard case .slot(let slot) = e.graph.nodes[node.inputs[2].id].op else { return }
+                     let q = e.input(node, 0), k = e.input(node, 1), position = Int(e.input(node, 3)[0])
+                     let d = e.graph.shape(node.inputs[0])[0], tokens = q.count / d, capacity = e.graph.shape(node.inputs[2])[1]
+                     guard position >= 0, position + tokens <= capacity else { throw ExecutionError("attention: the cache is full") }
+                     e.slotValues[slot].replaceSubrange((position * d)..<((position + tokens) * d), with: k)
+                     let cache = e.slotValues[slot]
+                     var out = [Float](repeating: -.infinity, count: capacity * tokens)
+                     for t in 0..<tokens {
+                         for p in 0...(position + t) {
+                             var dot: Float = 0
+                             for j in 0..<d { dot += q[t * d + j] * cache[p * d + j] }
+                             out[t * capacity + p] = softCap * Foundation.tanh(dot * scale)
+                         }
+                     }
+                     e.set(out)
+                 })
+    }
+
+    static var softmaxRows: OpTraits {
+        OpTraits(name: "softmax_rows",
+                 lower: { context in context.rowTask(\.softmax_rows, nsPerValue: LoweringContext.nsPerTranscendental) },
+                 reference: { e, node in
+                     let x = e.input(node, 0), n = e.graph.shape(node.inputs[0])[0]
+                     var out: [Float] = []
+                     for row in stride(from: 0, to: x.count, by: n) {
+                         let values = x[row..<(row + n)], largest = values.max()!
+                         let exps = values.map { $0 == -.infinity ? 0 : Foundation.exp($0 - largest) }
+                         let sum = exps.reduce(0, +)
+                         out += exps.map { $0 / sum }
+                     }
+                     e.set(out)
+                 })
+    }
+
+    static var mix: OpTraits {
+        OpTraits(name: "attention_mix",
+                 lower: { context in
+                     let c = context.shape(1)[0], capacity = context.width
+                     var lowered = context.rowTask(\.attention_mix) {
+                         $0.attention.capacity = Int64(capacity)
+                         $0.attention.block = Int64(mixBlock)
+                     }
+                     lowered.task.out_width = Int64(c)
+                     lowered.unitCount = context.rows * ((c + mixBlock - 1) / mixBlock)
+                     lowered.unitCost = Double(capacity * mixBlock) * LoweringContext.nsPerFlop
+                     return lowered
+                 },
+                 reference: { e, node in
+                     guard case .slot(let slot) = e.graph.nodes[node.inputs[2].id].op else { return }
+                     let probabilities = e.input(node, 0), v = e.input(node, 1), position = Int(e.input(node, 3)[0])
+                     let c = e.graph.shape(node.inputs[1])[0], tokens = v.count / c, capacity = e.graph.shape(node.inputs[2])[1]
+                     guard position >= 0, position + tokens <= capacity else { throw ExecutionError("attention: the cache is full") }
+                     e.slotValues[slot].replaceSubrange((position * c)..<((position + tokens) * c), with: v)
+                     let cache = e.slotValues[slot]
+                     var out = [Float](repeating: 0, count: c * tokens)
+                     for t in 0..<tokens {
+                         for p in 0...(position + t) {
+                             let w = probabilities[t * capacity + p]
+                             for j in 0..<c { out[t * c + j] += w * cache[p * c + j] }
+                         }
+                     }
+                     e.set(out)
+                 })
+    }
+}
