@@ -77,6 +77,18 @@ static void attention_mix_task(const rwkv_task *t, int64_t first, int64_t end) {
         const float *prob = IN(t, 0) + row * capacity;
         float *o = t->out + row * c + c0;
         memcpy(cache + (position + row) * c + c0, values + row * c + c0, (size_t)width * sizeof(float));
+        if (width == 64) {
+            // The sums in registers (o may alias nothing, but the compiler cannot know): one pass over the rows.
+            v16 acc[4] = {{0}, {0}, {0}, {0}};
+            for (int64_t p = 0; p < visible; p++) {
+                const v16 w = (v16){0} + prob[p];
+                const float *v = (p < position ? cache + p * c : values + (p - position) * c) + c0;
+                for (int q = 0; q < 4; q++) acc[q] = acc[q] + w * load16(v + 16 * q);
+            }
+            for (int q = 0; q < 4; q++) store16(o + 16 * q, acc[q]);
+            continue;
+        }
+        // Any other width: the same arithmetic, a value at a time.
         for (int64_t j = 0; j < width; j++) o[j] = 0;
         for (int64_t p = 0; p < visible; p++) {
             const float w = prob[p];
