@@ -15,11 +15,17 @@ public final class RWKV7Batch {
     /// Slots (the most sequences one step decodes).
     public let capacity: Int
     public let threads: Int
+    /// RWKV-7b: the most tokens of context each slot holds.
+    public let contextLimit: Int
     private let team: WorkerTeam
     /// Per layer, every slot's state back to back: [C, P], [C, P], [N, N, H, P].
     private let stateTensors: [(attShift: Tensor, ffnShift: Tensor, wkv: Tensor)]
     private var decoders: [Int: Entry] = [:]
     private var prefills: [Int: Entry] = [:]
+    /// RWKV-7b, per layer: every slot's attention state; each slot's position, and the i32 [slots] the graphs read.
+    private let attentionTensors: [AttentionTensors]
+    private var positions: [Int]
+    private let positionTensor: Tensor
 
     private final class Entry {
         let executor: Executor
@@ -35,12 +41,11 @@ public final class RWKV7Batch {
     /// The longest prefill run; longer prompts go in pieces of this many tokens.
     public static let prefillChunk = 256
 
-    public init(model: RWKV7Model, capacity: Int, threads: Int = 1) throws {
+    public init(model: RWKV7Model, capacity: Int, threads: Int = 1, contextLimit: Int = RWKV7Session.defaultContextLimit) throws {
         guard capacity >= 1 else { throw ExecutionError("a batch needs at least one slot") }
-        guard !model.hyperparameters.hasAttention else {
-            throw ExecutionError("\(model.hyperparameters.variant) models do not run in batches yet (use generate or chat)")
-        }
+        guard (1...Int(Int32.max)).contains(contextLimit) else { throw ExecutionError("the context limit must be at least 1, got \(contextLimit)") }
         self.model = model
+        self.contextLimit = contextLimit
         self.capacity = capacity
         self.threads = max(1, threads)
         team = WorkerTeam(threads: self.threads)
@@ -49,6 +54,32 @@ public final class RWKV7Batch {
             (try Tensor(zeros: .f32, Shape(h.embedding, capacity)), try Tensor(zeros: .f32, Shape(h.embedding, capacity)),
              try Tensor(zeros: .f32, Shape(h.headSize, h.headSize, h.heads, capacity)))
         }
+        attentionTensors = h.hasAttention
+            ? try (0..<h.layers).map { _ in try AttentionTensors(h, capacity: contextLimit, sequences: capacity) } : []
+        positions = Array(repeating: 0, count: capacity)
+        positionTensor = try Tensor(zeros: .i32, Shape(capacity))
+    }
+
+    /// RWKV-7b: tokens in the context of the sequence in `slot` (0 for other models).
+    public func position(slot: Int) -> Int { attentionTensors.isEmpty ? 0 : positions[slot] }
+
+    /// RWKV-7b: refuses `count` more tokens in `slot` past the context limit (other models have no limit).
+    private func checkContext(slot: Int, adding count: Int) throws {
+        guard !attentionTensors.isEmpty, positions[slot] + count > contextLimit else { return }
+        throw ExecutionError("the context limit of \(contextLimit) tokens is reached: \(positions[slot]) in slot \(slot) and \(count) more given")
+    }
+
+    /// Writes the positions of slots `first ..< first + count` where the graphs read them.
+    private func publishPositions(_ first: Int, count: Int) {
+        positionTensor.withUnsafeMutableBytes { raw in
+            for slot in first..<(first + count) { raw.storeBytes(of: Int32(positions[slot]), toByteOffset: slot * 4, as: Int32.self) }
+        }
+    }
+
+    /// Advances the positions of slots `first ..< first + count` by `tokens`.
+    private func advance(_ first: Int, count: Int, by tokens: Int) {
+        guard !attentionTensors.isEmpty else { return }
+        for slot in first..<(first + count) { positions[slot] += tokens }
     }
 
     // MARK: - Running
@@ -59,9 +90,13 @@ public final class RWKV7Batch {
         let s = tokens.count
         guard (1...capacity).contains(s) else { throw ExecutionError("a decode step takes 1 to \(capacity) sequences, got \(s)") }
         try checkVocabulary(tokens)
+        for slot in 0..<s { try checkContext(slot: slot, adding: 1) }
         let entry = try decoders[s] ?? makeDecoder(sequences: s)
         decoders[s] = entry
-        return try run(entry, tokens)
+        publishPositions(0, count: s)
+        let logits = try run(entry, tokens)
+        advance(0, count: s, by: 1)
+        return logits
     }
 
     /// Feeds `tokens` to the sequence in `slot` and returns the last token's logits `[V, 1]` (a view that the
@@ -71,6 +106,7 @@ public final class RWKV7Batch {
         guard (0..<capacity).contains(slot) else { throw ExecutionError("slot \(slot) is outside 0..<\(capacity)") }
         guard !tokens.isEmpty else { throw ExecutionError("no tokens to process") }
         try checkVocabulary(tokens)
+        try checkContext(slot: slot, adding: tokens.count)
         var start = 0
         var logits: Tensor?
         while start < tokens.count {
@@ -84,9 +120,18 @@ public final class RWKV7Batch {
                     try entry.executor.bind(layer.ffnShift, views.ffnShift)
                     try entry.executor.bind(layer.wkv, views.wkv)
                 }
+                for (layer, tensors) in zip(entry.built.states.compactMap(\.attention), attentionTensors) {
+                    try tensors.sequences(slot, count: 1).bind(layer, to: entry.executor)
+                }
+                if let position = entry.built.position {
+                    try entry.executor.bind(position, Tensor(dtype: .i32, shape: Shape(1), storage: positionTensor.storage,
+                                                             byteOffset: positionTensor.byteOffset + slot * 4))
+                }
                 entry.slot = slot
             }
+            publishPositions(slot, count: 1)
             logits = try run(entry, Array(tokens[start..<(start + length)]))
+            advance(slot, count: 1, by: length)
             start += length
         }
         return logits!
@@ -106,7 +151,9 @@ public final class RWKV7Batch {
     }
 
     private func makeDecoder(sequences: Int) throws -> Entry {
-        let built = try RWKV7GraphBuilder(model: model, decodingSequences: sequences).build()
+        var builder = RWKV7GraphBuilder(model: model, decodingSequences: sequences)
+        builder.contextCapacity = contextLimit
+        let built = try builder.build()
         let entry = Entry(executor: Executor(graph: built.graph, team: team), built: built,
                           tokens: try Tensor(zeros: .i32, Shape(sequences)))
         try entry.executor.bind(built.tokens, entry.tokens)
@@ -120,11 +167,20 @@ public final class RWKV7Batch {
             try entry.executor.bind(slots.wkv, Tensor(dtype: .f32, shape: Shape(h.headSize, h.headSize, h.heads, sequences),
                                                       storage: tensors.wkv.storage, byteOffset: tensors.wkv.byteOffset))
         }
+        for (slots, tensors) in zip(built.states.compactMap(\.attention), attentionTensors) {
+            try tensors.sequences(0, count: sequences).bind(slots, to: entry.executor)
+        }
+        if let position = built.position {
+            try entry.executor.bind(position, Tensor(dtype: .i32, shape: Shape(sequences), storage: positionTensor.storage,
+                                                     byteOffset: positionTensor.byteOffset))
+        }
         return entry
     }
 
     private func makePrefill(tokens: Int) throws -> Entry {
-        let built = try RWKV7GraphBuilder(model: model, tokens: tokens, logitsForAllTokens: false).build()
+        var builder = RWKV7GraphBuilder(model: model, tokens: tokens, logitsForAllTokens: false)
+        builder.contextCapacity = contextLimit
+        let built = try builder.build()
         let entry = Entry(executor: Executor(graph: built.graph, team: team), built: built, tokens: try Tensor(zeros: .i32, Shape(tokens)))
         try entry.executor.bind(built.tokens, entry.tokens)
         return entry
@@ -146,18 +202,35 @@ public final class RWKV7Batch {
     /// A copy of the state of the sequence in `slot`.
     public func state(slot: Int) -> RWKV7State {
         precondition((0..<capacity).contains(slot), "slot \(slot) is outside 0..<\(capacity)")
-        return RWKV7State(hyperparameters: model.hyperparameters, layers: slotViews(slot))
+        var state = RWKV7State(hyperparameters: model.hyperparameters, layers: slotViews(slot))
+        state.readAttention(from: attentionTensors.map { $0.sequences(slot, count: 1) }, position: position(slot: slot))
+        return state
     }
 
-    /// Sets the state of the sequence in `slot` (a state of this model).
-    public func setState(_ state: RWKV7State, slot: Int) {
+    /// Sets the state of the sequence in `slot` (a state of this model); an RWKV-7b context longer than
+    /// ``contextLimit`` is refused.
+    public func setState(_ state: RWKV7State, slot: Int) throws {
         precondition((0..<capacity).contains(slot), "slot \(slot) is outside 0..<\(capacity)")
-        precondition(state.hyperparameters == model.hyperparameters, "state of another model")
+        guard state.hyperparameters == model.hyperparameters else {
+            throw ExecutionError("the state is for a model \(state.hyperparameters.summary), not \(model.hyperparameters.summary)")
+        }
+        guard state.position <= contextLimit else {
+            throw ExecutionError("the state holds \(state.position) tokens of context, more than the context limit of \(contextLimit)")
+        }
         state.copy(into: slotViews(slot))
+        state.writeAttention(into: attentionTensors.map { $0.sequences(slot, count: 1) })
+        positions[slot] = state.position
     }
 
     /// Zeroes the state in `slot` (a new sequence).
-    public func resetState(slot: Int) { setState(RWKV7State(hyperparameters: model.hyperparameters), slot: slot) }
+    public func resetState(slot: Int) {
+        precondition((0..<capacity).contains(slot), "slot \(slot) is outside 0..<\(capacity)")
+        RWKV7State(hyperparameters: model.hyperparameters).copy(into: slotViews(slot))
+        for tensor in attentionTensors.flatMap({ $0.sequences(slot, count: 1).shifts }) {
+            tensor.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        }
+        positions[slot] = 0
+    }
 
     /// Copies the state in slot `source` over slot `target`.
     public func moveState(from source: Int, to target: Int) {
@@ -168,5 +241,17 @@ public final class RWKV7Batch {
                 a.withUnsafeBytes { src in b.withUnsafeMutableBytes { $0.copyMemory(from: src) } }
             }
         }
+        // RWKV-7b: the shift rows, and the cache rows the context fills.
+        let h = model.hyperparameters
+        for layer in attentionTensors {
+            let (from, to) = (layer.sequences(source, count: 1), layer.sequences(target, count: 1))
+            for (a, b, count) in [(from.queryShift, to.queryShift, h.attentionKeySize), (from.keyShift, to.keyShift, h.attentionKeySize),
+                                  (from.valueShift, to.valueShift, h.embedding),
+                                  (from.keyCache, to.keyCache, positions[source] * h.attentionKeySize),
+                                  (from.valueCache, to.valueCache, positions[source] * h.embedding)] {
+                a.withUnsafeBytes { src in b.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[0..<(count * 4)])) } }
+            }
+        }
+        positions[target] = positions[source]
     }
 }

@@ -10,7 +10,8 @@ public struct RWKV7Graph: Sendable {
     public let states: [RWKV7Graph.LayerState]
     /// [V, T'] for the last token only (T' = 1) or for every token.
     public let logits: Graph.Value
-    /// RWKV-7b: i32 [1], the number of tokens already in the attention caches (nil for other models).
+    /// RWKV-7b: i32 [1] (one per sequence in a batched decode: [S]), the number of tokens already in the
+    /// attention caches (nil for other models).
     public let position: Graph.Value?
 
     public struct LayerState: Sendable {
@@ -20,7 +21,8 @@ public struct RWKV7Graph: Sendable {
     }
 
     /// Per layer of an RWKV-7b model: the last raw q [Q], k [Q] and v [C] rows (token shift) and the caches of
-    /// normalised keys [Q, capacity] and values [C, capacity], of which the first `position` rows are filled.
+    /// normalised keys [Q, capacity] and values [C, capacity], of which the first `position` rows are filled
+    /// (with a last dimension of S sequences in a batched decode).
     public struct AttentionState: Sendable {
         public let queryShift, keyShift, valueShift, keyCache, valueCache: Graph.Value
     }
@@ -69,9 +71,6 @@ public struct RWKV7GraphBuilder {
         guard sequences >= 1, tokens >= 1 else { throw GraphError("a graph needs at least one token and one sequence") }
         var g = Graph()
         let h = model.hyperparameters
-        if h.hasAttention && sequences > 1 {
-            throw GraphError("\(h.variant) models do not decode in batches yet")
-        }
         guard !h.hasAttention || (1...Int(Int32.max)).contains(contextCapacity) else {
             throw GraphError("the context capacity must be at least 1")
         }
@@ -81,16 +80,16 @@ public struct RWKV7GraphBuilder {
         var x = try g.getRows(g.weight(model.embedding), ids: ids)
         x = try g.layerNorm(x, weight: g.weight(model.ln0Weight), bias: g.weight(model.ln0Bias), eps: Self.layerNormEps)
         let normalizedEmbedding = x
-        let position = h.hasAttention ? try g.input("position", .i32, Shape(1)) : nil
+        let position = h.hasAttention ? try g.input("position", .i32, Shape(sequences)) : nil
         var vFirst: Graph.Value?
         var states: [RWKV7Graph.LayerState] = []
         for (i, layer) in model.layers.enumerated() {
             let attention = layer.attention == nil ? nil : RWKV7Graph.AttentionState(
-                queryShift: try g.state("dea_q_shift.\(i)", Shape(h.attentionKeySize)),
-                keyShift: try g.state("dea_k_shift.\(i)", Shape(h.attentionKeySize)),
-                valueShift: try g.state("dea_v_shift.\(i)", Shape(h.embedding)),
-                keyCache: try g.state("dea_k_cache.\(i)", Shape(h.attentionKeySize, contextCapacity)),
-                valueCache: try g.state("dea_v_cache.\(i)", Shape(h.embedding, contextCapacity)))
+                queryShift: try g.state("dea_q_shift.\(i)", batched(h.attentionKeySize)),
+                keyShift: try g.state("dea_k_shift.\(i)", batched(h.attentionKeySize)),
+                valueShift: try g.state("dea_v_shift.\(i)", batched(h.embedding)),
+                keyCache: try g.state("dea_k_cache.\(i)", batched(h.attentionKeySize, contextCapacity)),
+                valueCache: try g.state("dea_v_cache.\(i)", batched(h.embedding, contextCapacity)))
             let state = RWKV7Graph.LayerState(attShift: try g.state("att_shift.\(i)", batched(h.embedding)),
                                               ffnShift: try g.state("ffn_shift.\(i)", batched(h.embedding)),
                                               wkv: try g.state("wkv.\(i)", batched(h.headSize, h.headSize, h.heads)),
@@ -206,9 +205,9 @@ public struct RWKV7GraphBuilder {
         let scores = try g.attentionScores(
             queries: try g.layerNorm(qMixed, weight: w(a.qNormWeight), bias: w(a.qNormBias), eps: eps),
             keys: try g.layerNorm(kMixed, weight: w(a.kNormWeight), bias: w(a.kNormBias), eps: eps),
-            keyCache: state.keyCache, position: position, softCap: Self.attentionSoftCap, scale: Self.attentionScale)
+            keyCache: state.keyCache, position: position, softCap: Self.attentionSoftCap, scale: Self.attentionScale, sequences: sequences)
         return try g.attentionMix(probabilities: try g.softmaxRows(scores),
                                   values: try g.layerNorm(vMixed, weight: w(a.vNormWeight), bias: w(a.vNormBias), eps: eps),
-                                  valueCache: state.valueCache, position: position)
+                                  valueCache: state.valueCache, position: position, sequences: sequences)
     }
 }

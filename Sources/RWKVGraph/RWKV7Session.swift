@@ -16,7 +16,7 @@ public final class RWKV7Session {
     /// Per layer: the three state tensors bound to every executor.
     private let stateTensors: [(attShift: Tensor, ffnShift: Tensor, wkv: Tensor)]
     /// RWKV-7b, per layer: the attention's shift rows and caches; and the position (i32 [1]) the graphs read.
-    private let attentionTensors: [RWKV7Graph.AttentionTensors]
+    private let attentionTensors: [AttentionTensors]
     private let positionTensor: Tensor
     /// Tokens in the attention context so far (RWKV-7b).
     public private(set) var position = 0
@@ -44,20 +44,14 @@ public final class RWKV7Session {
             (try Tensor(zeros: .f32, Shape(h.embedding)), try Tensor(zeros: .f32, Shape(h.embedding)),
              try Tensor(zeros: .f32, Shape(h.headSize, h.headSize, h.heads)))
         }
-        attentionTensors = h.hasAttention ? try (0..<h.layers).map { _ in try RWKV7Graph.AttentionTensors(h, capacity: contextLimit) } : []
+        attentionTensors = h.hasAttention ? try (0..<h.layers).map { _ in try AttentionTensors(h, capacity: contextLimit) } : []
         positionTensor = try Tensor(zeros: .i32, Shape(1))
     }
 
     /// A copy of the current state.
     public var state: RWKV7State {
         var state = RWKV7State(hyperparameters: model.hyperparameters, layers: stateTensors)
-        for (i, attention) in attentionTensors.enumerated() {
-            let ranges = state.attentionShiftRanges(layer: i)
-            state.read(ranges.query, from: attention.queryShift)
-            state.read(ranges.key, from: attention.keyShift)
-            state.read(ranges.value, from: attention.valueShift)
-        }
-        if !attentionTensors.isEmpty { state.readContext(position: position, caches: attentionTensors.map { ($0.keyCache, $0.valueCache) }) }
+        state.readAttention(from: attentionTensors, position: position)
         return state
     }
 
@@ -71,13 +65,7 @@ public final class RWKV7Session {
             throw ExecutionError("the state holds \(state.position) tokens of context, more than the context limit of \(contextLimit)")
         }
         state.copy(into: stateTensors)
-        for (i, attention) in attentionTensors.enumerated() {
-            let ranges = state.attentionShiftRanges(layer: i)
-            state.copy(ranges.query, into: attention.queryShift)
-            state.copy(ranges.key, into: attention.keyShift)
-            state.copy(ranges.value, into: attention.valueShift)
-        }
-        state.writeContext(into: attentionTensors.map { ($0.keyCache, $0.valueCache) })
+        state.writeAttention(into: attentionTensors)
         position = state.position
     }
 
@@ -172,30 +160,5 @@ public final class RWKV7Session {
         }
         if let position = built.position { try executor.bind(position, positionTensor) }
         return (executor, built.logits, tokens)
-    }
-}
-
-extension RWKV7Graph {
-    /// The tensors an RWKV-7b layer's attention state slots are bound to.
-    struct AttentionTensors {
-        let queryShift, keyShift, valueShift, keyCache, valueCache: Tensor
-
-        init(_ h: RWKV7Hyperparameters, capacity: Int) throws {
-            queryShift = try Tensor(zeros: .f32, Shape(h.attentionKeySize))
-            keyShift = try Tensor(zeros: .f32, Shape(h.attentionKeySize))
-            valueShift = try Tensor(zeros: .f32, Shape(h.embedding))
-            keyCache = try Tensor(zeros: .f32, Shape(h.attentionKeySize, capacity))
-            valueCache = try Tensor(zeros: .f32, Shape(h.embedding, capacity))
-        }
-
-        /// The shift rows (the caches need no clearing: only their first `position` rows are ever read).
-        var shifts: [Tensor] { [queryShift, keyShift, valueShift] }
-
-        func bind(_ slots: AttentionState, to executor: Executor) throws {
-            for (slot, tensor) in [(slots.queryShift, queryShift), (slots.keyShift, keyShift), (slots.valueShift, valueShift),
-                                   (slots.keyCache, keyCache), (slots.valueCache, valueCache)] {
-                try executor.bind(slot, tensor)
-            }
-        }
     }
 }

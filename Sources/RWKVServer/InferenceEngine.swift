@@ -34,6 +34,8 @@ public final class InferenceEngine: @unchecked Sendable {
     public let vocabularySize: Int
     let metrics: ServerMetrics
     private let batch: RWKV7Batch
+    /// RWKV-7b: sequences end (`length`) when their context is full, and longer prompts are refused.
+    private let hasContextLimit: Bool
     /// The slot where prompts are prefilled (after the `parallel` decode slots).
     private var prefillSlot: Int { parallel }
 
@@ -53,7 +55,7 @@ public final class InferenceEngine: @unchecked Sendable {
     private var cache: StateCache
 
     public init(model: RWKV7Model, codec: TextCodec, threads: Int, parallel: Int, queueLimit: Int, cacheBytes: Int,
-                prefillChunk: Int = 128, metrics: ServerMetrics = ServerMetrics()) throws {
+                prefillChunk: Int = 128, contextLimit: Int = RWKV7Session.defaultContextLimit, metrics: ServerMetrics = ServerMetrics()) throws {
         guard parallel >= 1 else { throw ServerError(500, "--parallel must be at least 1") }
         self.codec = codec
         self.parallel = parallel
@@ -61,7 +63,8 @@ public final class InferenceEngine: @unchecked Sendable {
         self.prefillChunk = max(1, prefillChunk)
         self.metrics = metrics
         vocabularySize = model.hyperparameters.vocabularySize
-        batch = try RWKV7Batch(model: model, capacity: parallel + 1, threads: threads)
+        batch = try RWKV7Batch(model: model, capacity: parallel + 1, threads: threads, contextLimit: contextLimit)
+        hasContextLimit = model.hyperparameters.hasAttention
         cache = StateCache(capacityBytes: cacheBytes)
     }
 
@@ -95,6 +98,9 @@ public final class InferenceEngine: @unchecked Sendable {
         guard !job.promptTokens.isEmpty else { throw ServerError(400, "the prompt is empty", param: "prompt") }
         if let bad = job.promptTokens.first(where: { $0 < 0 || Int($0) >= vocabularySize }) {
             throw ServerError(400, "token id \(bad) is outside the vocabulary (0..<\(vocabularySize))", param: "prompt")
+        }
+        if hasContextLimit && job.promptTokens.count > batch.contextLimit {
+            throw ServerError(400, "the prompt has \(job.promptTokens.count) tokens, more than the context limit of \(batch.contextLimit)", param: "prompt")
         }
         let (stream, continuation) = AsyncStream.makeStream(of: GenerationEvent.self, bufferingPolicy: .unbounded)
         let request = GenerationRequest(job: job, continuation: continuation)
@@ -178,7 +184,7 @@ public final class InferenceEngine: @unchecked Sendable {
             condition.unlock()
             let hit = cache.lookup(request.job.promptTokens)
             if let hit {
-                batch.setState(hit.state, slot: prefillSlot)
+                try batch.setState(hit.state, slot: prefillSlot)
                 metrics.cacheHits.increment()
                 metrics.cachedTokens.increment(by: Int64(hit.tokens))
             } else {
@@ -246,7 +252,9 @@ public final class InferenceEngine: @unchecked Sendable {
             sequence.sentFirstToken = true
             metrics.timeToFirstToken.record(ContinuousClock.now - sequence.request.arrival)
         }
-        let reason = sequence.accept(token, bytes: codec.bytes(of: token))
+        var reason = sequence.accept(token, bytes: codec.bytes(of: token))
+        // RWKV-7b: a full context cannot take the token just sampled; the reply ends there.
+        if reason == nil && hasContextLimit && batch.position(slot: slot) >= batch.contextLimit { reason = sequence.finish(.length) }
         if token != 0 { metrics.generatedTokens.increment() }
         if reason != nil {
             cache.insert(sequence.fed, batch.state(slot: slot))

@@ -19,8 +19,8 @@ struct StateCache {
 
     init(capacityBytes: Int) { self.capacityBytes = capacityBytes }
 
-    /// Bytes one entry holds (its state's floats; the token keys are small beside them).
-    static func bytes(of entry: Entry) -> Int { entry.state.values.count * 4 + entry.tokens.count * 4 }
+    /// Bytes one entry holds (its state's floats, an RWKV-7b context included; the token keys are small beside them).
+    static func bytes(of entry: Entry) -> Int { (entry.state.values.count + entry.state.context.count) * 4 + entry.tokens.count * 4 }
 
     var bytes: Int { entries.reduce(0) { $0 + Self.bytes(of: $1) } }
 

@@ -52,7 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
             let weights = try RWKV7Weights(checkpoint).converted(toRunAt: try precision.plan())
             let codec = try TextCodec.forModel(checkpoint, vocabularySize: weights.hyperparameters.vocabularySize, vocabularyPath: vocab)
             let engine = try InferenceEngine(model: try RWKV7Model(weights), codec: codec, threads: threads, parallel: parallel,
-                                             queueLimit: queue, cacheBytes: cacheMib << 20, prefillChunk: prefillChunk)
+                                             queueLimit: queue, cacheBytes: cacheMib << 20, prefillChunk: prefillChunk, contextLimit: ctxLimit)
             let id = name ?? URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
             server = OpenAIServer(engine: engine, options: ServerOptions(modelName: id, contextLimit: ctxLimit, defaultMaxTokens: maxTokens,
                                                                          reasoner: reasoner))

@@ -29,10 +29,22 @@ import Testing
     /// that sequence's decode alone, bit for bit, for every kernel family and 1, 2 and 3 threads.
     @Test(arguments: [DType.f32, .f16, .bf16, .q8_0, .q4_0, .q5_1, .q4_K, .q6_K, .q3_K])
     func batchedDecodeIsBitIdenticalToAlone(_ type: DType) throws {
-        let model = try Self.model(type)
+        try Self.checkBatchedDecode(try Self.model(type), "\(type)")
+    }
+
+    /// The same for RWKV-7b (DeepEmbedAttention): each sequence's attention reads its own context, at its own
+    /// position, and a slot that moves takes its context along.
+    @Test(arguments: [DType.f16, .q8_0])
+    func batchedAttentionDecodeIsBitIdenticalToAlone(_ type: DType) throws {
+        var h = Self.shape
+        (h.deepEmbedRank, h.attentionKeySize, h.attentionCacheRank) = (32, 256, 32)
+        try Self.checkBatchedDecode(try Self.model(type, h), "RWKV-7b \(type)")
+    }
+
+    static func checkBatchedDecode(_ model: RWKV7Model, _ type: String) throws {
         let steps = 8
         let joins = [0: 0, 1: 0, 2: 0, 3: 2, 4: 3]
-        let expected = try (0..<5).map { try Self.alone(model, sequence: $0, steps: steps - joins[$0]!) }
+        let expected = try (0..<5).map { try alone(model, sequence: $0, steps: steps - joins[$0]!) }
         for threads in [1, 2, 3] {
             let batch = try RWKV7Batch(model: model, capacity: 4, threads: threads)
             var slots: [Int] = []  // sequence in each slot
@@ -47,7 +59,7 @@ import Testing
                     slots.append(sequence)
                     position[sequence] = 0
                 }
-                let logits = try batch.decode(slots.map { Self.token($0, position[$0]!) })
+                let logits = try batch.decode(slots.map { token($0, position[$0]!) })
                 let v = model.hyperparameters.vocabularySize
                 let bits = logits.floats().map(\.bitPattern)
                 #expect(logits.shape == Shape(v, slots.count))
@@ -94,7 +106,7 @@ import Testing
         #expect(maxAbsDifference(logits, reference) < 1e-3)
 
         let saved = batch.state(slot: 1)
-        batch.setState(saved, slot: 0)
+        try batch.setState(saved, slot: 0)
         #expect(batch.state(slot: 0) == saved)
         let next = try batch.decode([4, 4]).floats()
         #expect(Array(next[0..<512]) == Array(next[512..<1024]), "equal states and tokens give equal logits")

@@ -109,8 +109,8 @@ import Testing
         #expect(throws: ModelFileError.self) { _ = try RWKV7State(contentsOf: scratch.path("short.state"), for: model.hyperparameters) }
     }
 
-    /// .st → GGUF (our `dea_*` names and metadata) → the same logits; batches refuse RWKV-7b clearly.
-    @Test func convertsToGGUFAndBatchesRefuse() throws {
+    /// .st → GGUF (our `dea_*` names and metadata) → the same logits; a Q8_0 run stays close.
+    @Test func convertsToGGUF() throws {
         let scratch = try ScratchDirectory()
         let weights = try RWKV7Weights(try Checkpoint.open(Fixtures.path("random-rwkv7b.st")))
         let converted = try RWKV7Conversion.apply(weights) { RWKV7Conversion.convertType($0, $1, to: nil) }
@@ -128,8 +128,30 @@ import Testing
         #expect(zip(direct, viaFile).map { maxAbsDifference($0, $1) }.max()! <= 1e-5)
         let q8 = try RWKV7Session(model: try RWKV7Model(try weights.converted(toRunAt: .q8_0))).process(tokens, allLogits: true)
         #expect(zip(direct, q8).map { maxAbsDifference($0, $1) }.max()! <= 0.5)
-        #expect(throws: ExecutionError("RWKV-7b (DeepEmbedAttention) models do not run in batches yet (use generate or chat)")) {
-            _ = try RWKV7Batch(model: try Self.model.get(), capacity: 2)
+    }
+
+    /// A prompt prefilled into one slot of a batch (in the batch's chunks) matches the reference and leaves
+    /// the other slot alone; slot states round-trip with their context; each slot's context limit holds.
+    @Test func batchPrefillAndContextLimit() throws {
+        let reference = try Self.reference.get()
+        let model = try Self.model.get()
+        let batch = try RWKV7Batch(model: model, capacity: 2, threads: 2, contextLimit: 40)
+        _ = try batch.decode([7, 9])
+        let other = batch.state(slot: 0)
+        let logits = try batch.prefill(slot: 1, Array(reference.tokens.prefix(30))).floats()
+        #expect(batch.position(slot: 1) == 31 && batch.state(slot: 0) == other)
+        let session = try RWKV7Session(model: model, threads: 1)
+        _ = try session.step(9)
+        #expect(maxAbsDifference(logits, try session.process(Array(reference.tokens.prefix(30)))[0]) <= 1e-5)
+        let saved = batch.state(slot: 1)
+        #expect(saved.position == 31)
+        try batch.setState(saved, slot: 0)
+        #expect(batch.state(slot: 0) == saved)
+        #expect(throws: ExecutionError("the context limit of 40 tokens is reached: 31 in slot 0 and 10 more given")) {
+            _ = try batch.prefill(slot: 0, Array(reference.tokens.prefix(10)))
         }
+        let long = try RWKV7Session(model: model)
+        _ = try long.process(reference.tokens)
+        #expect(throws: ExecutionError.self) { try batch.setState(long.state, slot: 1) }
     }
 }

@@ -130,6 +130,35 @@ func eventually(_ seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
         }
     }
 
+    /// An RWKV-7b (DeepEmbedAttention) model serves like any other; a reply ends with `length` when its
+    /// context is full (limit − prompt + 1 tokens: the last sampled token is never fed), and a prompt longer
+    /// than the limit is refused with 400.
+    @Test func attentionModelsStopAtTheContextLimit() async throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("RWKVGraphTests/Fixtures/random-rwkv7b.st").path
+        let engine = try InferenceEngine(model: try RWKV7Model(path: path), codec: .bytes, threads: 2, parallel: 2, queueLimit: 8,
+                                         cacheBytes: 8 << 20, prefillChunk: 8, contextLimit: 24)
+        engine.start()
+        defer { engine.shutdown() }
+        func job(_ count: Int, seed: UInt64) -> GenerationJob {
+            var sampler = SamplerSettings()
+            sampler.seed = seed
+            sampler.bansEndOfText = true
+            return GenerationJob(promptTokens: (0..<count).map { Int32(($0 * 37 + Int(seed)) % 512) }, maxTokens: 100, sampler: sampler)
+        }
+        let (one, two) = (try engine.submit(job(20, seed: 1)), try engine.submit(job(10, seed: 2)))
+        async let a = Outcome.collect(one)
+        async let b = Outcome.collect(two)
+        let (first, second) = await (a, b)
+        #expect(first.failure == nil && first.reason == .length && first.usage?.completionTokens == 5)
+        #expect(second.failure == nil && second.reason == .length && second.usage?.completionTokens == 15)
+        #expect(throws: ServerError(400, "the prompt has 25 tokens, more than the context limit of 24", param: "prompt")) {
+            _ = try engine.submit(job(25, seed: 3))
+        }
+        let again = await Outcome.collect(try engine.submit(job(20, seed: 1)))
+        #expect(again == first)
+    }
+
     /// Beyond `parallel` running and `queue` waiting, a request is refused with 429; cancelled requests
     /// (their streams dropped) free their sequences at the next step.
     @Test func fullQueueIsRefusedAndCancelledRequestsLeave() async throws {

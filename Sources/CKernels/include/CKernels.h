@@ -241,12 +241,13 @@ typedef struct {
     int64_t row_bytes;
 } rwkv_convert_params;
 
-/// Cached causal attention (RWKV-7b DeepEmbedAttention). The cache holds `capacity` rows; the number of rows
-/// already cached (the position P) is an i32 input read at run time. Scores: a unit is (query t, key group g),
-/// keys p ≡ g (mod `key_groups`), `soft_cap · tanh(scale · q·k)`. Mix: a unit is (query t, `block` output
-/// channels).
+/// Cached causal attention (RWKV-7b DeepEmbedAttention). Each of `sequences` sequences has a cache of
+/// `capacity` rows (one after another) and T/S consecutive query rows; the number of rows each has cached (its
+/// position P) is an i32 input read at run time. Scores: a unit is (query t, key group g), keys p ≡ g (mod
+/// `key_groups`), `soft_cap · tanh(scale · q·k)`. Mix: a unit is (query t, `block` output channels).
 typedef struct {
     int64_t capacity;
+    int64_t sequences;
     int64_t key_groups;
     int64_t block;
     float soft_cap, scale;

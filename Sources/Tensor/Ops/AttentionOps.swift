@@ -10,18 +10,20 @@ extension Graph {
     /// Scores of `queries` `[D, T]` over the first P rows of `keyCache` (a state slot `[D, capacity]`) and the
     /// T new `keys` `[D, T]`, which are appended to the cache: `[capacity, T]` with `softCap · tanh(scale · q·k)`
     /// for the keys row t may see (p ≤ P + t) and −inf for the others. `position` is an i32 `[1]` input (P).
+    /// With `sequences` S > 1 the T columns are S sequences of T/S tokens, each with its own cache (a slot
+    /// `[D, capacity, S]`) and position (`[S]`).
     public mutating func attentionScores(queries: Value, keys: Value, keyCache: Value, position: Value,
-                                         softCap: Float, scale: Float) throws -> Value {
+                                         softCap: Float, scale: Float, sequences: Int = 1) throws -> Value {
         try requireF32("attention_scores", queries, keys)
         try requireSame("attention_scores", queries, keys)
         let d = shape(queries)[0], tokens = shape(queries).rowCount
-        try requirePosition("attention_scores", position)
+        try requireSequences("attention_scores", position, tokens: tokens, sequences: sequences)
         let slot = try stateSlot("attention_scores", keyCache)
         let cache = shape(keyCache)
-        guard cache.rank == 2, cache[0] == d, cache[1] >= tokens else {
-            throw GraphError("attention_scores: key cache \(cache) does not hold rows of \(d) for \(tokens) new keys")
+        guard cache.rank == (sequences > 1 ? 3 : 2), cache[0] == d, cache[1] >= tokens / sequences, sequences == 1 || cache[2] == sequences else {
+            throw GraphError("attention_scores: key cache \(cache) does not hold rows of \(d) for \(tokens) new keys of \(sequences) sequences")
         }
-        return record(.attentionScores(softCap: softCap, scale: scale), [queries, keys, keyCache, position], .f32,
+        return record(.attentionScores(softCap: softCap, scale: scale, sequences: sequences), [queries, keys, keyCache, position], .f32,
                       Shape(cache[1], tokens), writes: slot)
     }
 
@@ -32,23 +34,28 @@ extension Graph {
         return record(.softmaxRows, [x], .f32, shape(x))
     }
 
-    /// `probabilities` `[capacity, T]` (from ``attentionScores(queries:keys:keyCache:position:softCap:scale:)``)
-    /// times the first P rows of `valueCache` (a state slot `[C, capacity]`) and the T new `values` `[C, T]`,
-    /// which are appended to the cache: `[C, T]`.
-    public mutating func attentionMix(probabilities: Value, values: Value, valueCache: Value, position: Value) throws -> Value {
+    /// `probabilities` `[capacity, T]` (from ``attentionScores(queries:keys:keyCache:position:softCap:scale:sequences:)``)
+    /// times the first P rows of `valueCache` (a state slot `[C, capacity]`, `[C, capacity, S]` for S sequences)
+    /// and the T new `values` `[C, T]`, which are appended to the cache: `[C, T]`.
+    public mutating func attentionMix(probabilities: Value, values: Value, valueCache: Value, position: Value,
+                                      sequences: Int = 1) throws -> Value {
         try requireF32("attention_mix", probabilities, values)
-        try requirePosition("attention_mix", position)
-        let slot = try stateSlot("attention_mix", valueCache)
         let p = shape(probabilities), v = shape(values), cache = shape(valueCache)
-        guard p.rank <= 2, v.rank <= 2, cache.rank == 2, cache[0] == v[0], cache[1] == p[0], p.rowCount == v.rowCount else {
-            throw GraphError("attention_mix: probabilities \(p), values \(v) and value cache \(cache) do not agree")
+        try requireSequences("attention_mix", position, tokens: v.rowCount, sequences: sequences)
+        let slot = try stateSlot("attention_mix", valueCache)
+        guard p.rank <= 2, v.rank <= 2, cache.rank == (sequences > 1 ? 3 : 2), cache[0] == v[0], cache[1] == p[0],
+              p.rowCount == v.rowCount, sequences == 1 || cache[2] == sequences else {
+            throw GraphError("attention_mix: probabilities \(p), values \(v) and value cache \(cache) do not agree for \(sequences) sequences")
         }
-        return record(.attentionMix, [probabilities, values, valueCache, position], .f32, Shape(v[0], v.rowCount), writes: slot)
+        return record(.attentionMix(sequences: sequences), [probabilities, values, valueCache, position], .f32, Shape(v[0], v.rowCount),
+                      writes: slot)
     }
 
-    private func requirePosition(_ op: String, _ position: Value) throws {
-        guard dtype(position) == .i32, shape(position).count == 1 else {
-            throw GraphError("\(op): the position must be an i32 [1], got \(dtype(position)) \(shape(position))")
+    /// Positions: i32 `[S]`; the T rows split into S sequences.
+    private func requireSequences(_ op: String, _ position: Value, tokens: Int, sequences: Int) throws {
+        guard sequences >= 1, tokens % sequences == 0 else { throw GraphError("\(op): \(tokens) tokens do not split into \(sequences) sequences") }
+        guard dtype(position) == .i32, shape(position).count == sequences, shape(position).rank == 1 else {
+            throw GraphError("\(op): the positions must be an i32 [\(sequences)], got \(dtype(position)) \(shape(position))")
         }
     }
 }
@@ -57,12 +64,13 @@ enum AttentionOps {
     /// Key groups per query row (the units of a decode step's scores) and output channels per mix unit.
     static let keyGroups = 16, mixBlock = 64
 
-    static func scores(softCap: Float, scale: Float) -> OpTraits {
+    static func scores(softCap: Float, scale: Float, sequences: Int) -> OpTraits {
         OpTraits(name: "attention_scores",
                  lower: { context in
                      let capacity = context.shape(2)[1]
                      var lowered = context.rowTask(\.attention_scores) {
                          $0.attention.capacity = Int64(capacity)
+                         $0.attention.sequences = Int64(sequences)
                          $0.attention.key_groups = Int64(keyGroups)
                          $0.attention.soft_cap = softCap
                          $0.attention.scale = scale
@@ -73,17 +81,22 @@ enum AttentionOps {
                  },
                  reference: { e, node in
                      guard case .slot(let slot) = e.graph.nodes[node.inputs[2].id].op else { return }
-                     let q = e.input(node, 0), k = e.input(node, 1), position = Int(e.input(node, 3)[0])
-                     let d = e.graph.shape(node.inputs[0])[0], tokens = q.count / d, capacity = e.graph.shape(node.inputs[2])[1]
-                     guard position >= 0, position + tokens <= capacity else { throw ExecutionError("attention: the cache is full") }
-                     e.slotValues[slot].replaceSubrange((position * d)..<((position + tokens) * d), with: k)
-                     let cache = e.slotValues[slot]
-                     var out = [Float](repeating: -.infinity, count: capacity * tokens)
-                     for t in 0..<tokens {
-                         for p in 0...(position + t) {
-                             var dot: Float = 0
-                             for j in 0..<d { dot += q[t * d + j] * cache[p * d + j] }
-                             out[t * capacity + p] = softCap * Foundation.tanh(dot * scale)
+                     let q = e.input(node, 0), k = e.input(node, 1), positions = e.input(node, 3).map { Int($0) }
+                     let d = e.graph.shape(node.inputs[0])[0], tokens = q.count / d / sequences, capacity = e.graph.shape(node.inputs[2])[1]
+                     var out = [Float](repeating: -.infinity, count: capacity * tokens * sequences)
+                     for s in 0..<sequences {
+                         let position = positions[s], base = s * capacity * d
+                         guard position >= 0, position + tokens <= capacity else { throw ExecutionError("attention: the cache is full") }
+                         let new = k[(s * tokens * d)..<((s + 1) * tokens * d)]
+                         e.slotValues[slot].replaceSubrange((base + position * d)..<(base + (position + tokens) * d), with: new)
+                         let cache = e.slotValues[slot]
+                         for t in 0..<tokens {
+                             let row = s * tokens + t
+                             for p in 0...(position + t) {
+                                 var dot: Float = 0
+                                 for j in 0..<d { dot += q[row * d + j] * cache[base + p * d + j] }
+                                 out[row * capacity + p] = softCap * Foundation.tanh(dot * scale)
+                             }
                          }
                      }
                      e.set(out)
@@ -106,12 +119,13 @@ enum AttentionOps {
                  })
     }
 
-    static var mix: OpTraits {
+    static func mix(sequences: Int) -> OpTraits {
         OpTraits(name: "attention_mix",
                  lower: { context in
                      let c = context.shape(1)[0], capacity = context.width
                      var lowered = context.rowTask(\.attention_mix) {
                          $0.attention.capacity = Int64(capacity)
+                         $0.attention.sequences = Int64(sequences)
                          $0.attention.block = Int64(mixBlock)
                      }
                      lowered.task.out_width = Int64(c)
@@ -121,16 +135,21 @@ enum AttentionOps {
                  },
                  reference: { e, node in
                      guard case .slot(let slot) = e.graph.nodes[node.inputs[2].id].op else { return }
-                     let probabilities = e.input(node, 0), v = e.input(node, 1), position = Int(e.input(node, 3)[0])
-                     let c = e.graph.shape(node.inputs[1])[0], tokens = v.count / c, capacity = e.graph.shape(node.inputs[2])[1]
-                     guard position >= 0, position + tokens <= capacity else { throw ExecutionError("attention: the cache is full") }
-                     e.slotValues[slot].replaceSubrange((position * c)..<((position + tokens) * c), with: v)
-                     let cache = e.slotValues[slot]
-                     var out = [Float](repeating: 0, count: c * tokens)
-                     for t in 0..<tokens {
-                         for p in 0...(position + t) {
-                             let w = probabilities[t * capacity + p]
-                             for j in 0..<c { out[t * c + j] += w * cache[p * c + j] }
+                     let probabilities = e.input(node, 0), v = e.input(node, 1), positions = e.input(node, 3).map { Int($0) }
+                     let c = e.graph.shape(node.inputs[1])[0], tokens = v.count / c / sequences, capacity = e.graph.shape(node.inputs[2])[1]
+                     var out = [Float](repeating: 0, count: c * tokens * sequences)
+                     for s in 0..<sequences {
+                         let position = positions[s], base = s * capacity * c
+                         guard position >= 0, position + tokens <= capacity else { throw ExecutionError("attention: the cache is full") }
+                         let new = v[(s * tokens * c)..<((s + 1) * tokens * c)]
+                         e.slotValues[slot].replaceSubrange((base + position * c)..<(base + (position + tokens) * c), with: new)
+                         let cache = e.slotValues[slot]
+                         for t in 0..<tokens {
+                             let row = s * tokens + t
+                             for p in 0...(position + t) {
+                                 let w = probabilities[row * capacity + p]
+                                 for j in 0..<c { out[row * c + j] += w * cache[base + p * c + j] }
+                             }
                          }
                      }
                      e.set(out)

@@ -71,13 +71,14 @@ public enum Op: Sendable {
     // The attention group (`Ops/AttentionOps.swift`).
     /// Causal scores of queries `[D, T]` over a key cache slot `[D, capacity]` holding P rows and the T new
     /// keys `[D, T]` (appended to the cache): `[capacity, T]`, `softCap · tanh(scale · q·k)` where row t may
-    /// see key p ≤ P + t, −inf elsewhere. P is an i32 `[1]` input read at run time.
-    case attentionScores(softCap: Float, scale: Float)
+    /// see key p ≤ P + t, −inf elsewhere. P is an i32 `[1]` input read at run time. With S `sequences`, the
+    /// columns are S sequences of T/S tokens, each with its own cache (`[D, capacity, S]`) and position (`[S]`).
+    case attentionScores(softCap: Float, scale: Float, sequences: Int)
     /// Each row's softmax (−inf entries give exactly 0).
     case softmaxRows
     /// Probabilities `[capacity, T]` times the value cache slot `[C, capacity]` with the T new values `[C, T]`
-    /// appended: `[C, T]`.
-    case attentionMix
+    /// appended: `[C, T]` (per sequence, as ``attentionScores(softCap:scale:sequences:)``).
+    case attentionMix(sequences: Int)
 
     /// A short name for errors and profiles.
     public var name: String {

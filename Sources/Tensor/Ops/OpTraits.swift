@@ -83,9 +83,9 @@ extension Op {
         case .headDotScale(let headSize): RWKVOps.headDotScale(headSize: headSize)
         case .vectorTimesTokenMatrix(let rows, let columns): RWKVOps.vectorTimesTokenMatrix(rows: rows, columns: columns)
         case .wkv7(let headSize, let sequences): RWKVOps.wkv7(headSize: headSize, sequences: sequences)
-        case .attentionScores(let softCap, let scale): AttentionOps.scores(softCap: softCap, scale: scale)
+        case .attentionScores(let softCap, let scale, let sequences): AttentionOps.scores(softCap: softCap, scale: scale, sequences: sequences)
         case .softmaxRows: AttentionOps.softmaxRows
-        case .attentionMix: AttentionOps.mix
+        case .attentionMix(let sequences): AttentionOps.mix(sequences: sequences)
         }
     }
 }
