@@ -49,6 +49,24 @@ import Testing
         #expect(Set(results.compactMap { $0["type"] as? String }) == ["f32", "q8_0"])
     }
 
+    /// An RWKV-7b file: `info` names the variant and its attention; `bench -d` runs each test after that many
+    /// tokens of context (`tg4 @ d16`).
+    @Test(.enabled(if: hasBinary, "needs the rwkv binary of this build"))
+    func attentionModelInfoAndBenchDepths() throws {
+        let file = Fixtures.path("random-rwkv7b.st")
+        let info = try Self.run(["info", file])
+        #expect(info.status == 0, "\(info.stderr)")
+        #expect(info.stdout.contains("model:       RWKV-7b (DeepEmbedAttention), 2 layers"))
+        #expect(info.stdout.contains("attention:   DeepEmbedAttention, queries and keys of 256, compressed k/v of 32"))
+        let bench = try Self.run(["bench", "-m", file, "-p", "8", "-n", "4", "-d", "0,16", "-r", "1", "-t", "1", "--bandwidth-gib", "0.05", "--json"])
+        #expect(bench.status == 0, "\(bench.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any])
+        let tests = (json["results"] as? [[String: Any]] ?? []).compactMap { $0["test"] as? String }
+        #expect(tests == ["pp8", "tg4", "pp8 @ d16", "tg4 @ d16"])
+        let bad = try Self.run(["bench", "-m", file, "-d", "2000000"])
+        #expect(bad.status != 0 && bad.stderr.contains("depths"))
+    }
+
     @Test func procLinesParse() {
         #expect(SystemMemory.kilobytes(inLine: "VmHWM:\t11534336 kB") == 11_534_336)
         #expect(SystemMemory.kilobytes(inLine: "VmHWM:\t  782000 kB") == 782_000)
