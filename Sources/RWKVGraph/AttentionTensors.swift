@@ -48,24 +48,22 @@ extension RWKV7State {
     /// Reads the attention shifts and the first `position` cache rows of one sequence's tensors (per layer).
     mutating func readAttention(from layers: [AttentionTensors], position: Int) {
         guard !layers.isEmpty else { return }
-        for (i, attention) in layers.enumerated() {
-            let ranges = attentionShiftRanges(layer: i)
-            read(ranges.query, from: attention.queryShift)
-            read(ranges.key, from: attention.keyShift)
-            read(ranges.value, from: attention.valueShift)
-        }
+        for (range, tensor) in attentionShifts(layers) { read(range, from: tensor) }
         readContext(position: position, caches: layers.map { ($0.keyCache, $0.valueCache) })
     }
 
     /// Writes the attention shifts and the context into one sequence's tensors (per layer).
     func writeAttention(into layers: [AttentionTensors]) {
         guard !layers.isEmpty else { return }
-        for (i, attention) in layers.enumerated() {
-            let ranges = attentionShiftRanges(layer: i)
-            copy(ranges.query, into: attention.queryShift)
-            copy(ranges.key, into: attention.keyShift)
-            copy(ranges.value, into: attention.valueShift)
-        }
+        for (range, tensor) in attentionShifts(layers) { copy(range, into: tensor) }
         writeContext(into: layers.map { ($0.keyCache, $0.valueCache) })
+    }
+
+    /// Each layer's attention shift rows: their ranges in ``values`` and the tensors that hold them.
+    private func attentionShifts(_ layers: [AttentionTensors]) -> [(range: Range<Int>, tensor: Tensor)] {
+        layers.enumerated().flatMap { i, attention in
+            let ranges = attentionShiftRanges(layer: i)
+            return [(ranges.query, attention.queryShift), (ranges.key, attention.keyShift), (ranges.value, attention.valueShift)]
+        }
     }
 }

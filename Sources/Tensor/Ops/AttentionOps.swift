@@ -80,27 +80,36 @@ enum AttentionOps {
                      return lowered
                  },
                  reference: { e, node in
-                     guard case .slot(let slot) = e.graph.nodes[node.inputs[2].id].op else { return }
-                     let q = e.input(node, 0), k = e.input(node, 1), positions = e.input(node, 3).map { Int($0) }
-                     let d = e.graph.shape(node.inputs[0])[0], tokens = q.count / d / sequences, capacity = e.graph.shape(node.inputs[2])[1]
-                     var out = [Float](repeating: -.infinity, count: capacity * tokens * sequences)
-                     for s in 0..<sequences {
-                         let position = positions[s], base = s * capacity * d
-                         guard position >= 0, position + tokens <= capacity else { throw ExecutionError("attention: the cache is full") }
-                         let new = k[(s * tokens * d)..<((s + 1) * tokens * d)]
-                         e.slotValues[slot].replaceSubrange((base + position * d)..<(base + (position + tokens) * d), with: new)
-                         let cache = e.slotValues[slot]
-                         for t in 0..<tokens {
-                             let row = s * tokens + t
-                             for p in 0...(position + t) {
-                                 var dot: Float = 0
-                                 for j in 0..<d { dot += q[row * d + j] * cache[base + p * d + j] }
-                                 out[row * capacity + p] = softCap * Foundation.tanh(dot * scale)
-                             }
+                     let q = e.input(node, 0), d = e.graph.shape(node.inputs[0])[0]
+                     try appendingNewRows(&e, node, sequences: sequences) { cache, row, base, visible, capacity in
+                         var out = [Float](repeating: -.infinity, count: capacity)
+                         for p in 0..<visible {
+                             var dot: Float = 0
+                             for j in 0..<d { dot += q[row * d + j] * cache[base + p * d + j] }
+                             out[p] = softCap * Foundation.tanh(dot * scale)
                          }
+                         return out
                      }
-                     e.set(out)
                  })
+    }
+
+    /// The reference of both cached ops: appends each sequence's new rows (input 1) to its cache (slot input
+    /// 2) after its position (input 3), then sets the node's rows, row by row, from `row(cache, row, the
+    /// sequence's cache offset, keys visible to the row, capacity)`.
+    static func appendingNewRows(_ e: inout ReferenceEvaluation, _ node: Graph.Node, sequences: Int,
+                                 _ row: ([Float], Int, Int, Int, Int) -> [Float]) throws {
+        guard case .slot(let slot) = e.graph.nodes[node.inputs[2].id].op else { return }
+        let new = e.input(node, 1), positions = e.input(node, 3).map { Int($0) }
+        let width = e.graph.shape(node.inputs[1])[0], tokens = new.count / width / sequences, capacity = e.graph.shape(node.inputs[2])[1]
+        var out: [Float] = []
+        for s in 0..<sequences {
+            let position = positions[s], base = s * capacity * width
+            guard position >= 0, position + tokens <= capacity else { throw ExecutionError("attention: the cache is full") }
+            e.slotValues[slot].replaceSubrange((base + position * width)..<(base + (position + tokens) * width),
+                                               with: new[(s * tokens * width)..<((s + 1) * tokens * width)])
+            for t in 0..<tokens { out += row(e.slotValues[slot], s * tokens + t, base, position + t + 1, capacity) }
+        }
+        e.set(out)
     }
 
     static var softmaxRows: OpTraits {
@@ -134,25 +143,15 @@ enum AttentionOps {
                      return lowered
                  },
                  reference: { e, node in
-                     guard case .slot(let slot) = e.graph.nodes[node.inputs[2].id].op else { return }
-                     let probabilities = e.input(node, 0), v = e.input(node, 1), positions = e.input(node, 3).map { Int($0) }
-                     let c = e.graph.shape(node.inputs[1])[0], tokens = v.count / c / sequences, capacity = e.graph.shape(node.inputs[2])[1]
-                     var out = [Float](repeating: 0, count: c * tokens * sequences)
-                     for s in 0..<sequences {
-                         let position = positions[s], base = s * capacity * c
-                         guard position >= 0, position + tokens <= capacity else { throw ExecutionError("attention: the cache is full") }
-                         let new = v[(s * tokens * c)..<((s + 1) * tokens * c)]
-                         e.slotValues[slot].replaceSubrange((base + position * c)..<(base + (position + tokens) * c), with: new)
-                         let cache = e.slotValues[slot]
-                         for t in 0..<tokens {
-                             let row = s * tokens + t
-                             for p in 0...(position + t) {
-                                 let w = probabilities[row * capacity + p]
-                                 for j in 0..<c { out[row * c + j] += w * cache[base + p * c + j] }
-                             }
+                     let probabilities = e.input(node, 0), c = e.graph.shape(node.inputs[1])[0]
+                     try appendingNewRows(&e, node, sequences: sequences) { cache, row, base, visible, capacity in
+                         var out = [Float](repeating: 0, count: c)
+                         for p in 0..<visible {
+                             let w = probabilities[row * capacity + p]
+                             for j in 0..<c { out[j] += w * cache[base + p * c + j] }
                          }
+                         return out
                      }
-                     e.set(out)
                  })
     }
 }
