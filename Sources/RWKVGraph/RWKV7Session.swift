@@ -108,6 +108,10 @@ public final class RWKV7Session {
         return try runView([token], allLogits: false)
     }
 
+    /// RWKV-7b: whether the context holds ``contextLimit`` tokens, so that no more can be fed (always false for
+    /// other models).
+    public var isContextFull: Bool { !attentionTensors.isEmpty && position >= contextLimit }
+
     /// RWKV-7b: refuses `count` more tokens past the context limit (other models have no limit).
     private func checkContext(adding count: Int) throws {
         guard !attentionTensors.isEmpty, position + count > contextLimit else { return }

@@ -53,6 +53,8 @@ public enum StopReason: String, Sendable {
     case stopString = "stop string"
     /// A chat's input ended.
     case endOfInput = "end of input"
+    /// An RWKV-7b context is full (`--ctx-limit`): the last token was output but not fed.
+    case contextFull = "context limit"
 }
 
 /// Counts and times of one generation.
@@ -127,6 +129,10 @@ public final class TextGenerator {
             sampler.accept(token, text: bytes)
             output += bytes
             stats.generatedTokens += 1
+            if session.isContextFull {
+                stats.stopReason = .contextFull
+                break
+            }
             lastLogits = try session.step(token).floats()
             fedTokens.append(token)
             if let stop = stops.first(where: { output.count >= $0.count && Array(output.suffix($0.count)) == $0 }) {
@@ -178,7 +184,7 @@ public final class ChatSession {
         if reasoner { onText(" <think") }
         let stop = Array(ChatFormat.stop(reasoner: reasoner).utf8)
         let (text, stats) = try generator.generate(prompt: prompt, maxTokens: maxTokens, stops: [stop], onText: onText)
-        if stats.stopReason != .stopString {
+        if stats.stopReason != .stopString && stats.stopReason != .contextFull {
             // Close the turn so the next one starts cleanly.
             try generator.feed(generator.codec.encode(stop))
         }

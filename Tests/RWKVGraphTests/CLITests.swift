@@ -15,6 +15,7 @@ import Testing
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        process.standardInput = FileHandle.nullDevice
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -65,6 +66,34 @@ import Testing
         #expect(tests == ["pp8", "tg4", "pp8 @ d16", "tg4 @ d16"])
         let bad = try Self.run(["bench", "-m", file, "-d", "2000000"])
         #expect(bad.status != 0 && bad.stderr.contains("depths"))
+    }
+
+    /// An RWKV-7b model end to end: converted to GGUF with a small World vocabulary, `generate` stops at
+    /// `--ctx-limit` (reason "context limit"), a prompt longer than the limit is a one-line error, and `chat`
+    /// saves a version-2 state that a second chat continues from.
+    @Test(.enabled(if: hasBinary, "needs the rwkv binary of this build"))
+    func attentionModelGeneratesAndChatsWithinItsContext() throws {
+        let scratch = try ScratchDirectory()
+        var lines = (1...256).map { "\($0) b'\\x\(String(format: "%02x", $0 - 1))' 1" }
+        for (i, (literal, length)) in [("the", 3), (" cat", 4), (" sat", 4), ("User", 4), ("Assistant", 9), (":", 1), ("\\n\\n", 2)].enumerated() {
+            lines.append("\(257 + i) '\(literal)' \(length)")
+        }
+        try lines.joined(separator: "\n").write(toFile: scratch.path("vocab.txt"), atomically: true, encoding: .utf8)
+        let model = scratch.path("dea.gguf")
+        let convert = try Self.run(["convert", Fixtures.path("random-rwkv7b.st"), model, "--vocab", scratch.path("vocab.txt")])
+        #expect(convert.status == 0, "\(convert.stderr)")
+        let limited = try Self.run(["generate", "-m", model, "--prompt", "the cat sat", "-n", "50", "--ctx-limit", "8", "--ignore-eos", "-t", "2"])
+        #expect(limited.status == 0 && limited.stderr.contains("generated 6 tokens") && limited.stderr.contains("(context limit)"), "\(limited.stderr)")
+        let long = try Self.run(["generate", "-m", model, "--prompt", "the cat sat sat sat", "--ctx-limit", "4"])
+        #expect(long.status == 1 && long.stderr.contains("the context limit of 4 tokens is reached: 0 in the state and 5 more given"), "\(long.stderr)")
+        let first = try Self.run(["chat", "-m", model, "-n", "4", "--message", "the cat", "--state-out", scratch.path("a.state")])
+        #expect(first.status == 0, "\(first.stderr)")
+        let state = try Data(contentsOf: URL(fileURLWithPath: scratch.path("a.state")))
+        #expect(state.prefix(12) == Data("RWKV7STATE\u{0}\u{2}".utf8))
+        let second = try Self.run(["chat", "-m", model, "-n", "4", "--message", "sat", "--state-in", scratch.path("a.state")])
+        #expect(second.status == 0, "\(second.stderr)")
+        let tight = try Self.run(["chat", "-m", model, "-n", "4", "--message", "sat", "--state-in", scratch.path("a.state"), "--ctx-limit", "3"])
+        #expect(tight.status == 1 && tight.stderr.contains("more than the context limit of 3"), "\(tight.stderr)")
     }
 
     @Test func procLinesParse() {
