@@ -31,7 +31,8 @@ struct LogitsCommand: ParsableCommand {
             let checkpoint = try Checkpoint.open(model)
             let rwkv = try RWKV7Model(try RWKV7Weights(checkpoint).converted(toRunAt: try precision.plan()))
             let ids = try tokenIDs(checkpoint: checkpoint, vocabularySize: rwkv.hyperparameters.vocabularySize)
-            let session = try RWKV7Session(model: rwkv, threads: threads)
+            // An RWKV-7b context holds every token given.
+            let session = try RWKV7Session(model: rwkv, threads: threads, contextLimit: max(RWKV7Session.defaultContextLimit, ids.count))
             let logits = try session.process(ids, chunk: chunk, allLogits: true)
             try LogitsDump(tokens: ids, vocabularySize: rwkv.hyperparameters.vocabularySize, logits: logits.flatMap { $0 }).write(to: output)
             printErr("\(output): logits of \(ids.count) tokens × \(rwkv.hyperparameters.vocabularySize)")

@@ -36,12 +36,14 @@ struct PerplexityCommand: ParsableCommand {
             let weights = try RWKV7Weights(checkpoint).converted(toRunAt: plan)
             let vocabularySize = weights.hyperparameters.vocabularySize
             let codec = try TextCodec.forModel(checkpoint, vocabularySize: vocabularySize, vocabularyPath: vocab)
-            let session = try RWKV7Session(model: try RWKV7Model(weights), threads: threads)
+            // An RWKV-7b context holds one chunk at a time.
+            let session = try RWKV7Session(model: try RWKV7Model(weights), threads: threads,
+                                           contextLimit: max(RWKV7Session.defaultContextLimit, ctx))
             let text = try readText(file)
             var measurement = try PerplexityMeasurement(context: ctx)
             let pieces = try measurement.chunks(of: codec.encode(text), limit: chunks)
             let scoredInputs = pieces.flatMap { $0.dropFirst(measurement.firstScored) }
-            let baseSource = try base.map { try BaseLogits(path: $0, threads: threads, vocabularySize: vocabularySize, scoredInputs: scoredInputs) }
+            let baseSource = try base.map { try BaseLogits(path: $0, threads: threads, vocabularySize: vocabularySize, scoredInputs: scoredInputs, context: ctx) }
 
             let progress = ProgressBar(label: "perplexity")
             var saved: [Float] = []
@@ -107,7 +109,7 @@ enum BaseLogits {
     case dump(LogitsDump)
 
     /// A dump written by `--save-logits` for the same scored tokens, or a model of the same vocabulary.
-    init(path: String, threads: Int, vocabularySize: Int, scoredInputs: [Int32]) throws {
+    init(path: String, threads: Int, vocabularySize: Int, scoredInputs: [Int32], context: Int) throws {
         if let dump = try? LogitsDump.read(path) {
             guard dump.vocabularySize == vocabularySize else {
                 throw PerplexityError("\(path): the dump has \(dump.vocabularySize) logits per token, the model \(vocabularySize)")
@@ -122,7 +124,8 @@ enum BaseLogits {
         guard weights.hyperparameters.vocabularySize == vocabularySize else {
             throw PerplexityError("\(path): the base has a vocabulary of \(weights.hyperparameters.vocabularySize), the model \(vocabularySize)")
         }
-        self = .model(try RWKV7Session(model: try RWKV7Model(weights), threads: threads))
+        self = .model(try RWKV7Session(model: try RWKV7Model(weights), threads: threads,
+                                       contextLimit: max(RWKV7Session.defaultContextLimit, context)))
     }
 
     func rows(chunk index: Int, _ piece: ArraySlice<Int32>, firstScored: Int) throws -> [[Float]] {

@@ -26,13 +26,13 @@ extern void __libc_free(void *);
 
 static atomic_int counting;
 static atomic_long allocations;
-static __thread int tracked;
+static __thread int tracked, counted;
 static __thread long live_bytes, peak_bytes, base_bytes;
 
 static inline void *note(void *p) {
+    if (counted && p && atomic_load_explicit(&counting, memory_order_relaxed))
+        atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed);
     if (tracked && p) {
-        if (atomic_load_explicit(&counting, memory_order_relaxed))
-            atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed);
         live_bytes += (long)malloc_usable_size(p);
         if (live_bytes > peak_bytes) peak_bytes = live_bytes;
     }
@@ -44,6 +44,7 @@ static inline void forget(void *p) {
 }
 
 void rwkv_malloc_counter_track_current_thread(int on) { tracked = on; }
+void rwkv_malloc_counter_count_current_thread(int on) { counted = on; }
 
 void *malloc(size_t size) { return note(__libc_malloc(size)); }
 void *calloc(size_t n, size_t size) { return note(__libc_calloc(n, size)); }
@@ -84,6 +85,7 @@ long rwkv_malloc_counter_peak_bytes(void) { return peak_bytes - base_bytes; }
 #else
 int rwkv_malloc_counter_available(void) { return 0; }
 void rwkv_malloc_counter_track_current_thread(int on) { (void)on; }
+void rwkv_malloc_counter_count_current_thread(int on) { (void)on; }
 void rwkv_malloc_counter_start(void) {}
 long rwkv_malloc_counter_stop(void) { return -1; }
 void rwkv_malloc_counter_reset_peak(void) {}

@@ -24,8 +24,8 @@ extension TensorTestSuite {
             try executor.bind("s", try Tensor(zeros: .f32, Shape(64, 64, 2)))
             for _ in 0..<5 { try executor.run() }
             // Count the executor's own threads (the caller and every team member), not other tests'.
-            executor.forEachThread { _, _, _ in rwkv_malloc_counter_track_current_thread(1) }
-            defer { executor.forEachThread { _, _, _ in rwkv_malloc_counter_track_current_thread(0) } }
+            executor.forEachThread { _, _, _ in rwkv_malloc_counter_count_current_thread(1) }
+            defer { executor.forEachThread { _, _, _ in rwkv_malloc_counter_count_current_thread(0) } }
             rwkv_malloc_counter_start()
             for _ in 0..<200 { try executor.run() }
             let allocations = rwkv_malloc_counter_stop()

@@ -2,10 +2,13 @@
 #define RWKV_MALLOC_COUNTER_H
 /// 1 where the heap entry points are interposed (glibc, no sanitizer); 0 where the counters below do nothing.
 int rwkv_malloc_counter_available(void);
-/// Counts (or stops counting) the heap allocations of the calling thread; other threads (other tests
-/// running in parallel) are never counted.
+/// Counts (or stops counting) the heap allocations of the calling thread between start and stop; other
+/// threads (other tests running in parallel) are never counted.
+void rwkv_malloc_counter_count_current_thread(int on);
+/// Tracks (or stops tracking) the calling thread's live and peak heap bytes (a thread tracked for its peak is
+/// not counted by start/stop: another test may be counting meanwhile).
 void rwkv_malloc_counter_track_current_thread(int on);
-/// Starts counting heap allocations made by tracked threads.
+/// Starts counting heap allocations made by counted threads.
 void rwkv_malloc_counter_start(void);
 /// Stops counting and returns the number of allocations since the last start.
 long rwkv_malloc_counter_stop(void);
