@@ -43,7 +43,7 @@ public struct RWKV7GraphBuilder {
     /// Sequences decoded together (one token each when > 1).
     public let sequences: Int
     /// RWKV-7b: rows of the attention caches (the longest context a state can hold).
-    public var contextCapacity = 4096
+    public var contextCapacity = RWKV7Session.defaultContextLimit
 
     /// RWKV-7b DeepEmbedAttention's soft cap and score scale: `64 · tanh(q·k / 1024)`.
     static let attentionSoftCap: Float = 64, attentionScale: Float = 1.0 / 1024
