@@ -63,6 +63,10 @@ public final class RWKV7Batch {
     /// RWKV-7b: tokens in the context of the sequence in `slot` (0 for other models).
     public func position(slot: Int) -> Int { attentionTensors.isEmpty ? 0 : positions[slot] }
 
+    /// RWKV-7b: whether the context in `slot` holds ``contextLimit`` tokens, so that no more can be fed
+    /// (always false for other models).
+    public func isContextFull(slot: Int) -> Bool { !attentionTensors.isEmpty && positions[slot] >= contextLimit }
+
     /// RWKV-7b: refuses `count` more tokens in `slot` past the context limit (other models have no limit).
     private func checkContext(slot: Int, adding count: Int) throws {
         guard !attentionTensors.isEmpty, positions[slot] + count > contextLimit else { return }

@@ -34,8 +34,6 @@ public final class InferenceEngine: @unchecked Sendable {
     public let vocabularySize: Int
     let metrics: ServerMetrics
     private let batch: RWKV7Batch
-    /// RWKV-7b: sequences end (`length`) when their context is full, and longer prompts are refused.
-    private let hasContextLimit: Bool
     /// The slot where prompts are prefilled (after the `parallel` decode slots).
     private var prefillSlot: Int { parallel }
 
@@ -64,7 +62,6 @@ public final class InferenceEngine: @unchecked Sendable {
         self.metrics = metrics
         vocabularySize = model.hyperparameters.vocabularySize
         batch = try RWKV7Batch(model: model, capacity: parallel + 1, threads: threads, contextLimit: contextLimit)
-        hasContextLimit = model.hyperparameters.hasAttention
         cache = StateCache(capacityBytes: cacheBytes)
     }
 
@@ -99,7 +96,8 @@ public final class InferenceEngine: @unchecked Sendable {
         if let bad = job.promptTokens.first(where: { $0 < 0 || Int($0) >= vocabularySize }) {
             throw ServerError(400, "token id \(bad) is outside the vocabulary (0..<\(vocabularySize))", param: "prompt")
         }
-        if hasContextLimit && job.promptTokens.count > batch.contextLimit {
+        // RWKV-7b: a prompt must fit in a sequence's context.
+        if batch.model.hyperparameters.hasAttention && job.promptTokens.count > batch.contextLimit {
             throw ServerError(400, "the prompt has \(job.promptTokens.count) tokens, more than the context limit of \(batch.contextLimit)", param: "prompt")
         }
         let (stream, continuation) = AsyncStream.makeStream(of: GenerationEvent.self, bufferingPolicy: .unbounded)
@@ -254,7 +252,7 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         var reason = sequence.accept(token, bytes: codec.bytes(of: token))
         // RWKV-7b: a full context cannot take the token just sampled; the reply ends there.
-        if reason == nil && hasContextLimit && batch.position(slot: slot) >= batch.contextLimit { reason = sequence.finish(.length) }
+        if reason == nil && batch.isContextFull(slot: slot) { reason = sequence.finish(.length) }
         if token != 0 { metrics.generatedTokens.increment() }
         if reason != nil {
             cache.insert(sequence.fed, batch.state(slot: slot))
