@@ -99,13 +99,19 @@ func eventually(_ seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
         let long = String(repeating: "The cat sat on the mat and looked at the sun. ", count: 40)  // 1,840 tokens: 115 chunks
         let late = try engine.submit(ProjectModel.job(long, maxTokens: 1, temperature: 0))
         let order = OrderLog()
-        async let lateDone: Void = { for await _ in late {}; await order.mark("late") }()
+        async let lateDone: Outcome = {
+            let outcome = await Outcome.collect(late)
+            await order.mark("late")
+            return outcome
+        }()
         var piecesBeforeLate = 0
+        var end: GenerationEvent?
         while let event = await iterator.next() {
-            if case .text = event, await !order.has("late") { piecesBeforeLate += 1 }
+            if case .text = event, await !order.has("late") { piecesBeforeLate += 1 } else if case .text = event {} else { end = event }
         }
-        await lateDone
-        #expect(piecesBeforeLate >= 100, "only \(piecesBeforeLate) tokens of the running stream while the long prompt was prefilled")
+        let lateOutcome = await lateDone
+        #expect(lateOutcome.failure == nil && lateOutcome.reason != nil, "the long prompt: \(lateOutcome)")
+        #expect(piecesBeforeLate >= 100, "only \(piecesBeforeLate) tokens of the running stream while the long prompt was prefilled; it ended with \(String(describing: end)), the long prompt with \(lateOutcome)")
     }
 
     /// A request counts as running from the moment it leaves the queue: a client that has its first token
@@ -122,9 +128,12 @@ func eventually(_ seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
                 var iterator = stream.makeAsyncIterator()
                 let first = await iterator.next()
                 let load = engine.load
+                // What followed, when the load was wrong (a failure or an early end names the cause).
+                var after: [GenerationEvent] = []
+                if load != (1, 0) { for _ in 0..<3 { if let event = await iterator.next() { after.append(event) } } }
                 withExtendedLifetime((stream, iterator)) {}
                 #expect(first.map(Self.isText) == true, "round \(round): \(String(describing: first))")
-                #expect(load.running == 1 && load.waiting == 0, "round \(round): \(load)")
+                #expect(load.running == 1 && load.waiting == 0, "round \(round): \(load), then \(after)")
             }
             #expect(await eventually { engine.load == (0, 0) }, "round \(round): \(engine.load)")
         }

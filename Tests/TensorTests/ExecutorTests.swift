@@ -129,6 +129,34 @@ extension TensorTestSuite {
             #expect(outputs[1] == outputs[0] && outputs[2] == outputs[0])
         }
 
+        /// Phases of one-unit tasks are thread 0's alone even when they are long and the other threads
+        /// are idle: with no barrier between two such phases, a unit taken over by another thread could
+        /// run before its inputs were written (CI saw a server's stream end early from this). Eight
+        /// threads on fewer cores, so that thread 0 is often descheduled mid-phase.
+        @Test func oneUnitPhasesAreNeverTakenOver() throws {
+            var graph = Graph()
+            let n = 1 << 16
+            let x = try graph.input("x", .f32, Shape(n, 1))
+            let ones = graph.weight(try Tensor([Float](repeating: 1, count: n), shape: Shape(n)))
+            let zeros = graph.weight(try Tensor(zeros: .f32, Shape(n)))
+            var rows = [x, x, x, x]
+            for _ in 0..<6 { rows = try rows.map { try graph.layerNorm($0, weight: ones, bias: zeros, eps: 1e-5) } }
+            try graph.output(try graph.add(try graph.add(rows[0], rows[1]), try graph.add(rows[2], rows[3])), "y")
+            let input = try randomTensor(Shape(n, 1), seed: 21)
+            let single = Executor(graph: graph, threads: 1)
+            try single.bind("x", input)
+            try single.run()
+            let want = try single.output("y").floats().map(\.bitPattern)
+            let executor = Executor(graph: graph, threads: 8)
+            #expect(executor.barrierCount == 1)
+            try executor.bind("x", input)
+            for run in 0..<300 {
+                try executor.run()
+                #expect(executor.unitsTakenOverInLastRun == 0, "run \(run)")
+                #expect(try executor.output("y").floats().map(\.bitPattern) == want, "run \(run)")
+            }
+        }
+
         @Test func stateWritesWaitForEveryReader() throws {
             // shift reads the state, store overwrites it: the shift must see the old value on every run.
             var graph = Graph()

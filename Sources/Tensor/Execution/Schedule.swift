@@ -4,8 +4,10 @@
 /// Each thread gets one contiguous run of each phase's units, balanced by estimated cost (units keep their
 /// task order, so a thread's share walks its weights in address order). A phase made only of one-unit tasks
 /// (a decode step's norms and token-shift mixes) is thread 0's alone, and no barrier separates two such
-/// phases, so their data stays in one core's cache. A share worth at least ``minimumSharedNanoseconds`` can
-/// be taken over from its back by threads that finish early, ``claimNanoseconds`` of work per claim.
+/// phases, so their data stays in one core's cache. A share of any other phase worth at least
+/// ``minimumSharedNanoseconds`` can be taken over from its back by threads that finish early,
+/// ``claimNanoseconds`` of work per claim. Never a serial phase's: with no barrier around it, a thread that
+/// took its units over could run them before their inputs exist, or after their consumers have read them.
 struct Schedule: Equatable {
     /// Units `first ..< end` of task `task`.
     struct Assignment: Equatable {
@@ -70,7 +72,7 @@ struct Schedule: Equatable {
                 let units = share.reduce(0) { $0 + Int($1.end - $1.first) }
                 let cost = share.reduce(0.0) { $0 + Double($1.end - $1.first) * unitCosts[Int($1.task)] }
                 shareUnits.append(Int32(units))
-                let sharable = threadCount > 1 && units > 1 && cost >= Self.minimumSharedNanoseconds
+                let sharable = threadCount > 1 && !serial[phase] && units > 1 && cost >= Self.minimumSharedNanoseconds
                 claimUnits.append(sharable ? Int32(max(1, min(units, Int(Self.claimNanoseconds / (cost / Double(units)))))) : 0)
             }
         }
