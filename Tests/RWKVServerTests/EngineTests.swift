@@ -107,7 +107,10 @@ func eventually(_ seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
         var piecesBeforeLate = 0
         var end: GenerationEvent?
         while let event = await iterator.next() {
-            if case .text = event, await !order.has("late") { piecesBeforeLate += 1 } else if case .text = event {} else { end = event }
+            switch event {
+            case .text: if await !order.has("late") { piecesBeforeLate += 1 }
+            default: end = event
+            }
         }
         let lateOutcome = await lateDone
         #expect(lateOutcome.failure == nil && lateOutcome.reason != nil, "the long prompt: \(lateOutcome)")
