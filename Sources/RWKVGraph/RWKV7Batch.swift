@@ -60,16 +60,19 @@ public final class RWKV7Batch {
         positionTensor = try Tensor(zeros: .i32, Shape(capacity))
     }
 
+    /// Whether slots hold a context that ``contextLimit`` bounds (RWKV-7b); other models' states have a fixed size.
+    public var hasContextLimit: Bool { !attentionTensors.isEmpty }
+
     /// RWKV-7b: tokens in the context of the sequence in `slot` (0 for other models).
-    public func position(slot: Int) -> Int { attentionTensors.isEmpty ? 0 : positions[slot] }
+    public func position(slot: Int) -> Int { hasContextLimit ? positions[slot] : 0 }
 
     /// RWKV-7b: whether the context in `slot` holds ``contextLimit`` tokens, so that no more can be fed
     /// (always false for other models).
-    public func isContextFull(slot: Int) -> Bool { !attentionTensors.isEmpty && positions[slot] >= contextLimit }
+    public func isContextFull(slot: Int) -> Bool { hasContextLimit && positions[slot] >= contextLimit }
 
     /// RWKV-7b: refuses `count` more tokens in `slot` past the context limit (other models have no limit).
     private func checkContext(slot: Int, adding count: Int) throws {
-        guard !attentionTensors.isEmpty, positions[slot] + count > contextLimit else { return }
+        guard hasContextLimit, positions[slot] + count > contextLimit else { return }
         throw ExecutionError("the context limit of \(contextLimit) tokens is reached: \(positions[slot]) in slot \(slot) and \(count) more given")
     }
 
@@ -82,7 +85,7 @@ public final class RWKV7Batch {
 
     /// Advances the positions of slots `first ..< first + count` by `tokens`.
     private func advance(_ first: Int, count: Int, by tokens: Int) {
-        guard !attentionTensors.isEmpty else { return }
+        guard hasContextLimit else { return }
         for slot in first..<(first + count) { positions[slot] += tokens }
     }
 

@@ -97,7 +97,7 @@ public final class InferenceEngine: @unchecked Sendable {
             throw ServerError(400, "token id \(bad) is outside the vocabulary (0..<\(vocabularySize))", param: "prompt")
         }
         // RWKV-7b: a prompt must fit in a sequence's context.
-        if batch.model.hyperparameters.hasAttention && job.promptTokens.count > batch.contextLimit {
+        if batch.hasContextLimit && job.promptTokens.count > batch.contextLimit {
             throw ServerError(400, "the prompt has \(job.promptTokens.count) tokens, more than the context limit of \(batch.contextLimit)", param: "prompt")
         }
         let (stream, continuation) = AsyncStream.makeStream(of: GenerationEvent.self, bufferingPolicy: .unbounded)
