@@ -1,8 +1,9 @@
 // The RWKV-specific ops: the WKV-7 recurrence, the bonus (Σ a·b·c)·v per head, and DeepEmbed's vector
 // times a per-token matrix.
 //
-// WKV-7, head size 64 (every released model). Decode: four value rows at a time, each row's state (64 floats)
-// in registers, the four rows' dependency chains (dot → sum → update → dot) interleaved. Prefill of a whole
+// WKV-7, head size 64 (every released model). Decode (one token per sequence): four value rows at a time,
+// read and written in place 16 lanes at a time, the four rows' dependency chains (dot → sum → update → dot)
+// interleaved. A few tokens: each row's state kept locally across the tokens. Prefill of a whole
 // head: the state transposed into a local block (`head_transposed`). Per row and token, in this order:
 //   sa = Σ_j S[j]·a[j];  S[j] = (S[j]·w[j] + sa·b[j]) + v[i]·k[j];  y[i] = Σ_j S[j]·r[j]
 
@@ -32,6 +33,30 @@ static inline __attribute__((always_inline)) void wkv_rows(const int ROWS, const
     }
     for (int q = 0; q < ROWS; q++)
         for (int c = 0; c < 4; c++) store16(state + (i + q) * 64 + 16 * c, s[q][c]);
+}
+
+/// One token (decode), rows [i, i + ROWS): the same arithmetic as `wkv_rows`, read from and written to the
+/// state in place, 16 lanes at a time (a local copy of the rows would be a 1 KiB memcpy in and out per unit).
+static inline __attribute__((always_inline)) void wkv_rows_one_token(const int ROWS, const float *r, const float *w,
+                                                                const float *k, const float *v, const float *a,
+                                                                const float *b, float *state, float *y, int64_t i) {
+    float sa[4];
+    for (int q = 0; q < ROWS; q++) {
+        const float *s = state + (i + q) * 64;
+        sa[q] = hsum16((load16(s) * load16(a) + load16(s + 16) * load16(a + 16)) +
+                       (load16(s + 32) * load16(a + 32) + load16(s + 48) * load16(a + 48)));
+    }
+    for (int q = 0; q < ROWS; q++) {
+        float *s = state + (i + q) * 64;
+        const float vi = v[i + q];
+        v16 product[4];
+        for (int c = 0; c < 4; c++) {
+            const v16 updated = (load16(s + 16 * c) * load16(w + 16 * c) + sa[q] * load16(b + 16 * c)) + vi * load16(k + 16 * c);
+            store16(s + 16 * c, updated);
+            product[c] = updated * load16(r + 16 * c);
+        }
+        y[i + q] = hsum16((product[0] + product[1]) + (product[2] + product[3]));
+    }
 }
 
 /// A whole head (64 rows) over several tokens, with the state transposed into a local [64 key][64 value]
@@ -87,6 +112,11 @@ static void wkv7_head64(const float *r, const float *w, const float *k, const fl
         return;
     }
     int64_t i = row0;
+    if (tokens == 1) {
+        for (; i + 4 <= row1; i += 4) wkv_rows_one_token(4, r, w, k, v, a, b, state, y, i);
+        for (; i < row1; i++) wkv_rows_one_token(1, r, w, k, v, a, b, state, y, i);
+        return;
+    }
     for (; i + 4 <= row1; i += 4) wkv_rows(4, r, w, k, v, a, b, state, y, stride, tokens, i);
     for (; i < row1; i++) wkv_rows(1, r, w, k, v, a, b, state, y, stride, tokens, i);
 }
