@@ -1,5 +1,5 @@
-// The r8 layouts (see kernels/matmul_r8.h): Q8_0 / Q4_0 rows interleaved by 8, and back. Plain byte moves,
-// compiled once for every CPU.
+// The r8 layouts (see kernels/matmul_r8.h and kernels/matmul_q4_Kr8.h): Q8_0 / Q4_0 / Q4_K rows interleaved
+// by 8, and back. Plain byte moves, compiled once for every CPU.
 #include "CKernels.h"
 
 #include <string.h>
@@ -8,7 +8,38 @@
 #define Q8_BYTES ((int64_t)sizeof(rwkv_block_q8_0))
 #define Q4_BYTES ((int64_t)sizeof(rwkv_block_q4_0))
 
-void rwkv_pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, int q4) {
+/// Copies `n` bytes from a row's block to its group block (`pack`) or back.
+static void move_bytes(uint8_t *row_bytes, uint8_t *group_bytes, size_t n, int pack) {
+    if (pack) memcpy(group_bytes, row_bytes, n);
+    else memcpy(row_bytes, group_bytes, n);
+}
+
+/// Q4_K block `b` of rows group·8 … group·8 + 7 (in `rows`) to or from its group block `group_bytes`.
+static void move_q4_K_group(uint8_t *rows, uint8_t *group_bytes, int64_t group, int64_t b, int64_t nb, int pack) {
+    for (int r = 0; r < 8; r++) {
+        uint8_t *in = rows + ((group * 8 + r) * nb + b) * (int64_t)sizeof(rwkv_block_q4_K);
+        move_bytes(in, group_bytes + 2 * r, 2, pack);           // d
+        move_bytes(in + 2, group_bytes + 16 + 2 * r, 2, pack);  // dmin
+        for (int i = 0; i < 12; i++) move_bytes(in + 4 + i, group_bytes + 32 + 8 * i + r, 1, pack);
+        for (int n = 0; n < 32; n++) move_bytes(in + 16 + 4 * n, group_bytes + 128 + 32 * n + 4 * r, 4, pack);
+    }
+}
+
+static void pack_q4_K(const void *src, void *dst, int64_t rows, int64_t k, int pack) {
+    const int64_t nb = k / 256, group_block = 8 * (int64_t)sizeof(rwkv_block_q4_K);
+    for (int64_t group = 0; group < rows / 8; group++)
+        for (int64_t b = 0; b < nb; b++) {
+            if (pack) move_q4_K_group((uint8_t *)src, (uint8_t *)dst + (group * nb + b) * group_block, group, b, nb, 1);
+            else move_q4_K_group((uint8_t *)dst, (uint8_t *)src + (group * nb + b) * group_block, group, b, nb, 0);
+        }
+}
+
+void rwkv_pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout) {
+    if (layout == RWKV_R8_Q4_K) {
+        pack_q4_K(src, dst, rows, k, 1);
+        return;
+    }
+    const int q4 = layout == RWKV_R8_Q4_0;
     const int64_t nb = k / 32, block = q4 ? Q4_BYTES : Q8_BYTES, group_block = 8 * block;
     for (int64_t group = 0; group < rows / 8; group++)
         for (int64_t b = 0; b < nb; b++) {
@@ -25,7 +56,12 @@ void rwkv_pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, int q4
         }
 }
 
-void rwkv_unpack_rows8(const void *src, void *dst, int64_t rows, int64_t k, int q4) {
+void rwkv_unpack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout) {
+    if (layout == RWKV_R8_Q4_K) {
+        pack_q4_K(src, dst, rows, k, 0);
+        return;
+    }
+    const int q4 = layout == RWKV_R8_Q4_0;
     const int64_t nb = k / 32, block = q4 ? Q4_BYTES : Q8_BYTES, group_block = 8 * block;
     for (int64_t group = 0; group < rows / 8; group++)
         for (int64_t b = 0; b < nb; b++) {

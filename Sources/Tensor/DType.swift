@@ -23,6 +23,8 @@ public enum DType: Int, CaseIterable, Sendable, CustomStringConvertible {
     case q2_K, q3_K, q4_K, q5_K, q6_K, iq4_xs
     /// In memory only: the activations of the K-quant matmuls (256 int8 quants, an f32 scale, sums of 16).
     case q8_K
+    /// In memory only: Q4_K weights with 8 rows interleaved super-block by super-block (as ``q4_0r8``).
+    case q4_Kr8
 
     /// The traits of this type.
     @inlinable public var traits: DTypeTraits { DTypeTraits.table[rawValue] }
@@ -56,6 +58,9 @@ public enum DType: Int, CaseIterable, Sendable, CustomStringConvertible {
 
     /// For the row-interleaved in-memory layouts, the file type they hold (nil otherwise).
     @inlinable public var interleavedFrom: DType? { traits.interleavedFrom }
+
+    /// The row-interleaved layout that holds matrices of this type, if there is one.
+    public var interleavedLayout: DType? { DType.allCases.first { $0.interleavedFrom == self } }
 
     /// Whether `--type` and `rwkv quantize` can produce this type: a file type with an encoder and a matmul.
     public var isProducible: Bool { isFileType && traits.fromFloat != nil && traits.matmul != nil }

@@ -46,8 +46,16 @@ public struct DTypeTraits: @unchecked Sendable {
     /// Naive vec-dot against activations of ``activationType``: the test oracle (nil for the r8 layouts,
     /// which the reference de-interleaves first).
     public let vecDot: VecDot?
-    /// For a layout with 8 rows interleaved: the type of its rows (see ``Tensor/deinterleavedRows()``).
-    public var interleavedFrom: DType? = nil
+    /// For a layout with 8 rows interleaved: the type of its rows (see ``Tensor/deinterleavedRows()``) and the
+    /// C layout that packs them.
+    public var interleaving: Interleaving? = nil
+    public var interleavedFrom: DType? { interleaving?.rows }
+
+    /// An in-memory layout of 8 interleaved rows of a file type.
+    public struct Interleaving: @unchecked Sendable {
+        public let rows: DType
+        let layout: rwkv_r8_layout
+    }
 
     /// The table, in ``DType`` order.
     public static let table: [DTypeTraits] = [
@@ -68,9 +76,9 @@ public struct DTypeTraits: @unchecked Sendable {
         DTypeTraits(name: "i32", ggufTypeID: 26, blockSize: 1, bytesPerBlock: 4, fromFloat: nil, toFloat: nil,
                     activationType: .i32, matmul: nil, vecDot: nil),
         DTypeTraits(name: "q8_0r8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q8_0>.size,
-                    fromFloat: nil, toFloat: nil, activationType: .q8_0s, matmul: \.matmul_q8_0r8, vecDot: nil, interleavedFrom: .q8_0),
+                    fromFloat: nil, toFloat: nil, activationType: .q8_0s, matmul: \.matmul_q8_0r8, vecDot: nil, interleaving: .init(rows: .q8_0, layout: RWKV_R8_Q8_0)),
         DTypeTraits(name: "q4_0r8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q4_0>.size,
-                    fromFloat: nil, toFloat: nil, activationType: .q8_0s, matmul: \.matmul_q4_0r8, vecDot: nil, interleavedFrom: .q4_0),
+                    fromFloat: nil, toFloat: nil, activationType: .q8_0s, matmul: \.matmul_q4_0r8, vecDot: nil, interleaving: .init(rows: .q4_0, layout: RWKV_R8_Q4_0)),
         DTypeTraits(name: "q8_0s", ggufTypeID: nil, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q8_0s>.size,
                     fromFloat: \.f32_to_q8_0s, toFloat: \.q8_0s_to_f32, activationType: .q8_0s, matmul: nil, vecDot: nil),
         block32("q4_1", ggufTypeID: 3, rwkvCppTypeID: 3, llamaFileType: 3, bytes: MemoryLayout<rwkv_block_q4_1>.size, from: \.f32_to_q4_1, to: \.q4_1_to_f32, matmul: \.matmul_q4_1),
@@ -85,6 +93,9 @@ public struct DTypeTraits: @unchecked Sendable {
         decoded("iq4_xs", ggufTypeID: 23, llamaFileType: 30, blockSize: 256, bytes: MemoryLayout<rwkv_block_iq4_xs>.size, from: nil, to: \.iq4_xs_to_f32, matmul: \.matmul_iq4_xs, fallback: .iq4_nl),
         DTypeTraits(name: "q8_K", ggufTypeID: nil, blockSize: 256, bytesPerBlock: MemoryLayout<rwkv_block_q8_K>.size,
                     fromFloat: \.f32_to_q8_K, toFloat: \.q8_K_to_f32, activationType: .q8_K, matmul: nil, vecDot: nil),
+        DTypeTraits(name: "q4_Kr8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 256, bytesPerBlock: MemoryLayout<rwkv_block_q4_K>.size,
+                    fromFloat: nil, toFloat: nil, activationType: .q8_K, matmul: \.matmul_q4_Kr8, vecDot: nil,
+                    interleaving: .init(rows: .q4_K, layout: RWKV_R8_Q4_K)),
     ]
 
     /// A K-quant multiplied against Q8_K activations on int8 dot products; its reference vec-dot decodes the

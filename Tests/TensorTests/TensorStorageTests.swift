@@ -58,11 +58,12 @@ extension TensorTestSuite {
 
         /// The r8 layouts hold the same blocks: interleaving and back restores the bytes, values are unchanged,
         /// and shapes that cannot be interleaved are refused.
-        @Test(arguments: [DType.q8_0, .q4_0])
+        @Test(arguments: [DType.q8_0, .q4_0, .q4_K])
         func interleavedRowsRoundTrip(_ type: DType) throws {
-            let plain = try randomTensor(Shape(96, 24), seed: 31).converted(to: type)
+            let k = 3 * type.blockSize
+            let plain = try randomTensor(Shape(k, 24), seed: 31).converted(to: type)
             let packed = try plain.interleavedRows()
-            #expect(packed.dtype == (type == .q8_0 ? .q8_0r8 : .q4_0r8) && packed.byteCount == plain.byteCount)
+            #expect(packed.dtype == type.interleavedLayout && packed.byteCount == plain.byteCount)
             #expect(packed.bytes != plain.bytes)
             #expect(try packed.deinterleavedRows().bytes == plain.bytes)
             #expect(packed.floats() == plain.floats())
@@ -70,13 +71,13 @@ extension TensorTestSuite {
             #expect(try plain.converted(to: .f32).converted(to: packed.dtype).bytes == packed.bytes)
             #expect(plain.interleavedForMatmul().dtype == packed.dtype)
             // Not interleavable: 12 rows, a vector, an F16 matrix (kept as they are by interleavedForMatmul).
-            let twelveRows = try randomTensor(Shape(64, 12), seed: 32).converted(to: type)
+            let twelveRows = try randomTensor(Shape(k, 12), seed: 32).converted(to: type)
             #expect(throws: TensorError.self) { try twelveRows.interleavedRows() }
             #expect(twelveRows.interleavedForMatmul().dtype == type)
             #expect(try randomTensor(Shape(64, 8), seed: 33).converted(to: .f16).interleavedForMatmul().dtype == .f16)
-            #expect(throws: TensorError.self) { try Tensor(zeros: packed.dtype, Shape(64, 12)) }
-            #expect(throws: TensorError.self) { try Tensor(zeros: packed.dtype, Shape(64)) }
-            #expect(throws: TensorError.self) { try packed.reshaped(Shape(96 * 3, 8)) }
+            #expect(throws: TensorError.self) { try Tensor(zeros: packed.dtype, Shape(k, 12)) }
+            #expect(throws: TensorError.self) { try Tensor(zeros: packed.dtype, Shape(k)) }
+            #expect(throws: TensorError.self) { try packed.reshaped(Shape(k * 3, 8)) }
             #expect(throws: TensorError.self) { try plain.deinterleavedRows() }
         }
 
@@ -187,7 +188,7 @@ extension TensorTestSuite {
                 #expect(placed.storage === arena.storage && placed.byteOffset == offset && placed.byteOffset % 64 == 0)
                 #expect(placed.shape == source.shape && placed.floats() == source.floats())
                 if source.isInterleavable {
-                    #expect(placed.dtype == (source.dtype == .q8_0 ? .q8_0r8 : .q4_0r8))
+                    #expect(placed.dtype == source.dtype.interleavedLayout)
                     #expect(placed.bytes == (try source.interleavedRows()).bytes)
                 } else {
                     #expect(placed.dtype == source.dtype && placed.bytes == source.bytes)

@@ -128,9 +128,9 @@ enum MatmulOps {
         let activations = node.inputs[1]
         var encoded = e.encoded[activations.id]
         if weight.dtype.interleavedFrom != nil {
-            // Interleaved rows: the plain rows against the same activations as Q8_0 blocks (f16 scale, quants).
+            // Interleaved rows: the plain rows against the same activations (Q8_0s as Q8_0 blocks: f16 scale, quants).
+            if weight.dtype.traits.activationType == .q8_0s { encoded = q8_0Blocks(fromQ8_0s: encoded) }
             weight = try weight.deinterleavedRows()
-            encoded = q8_0Blocks(fromQ8_0s: encoded)
         }
         let floats = e.input(node, 1)
         let k = weight.shape[0], m = weight.shape[1], tokens = e.graph.shape(activations)[1]

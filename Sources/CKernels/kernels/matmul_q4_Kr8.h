@@ -1,0 +1,144 @@
+// Q4_K with 8 rows interleaved (the "q4_Kr8" layout), against Q8_K activations.
+//
+// Layout of one group of 8 rows × one super-block of 256 columns (8 × 144 bytes, as in the file):
+//   [0, 16)      the 8 rows' d (f16);  [16, 32) their dmin (f16);
+//   [32, 128)    the rows' 12 packed scale bytes, byte i of row r at 32 + 8i + r;
+//   [128, 1152)  32 chunks of 32 bytes: chunk 8j + c holds, for row r at 4r, the row's quant bytes
+//                32j + 4c … 32j + 4c + 3, whose low nibbles are columns 64j + 4c … + 3 (sub-block 2j) and whose
+//                high nibbles are columns 64j + 32 + 4c … + 3 (sub-block 2j + 1).
+// One `vpmaddubsw` multiplies a chunk's nibbles (8 rows × 4, unsigned) by 4 activation bytes broadcast to every
+// lane and one `vpmaddwd` applies each row's sub-block scale, so each int32 lane is one row's exact sum
+// S = Σ_s scale_s · Σ q·x; the minimums give M = Σ_s min_s · (the activations' sum over sub-block s). Per (row,
+// token) the arithmetic is, super-block by super-block in order,
+//   sums = fma(float(S), d · d_x, sums);  mins = fma(float(M), dmin · d_x, mins);  and at the end sums − mins,
+// whatever the tile, the level or the thread count.
+
+#define Q4_KR8_GROUP_BYTES (8 * (int64_t)sizeof(rwkv_block_q4_K))
+#define Q4_KR8_QUANTS 128
+
+#if RWKV_SIMD
+
+/// The 8 rows' 6-bit scales and minimums, a byte per row, sub-blocks 0–3 and 4–7 (byte 8s + r).
+static inline void q4_Kr8_scales(const uint8_t *wb, __m256i *sc03, __m256i *sc47, __m256i *mn03, __m256i *mn47) {
+    const __m256i lo = _mm256_loadu_si256((const __m256i *)(wb + 32));
+    const __m256i mid = _mm256_loadu_si256((const __m256i *)(wb + 64));
+    const __m256i hi = _mm256_loadu_si256((const __m256i *)(wb + 96));
+    const __m256i six = _mm256_set1_epi8(0x3F), four = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8((char)0xC0);
+    *sc03 = _mm256_and_si256(lo, six);
+    *mn03 = _mm256_and_si256(mid, six);
+    *sc47 = _mm256_or_si256(_mm256_and_si256(hi, four), _mm256_srli_epi16(_mm256_and_si256(lo, top), 2));
+    *mn47 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(hi, 4), four), _mm256_srli_epi16(_mm256_and_si256(mid, top), 2));
+}
+
+/// Sub-block g (0–3) of `v` as 16-bit lanes [v_0, v_0, v_1, v_1, …, v_7, v_7]: each row's value beside both
+/// of its `vpmaddubsw` pair sums.
+static inline __m256i q4_Kr8_pairs(__m256i v, const int g) {
+    const __m128i half = g < 2 ? _mm256_castsi256_si128(v) : _mm256_extracti128_si256(v, 1);
+    const __m256i both = _mm256_set_m128i(half, half);
+    const char o = (char)(8 * (g & 1)), z = -1;
+    const __m256i control = _mm256_setr_epi8(o, z, o, z, o + 1, z, o + 1, z, o + 2, z, o + 2, z, o + 3, z, o + 3, z,
+                                             o + 4, z, o + 4, z, o + 5, z, o + 5, z, o + 6, z, o + 6, z, o + 7, z, o + 7, z);
+    return _mm256_shuffle_epi8(both, control);
+}
+
+/// Sub-blocks 2p and 2p + 1 (p = 0, 1 of `v`) as 16-bit lanes [v_0,2p, v_0,2p+1, v_1,2p, …].
+static inline __m256i q4_Kr8_min_pairs(__m256i v, const int p) {
+    const __m128i half = p == 0 ? _mm256_castsi256_si128(v) : _mm256_extracti128_si256(v, 1);
+    return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(half, _mm_srli_si128(half, 8)));
+}
+
+/// 8 rows × TB tokens of one group.
+static inline __attribute__((always_inline)) void tile_q4_Kr8(const uint8_t *wg, const rwkv_block_q8_K *x, float *out,
+                                                               int64_t nb, int64_t m, const int TB) {
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    __m256 sums[8], mins[8];
+    for (int t = 0; t < TB; t++) sums[t] = mins[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb = wg + b * Q4_KR8_GROUP_BYTES;
+        __m256i sc03, sc47, mn03, mn47;
+        q4_Kr8_scales(wb, &sc03, &sc47, &mn03, &mn47);
+        const __m256i scale[8] = {q4_Kr8_pairs(sc03, 0), q4_Kr8_pairs(sc03, 1), q4_Kr8_pairs(sc03, 2), q4_Kr8_pairs(sc03, 3),
+                                  q4_Kr8_pairs(sc47, 0), q4_Kr8_pairs(sc47, 1), q4_Kr8_pairs(sc47, 2), q4_Kr8_pairs(sc47, 3)};
+        __m256i isum[8];
+        for (int t = 0; t < TB; t++) isum[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++)
+            for (int c = 0; c < 8; c++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(wb + Q4_KR8_QUANTS + 32 * (8 * j + c)));
+                const __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+                for (int t = 0; t < TB; t++) {
+                    const int8_t *xq = x[t * nb + b].qs + 64 * j + 4 * c;
+                    const __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, broadcast4(xq)), scale[2 * j]);
+                    const __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, broadcast4(xq + 32)), scale[2 * j + 1]);
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(plo, phi));
+                }
+            }
+        const __m256i min_pairs[4] = {q4_Kr8_min_pairs(mn03, 0), q4_Kr8_min_pairs(mn03, 1), q4_Kr8_min_pairs(mn47, 0),
+                                      q4_Kr8_min_pairs(mn47, 1)};
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb));
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wb + 16)));
+        for (int t = 0; t < TB; t++) {
+            const rwkv_block_q8_K *xb = x + t * nb + b;
+            // The activations' sums over each sub-block of 32 (two sums of 16 each; at most 32 · 127).
+            const __m128i sub = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)xb->bsums), _mm_loadu_si128((const __m128i *)(xb->bsums + 8)));
+            __m256i im = _mm256_madd_epi16(min_pairs[0], _mm256_broadcastd_epi32(sub));
+            im = _mm256_add_epi32(im, _mm256_madd_epi16(min_pairs[1], _mm256_broadcastd_epi32(_mm_shuffle_epi32(sub, 0x55))));
+            im = _mm256_add_epi32(im, _mm256_madd_epi16(min_pairs[2], _mm256_broadcastd_epi32(_mm_shuffle_epi32(sub, 0xAA))));
+            im = _mm256_add_epi32(im, _mm256_madd_epi16(min_pairs[3], _mm256_broadcastd_epi32(_mm_shuffle_epi32(sub, 0xFF))));
+            const __m256 dx = _mm256_set1_ps(xb->d);
+            sums[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, dx), sums[t]);
+            mins[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(im), _mm256_mul_ps(dmin, dx), mins[t]);
+        }
+    }
+    for (int t = 0; t < TB; t++) _mm256_storeu_ps(out + t * m, _mm256_sub_ps(sums[t], mins[t]));
+}
+
+static void matmul_q4_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
+                          int64_t r0, int64_t r1) {
+    const uint8_t *w = (const uint8_t *)weights;
+    const rwkv_block_q8_K *x = (const rwkv_block_q8_K *)activations;
+    const int64_t nb = k / RWKV_QK_K, group_bytes = nb * Q4_KR8_GROUP_BYTES;
+    int64_t t = 0;
+    for (; t + 8 <= tokens; t += 8)
+        for (int64_t r = r0; r < r1; r += 8) tile_q4_Kr8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 8);
+    for (; t + 4 <= tokens; t += 4)
+        for (int64_t r = r0; r < r1; r += 8) tile_q4_Kr8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 4);
+    for (; t < tokens; t++)
+        for (int64_t r = r0; r < r1; r += 8) tile_q4_Kr8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 1);
+}
+
+#else  // portable: the same integers and the same float operations, one row at a time
+
+static void matmul_q4_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
+                          int64_t r0, int64_t r1) {
+    const uint8_t *w = (const uint8_t *)weights;
+    const rwkv_block_q8_K *x = (const rwkv_block_q8_K *)activations;
+    const int64_t nb = k / RWKV_QK_K;
+    for (int64_t t = 0; t < tokens; t++)
+        for (int64_t r = r0; r < r1; r++) {
+            const int lane = (int)(r % 8);
+            float sums = 0, mins = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *wb = w + (r / 8 * nb + b) * Q4_KR8_GROUP_BYTES;
+                const rwkv_block_q8_K *xb = x + t * nb + b;
+                uint8_t packed[12];
+                for (int i = 0; i < 12; i++) packed[i] = wb[32 + 8 * i + lane];
+                int32_t s_total = 0, m_total = 0;
+                for (int s = 0; s < 8; s++) {
+                    int scale, min;
+                    k_scale_min(packed, s, &scale, &min);
+                    int32_t dot = 0;
+                    for (int l = 0; l < 32; l++) {
+                        const uint8_t byte = wb[Q4_KR8_QUANTS + 32 * (8 * (s / 2) + l / 4) + 4 * lane + l % 4];
+                        dot += (s % 2 ? byte >> 4 : byte & 0x0F) * xb->qs[32 * s + l];
+                    }
+                    s_total += scale * dot;
+                    m_total += min * (xb->bsums[2 * s] + xb->bsums[2 * s + 1]);
+                }
+                sums = __builtin_fmaf((float)s_total, f16_to_f32(wb + 2 * lane) * xb->d, sums);
+                mins = __builtin_fmaf((float)m_total, f16_to_f32(wb + 16 + 2 * lane) * xb->d, mins);
+            }
+            out[t * m + r] = sums - mins;
+        }
+}
+
+#endif
