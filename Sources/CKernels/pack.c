@@ -1,5 +1,5 @@
-// The r8 layouts (see kernels/matmul_r8.h and kernels/matmul_q4_Kr8.h): Q8_0 / Q4_0 / Q4_K rows interleaved
-// by 8, and back. Plain byte moves, compiled once for every CPU.
+// The r8 layouts (see kernels/matmul_r8.h, matmul_q4_Kr8.h and matmul_q6_Kr8.h): Q8_0 / Q4_0 / Q4_K / Q6_K
+// rows interleaved by 8, and back. Plain byte moves, compiled once for every CPU.
 #include "CKernels.h"
 
 #include <string.h>
@@ -25,18 +25,37 @@ static void move_q4_K_group(uint8_t *rows, uint8_t *group_bytes, int64_t group, 
     }
 }
 
-static void pack_q4_K(const void *src, void *dst, int64_t rows, int64_t k, int pack) {
-    const int64_t nb = k / 256, group_block = 8 * (int64_t)sizeof(rwkv_block_q4_K);
+/// Q6_K block `b` of rows group·8 … group·8 + 7 (in `rows`) to or from its group block `group_bytes`.
+static void move_q6_K_group(uint8_t *rows, uint8_t *group_bytes, int64_t group, int64_t b, int64_t nb, int pack) {
+    for (int r = 0; r < 8; r++) {
+        uint8_t *in = rows + ((group * 8 + r) * nb + b) * (int64_t)sizeof(rwkv_block_q6_K);
+        move_bytes(in + 208, group_bytes + 2 * r, 2, pack);  // d
+        for (int s = 0; s < 16; s++) move_bytes(in + 192 + s, group_bytes + 16 + 8 * s + r, 1, pack);
+        // ql bytes 4n … 4n + 3 (half h, second 32 bytes of the half or not, column group c) and qh bytes 4u … 4u + 3.
+        for (int n = 0; n < 32; n++) {
+            const int h = n / 16, second = n % 16 / 8, c = n % 8;
+            move_bytes(in + 4 * n, group_bytes + 144 + 96 * (8 * h + c) + 32 * second + 4 * r, 4, pack);
+        }
+        for (int u = 0; u < 16; u++) move_bytes(in + 128 + 4 * u, group_bytes + 144 + 96 * u + 64 + 4 * r, 4, pack);
+    }
+}
+
+/// Interleaves (`pack`) or de-interleaves the super-blocks of a K-quant with an r8 layout.
+static void pack_k(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout, int pack) {
+    const int64_t block = layout == RWKV_R8_Q4_K ? (int64_t)sizeof(rwkv_block_q4_K) : (int64_t)sizeof(rwkv_block_q6_K);
+    const int64_t nb = k / 256, group_block = 8 * block;
+    uint8_t *rows_bytes = (uint8_t *)(pack ? src : dst), *groups = (uint8_t *)(pack ? dst : src);
     for (int64_t group = 0; group < rows / 8; group++)
         for (int64_t b = 0; b < nb; b++) {
-            if (pack) move_q4_K_group((uint8_t *)src, (uint8_t *)dst + (group * nb + b) * group_block, group, b, nb, 1);
-            else move_q4_K_group((uint8_t *)dst, (uint8_t *)src + (group * nb + b) * group_block, group, b, nb, 0);
+            uint8_t *group_bytes = groups + (group * nb + b) * group_block;
+            if (layout == RWKV_R8_Q4_K) move_q4_K_group(rows_bytes, group_bytes, group, b, nb, pack);
+            else move_q6_K_group(rows_bytes, group_bytes, group, b, nb, pack);
         }
 }
 
 void rwkv_pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout) {
-    if (layout == RWKV_R8_Q4_K) {
-        pack_q4_K(src, dst, rows, k, 1);
+    if (layout == RWKV_R8_Q4_K || layout == RWKV_R8_Q6_K) {
+        pack_k(src, dst, rows, k, layout, 1);
         return;
     }
     const int q4 = layout == RWKV_R8_Q4_0;
@@ -57,8 +76,8 @@ void rwkv_pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r
 }
 
 void rwkv_unpack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout) {
-    if (layout == RWKV_R8_Q4_K) {
-        pack_q4_K(src, dst, rows, k, 0);
+    if (layout == RWKV_R8_Q4_K || layout == RWKV_R8_Q6_K) {
+        pack_k(src, dst, rows, k, layout, 0);
         return;
     }
     const int q4 = layout == RWKV_R8_Q4_0;

@@ -139,18 +139,19 @@ extension TensorTestSuite {
             }
         }
 
-        /// Q4_K interleaved by 8 rows on the gguf-py fixture blocks (every kind of scale and minimum) cycled into
-        /// 16 rows of 768: the r8 kernel against the reference on the plain rows, the error measured against
-        /// Σ|w·x| as above; every level and thread count gives the same bits (checked by the helper).
-        @Test func interleavedQ4_KOnFileBlocks() throws {
-            let blocks = Array(try Fixtures.data("quant/q4_K.blocks"))
-            let blockBytes = DType.q4_K.bytesPerBlock, count = blocks.count / blockBytes
+        /// Q4_K and Q6_K interleaved by 8 rows on the gguf-py fixture blocks (every kind of scale and minimum)
+        /// cycled into 16 rows of 768: the r8 kernel against the reference on the plain rows, the error measured
+        /// against Σ|w·x| as above; every level and thread count gives the same bits (checked by the helper).
+        @Test(arguments: [DType.q4_K, .q6_K])
+        func interleavedKQuantsOnFileBlocks(_ type: DType) throws {
+            let blocks = Array(try Fixtures.data("quant/\(type).blocks"))
+            let blockBytes = type.bytesPerBlock, count = blocks.count / blockBytes
             let k = 768, rows = 16
             let bytes = (0..<(rows * k / 256)).flatMap { i in blocks[(i % count * blockBytes)..<((i % count + 1) * blockBytes)] }
-            let plain = try Tensor(zeros: .q4_K, Shape(k, rows))
+            let plain = try Tensor(zeros: type, Shape(k, rows))
             plain.withUnsafeMutableBytes { $0.copyBytes(from: bytes) }
             let weight = try plain.interleavedRows()
-            #expect(weight.dtype == .q4_Kr8 && weight.byteCount == plain.byteCount)
+            #expect(weight.dtype == type.interleavedLayout && weight.byteCount == plain.byteCount)
             let w = plain.floats()
             for t in [1, 5, 8, 19] {
                 let x = try randomTensor(Shape(k, t), seed: UInt64(k + t))
@@ -195,16 +196,17 @@ extension TensorTestSuite {
             (.q8_0, 32, 8, 1), (.q8_0, 96, 40, 5), (.q8_0, 3072, 24, 9), (.q8_0, 64, 200, 2),
             (.q4_0, 32, 16, 3), (.q4_0, 160, 72, 4), (.q4_0, 768, 40, 7), (.q4_0, 64, 136, 13),
             (.q4_K, 256, 8, 1), (.q4_K, 512, 40, 5), (.q4_K, 768, 24, 9), (.q4_K, 256, 136, 13),
+            (.q6_K, 256, 8, 1), (.q6_K, 512, 40, 5), (.q6_K, 768, 24, 9), (.q6_K, 256, 136, 13),
         ]
 
         @Test(arguments: interleavedCases)
         func interleavedMatmul(_ type: DType, k: Int, m: Int, t: Int) throws {
             let weight = try randomTensor(Shape(k, m), scale: 0.5, seed: UInt64(k * m + 1)).converted(to: type).interleavedRows()
             let x = try randomTensor(Shape(k, t), seed: UInt64(k + t + 1))
-            // Q4_K subtracts its minimums' term from the scaled sums, which cancel: its error is measured against
-            // Σ|w·x| (as for the file block types).
+            // The K-quants subtract their minimums' (offset's) term from the scaled sums, which cancel: their error
+            // is measured against Σ|w·x| (as for the file block types).
             var errorScales: [[Float]]? = nil
-            if type == .q4_K {
+            if type.blockSize == 256 {
                 let w = weight.floats(), xs = x.floats()
                 errorScales = [(0..<t).flatMap { token in (0..<m).map { row in (0..<k).reduce(Float(0)) { $0 + abs(w[row * k + $1] * xs[token * k + $1]) } } }]
             }
@@ -213,7 +215,7 @@ extension TensorTestSuite {
 
         /// Per (row, token) the interleaved kernels do the same arithmetic in a 4-token tile and alone, so a
         /// prefill column equals a decode of that token bit for bit.
-        @Test(arguments: [DType.q8_0, .q4_0, .q4_K])
+        @Test(arguments: [DType.q8_0, .q4_0, .q4_K, .q6_K])
         func interleavedPrefillColumnsEqualDecode(_ type: DType) throws {
             let k = 256, m = 48, t = 6
             let weight = try randomTensor(Shape(k, m), scale: 0.5, seed: 41).converted(to: type).interleavedRows()

@@ -1,0 +1,128 @@
+// Q6_K with 8 rows interleaved (the "q6_Kr8" layout), against Q8_K activations.
+//
+// Layout of one group of 8 rows × one super-block of 256 columns (8 × 210 bytes, as in the file):
+//   [0, 16)       the 8 rows' d (f16);
+//   [16, 144)     their int8 scales, scale s (one per 16 columns) of row r at 16 + 8s + r;
+//   [144, 1680)   16 units of 96 bytes, in the order they are read: for half h (0, 1) and column group c
+//                 (0–7), unit 8h + c holds three chunks of 32 bytes, row r's 4 bytes at 4r in each: `ql` bytes
+//                 64h + 4c … + 3, `ql` bytes 64h + 32 + 4c … + 3 and `qh` bytes 32h + 4c … + 3.
+// A unit gives the four quarters q (0–3) of columns 128h + 32q + 4c … + 3: the low nibbles of the first chunk (q = 0) and
+// of the second (q = 1), then their high nibbles (q = 2, 3), each with two bits of the `qh` bytes on top
+// (bits 2q, 2q + 1), unsigned 0…63 with scale 8h + 2q + c/4. `vpmaddubsw` multiplies them by 4 broadcast
+// activation bytes, `vpmaddwd` by each row's scale; the −32 offset comes from the activations' sums of 16:
+// per (row, token) and super-block the exact integer S = Σ_s scale_s · (Σ q·x − 32 · Σ x), then
+// acc = fma(float(S), d · d_x, acc), super-block by super-block in order, at every level, tile and thread count.
+
+#define Q6_KR8_GROUP_BYTES (8 * (int64_t)sizeof(rwkv_block_q6_K))
+#define Q6_KR8_SCALES 16
+#define Q6_KR8_UNITS 144
+
+#if RWKV_SIMD
+
+/// Scale s of the 8 rows as 16-bit lanes [s_0, s_0, s_1, s_1, …] (sign-extended).
+static inline __m256i q6_Kr8_scale(const uint8_t *wb, int s) {
+    const __m128i v = _mm_loadl_epi64((const __m128i *)(wb + Q6_KR8_SCALES + 8 * s));
+    return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(v, v));
+}
+
+/// 8 rows × TB tokens of one group.
+static inline __attribute__((always_inline)) void tile_q6_Kr8(const uint8_t *wg, const rwkv_block_q8_K *x, float *out,
+                                                               int64_t nb, int64_t m, const int TB) {
+    const __m256i low = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(0x30);
+    __m256 acc[8];
+    for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb = wg + b * Q6_KR8_GROUP_BYTES;
+        for (int64_t line = 0; line < Q6_KR8_GROUP_BYTES; line += 64) _mm_prefetch((const char *)wb + 2 * Q6_KR8_GROUP_BYTES + line, _MM_HINT_T0);
+        __m256i scale[16], isum[8];
+        for (int s = 0; s < 16; s++) scale[s] = q6_Kr8_scale(wb, s);
+        for (int t = 0; t < TB; t++) isum[t] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++)
+            for (int c = 0; c < 8; c++) {
+                const uint8_t *unit = wb + Q6_KR8_UNITS + 96 * (8 * h + c);
+                const __m256i l0 = _mm256_loadu_si256((const __m256i *)unit);
+                const __m256i l1 = _mm256_loadu_si256((const __m256i *)(unit + 32));
+                const __m256i hb = _mm256_loadu_si256((const __m256i *)(unit + 64));
+                const __m256i q[4] = {
+                    _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_and_si256(_mm256_slli_epi16(hb, 4), two)),
+                    _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_and_si256(_mm256_slli_epi16(hb, 2), two)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(hb, two)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_and_si256(_mm256_srli_epi16(hb, 2), two)),
+                };
+                for (int t = 0; t < TB; t++) {
+                    const int8_t *xq = x[t * nb + b].qs + 128 * h + 4 * c;
+                    __m256i sum = _mm256_setzero_si256();
+                    for (int quarter = 0; quarter < 4; quarter++)
+                        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[quarter], broadcast4(xq + 32 * quarter)),
+                                                                      scale[8 * h + 2 * quarter + c / 4]));
+                    isum[t] = _mm256_add_epi32(isum[t], sum);
+                }
+            }
+        // The offset: 32 · Σ_s scale_s · (the activations' sum over group s), from pairs of groups.
+        __m256i pairs[8];
+        for (int i = 0; i < 8; i++) {
+            const __m128i a = _mm_loadl_epi64((const __m128i *)(wb + Q6_KR8_SCALES + 16 * i));
+            const __m128i bb = _mm_loadl_epi64((const __m128i *)(wb + Q6_KR8_SCALES + 16 * i + 8));
+            pairs[i] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, bb));
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb));
+        for (int t = 0; t < TB; t++) {
+            const rwkv_block_q8_K *xb = x + t * nb + b;
+            __m256i offset = _mm256_setzero_si256();
+            for (int i = 0; i < 8; i++) {
+                int32_t sums;
+                memcpy(&sums, xb->bsums + 2 * i, 4);
+                offset = _mm256_add_epi32(offset, _mm256_madd_epi16(pairs[i], _mm256_set1_epi32(sums)));
+            }
+            const __m256i total = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(offset, 5));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(d, _mm256_set1_ps(xb->d)), acc[t]);
+        }
+    }
+    for (int t = 0; t < TB; t++) _mm256_storeu_ps(out + t * m, acc[t]);
+}
+
+static void matmul_q6_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
+                          int64_t r0, int64_t r1) {
+    const uint8_t *w = (const uint8_t *)weights;
+    const rwkv_block_q8_K *x = (const rwkv_block_q8_K *)activations;
+    const int64_t nb = k / RWKV_QK_K, group_bytes = nb * Q6_KR8_GROUP_BYTES;
+    int64_t t = 0;
+    for (; t + 8 <= tokens; t += 8)
+        for (int64_t r = r0; r < r1; r += 8) tile_q6_Kr8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 8);
+    for (; t + 4 <= tokens; t += 4)
+        for (int64_t r = r0; r < r1; r += 8) tile_q6_Kr8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 4);
+    for (; t < tokens; t++)
+        for (int64_t r = r0; r < r1; r += 8) tile_q6_Kr8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 1);
+}
+
+#else  // portable: the same integers and the same float operations, one row at a time
+
+static void matmul_q6_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
+                          int64_t r0, int64_t r1) {
+    const uint8_t *w = (const uint8_t *)weights;
+    const rwkv_block_q8_K *x = (const rwkv_block_q8_K *)activations;
+    const int64_t nb = k / RWKV_QK_K;
+    for (int64_t t = 0; t < tokens; t++)
+        for (int64_t r = r0; r < r1; r++) {
+            const int lane = (int)(r % 8);
+            float acc = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *wb = w + (r / 8 * nb + b) * Q6_KR8_GROUP_BYTES;
+                const rwkv_block_q8_K *xb = x + t * nb + b;
+                int32_t total = 0, offset = 0;
+                for (int v = 0; v < RWKV_QK_K; v++) {
+                    const int h = v / 128, quarter = v % 128 / 32, l = v % 32;
+                    const uint8_t *unit = wb + Q6_KR8_UNITS + 96 * (8 * h + l / 4) + 4 * lane + l % 4;
+                    const uint8_t lowbyte = unit[32 * (quarter % 2)], highbyte = unit[64];
+                    const int q = (quarter < 2 ? lowbyte & 0x0F : lowbyte >> 4) | (highbyte >> (2 * quarter) & 3) << 4;
+                    total += (int8_t)wb[Q6_KR8_SCALES + 8 * (8 * h + 2 * quarter + l / 16) + lane] * q * xb->qs[v];
+                }
+                for (int s = 0; s < 16; s++) offset += (int8_t)wb[Q6_KR8_SCALES + 8 * s + lane] * xb->bsums[s];
+                total -= offset * 32;
+                acc = __builtin_fmaf((float)total, f16_to_f32(wb + 2 * lane) * xb->d, acc);
+            }
+            out[t * m + r] = acc;
+        }
+}
+
+#endif
