@@ -93,18 +93,29 @@ static inline __attribute__((always_inline)) void tile_q4_Kr8(const uint8_t *wg,
     for (int t = 0; t < TB; t++) _mm256_storeu_ps(out + t * m, _mm256_sub_ps(sums[t], mins[t]));
 }
 
-static void matmul_q4_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
-                          int64_t r0, int64_t r1) {
+/// A K-quant r8 tile: one group of 8 rows (its first super-block at `wg`) × TB tokens.
+typedef void (*k_r8_tile)(const uint8_t *wg, const rwkv_block_q8_K *x, float *out, int64_t nb, int64_t m, const int TB);
+
+/// Rows [r0, r1) of a K-quant r8 matmul by `tile`, tokens 8, then 4, then 1 at a time (inlined with a constant
+/// `tile`, so each call's TB is a constant the tile is compiled for).
+static inline __attribute__((always_inline)) void matmul_k_r8(const k_r8_tile tile, int64_t group_block, const void *weights,
+                                                              const void *activations, float *out, int64_t k, int64_t m,
+                                                              int64_t tokens, int64_t r0, int64_t r1) {
     const uint8_t *w = (const uint8_t *)weights;
     const rwkv_block_q8_K *x = (const rwkv_block_q8_K *)activations;
-    const int64_t nb = k / RWKV_QK_K, group_bytes = nb * Q4_KR8_GROUP_BYTES;
+    const int64_t nb = k / RWKV_QK_K, group_bytes = nb * group_block;
     int64_t t = 0;
     for (; t + 8 <= tokens; t += 8)
-        for (int64_t r = r0; r < r1; r += 8) tile_q4_Kr8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 8);
+        for (int64_t r = r0; r < r1; r += 8) tile(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 8);
     for (; t + 4 <= tokens; t += 4)
-        for (int64_t r = r0; r < r1; r += 8) tile_q4_Kr8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 4);
+        for (int64_t r = r0; r < r1; r += 8) tile(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 4);
     for (; t < tokens; t++)
-        for (int64_t r = r0; r < r1; r += 8) tile_q4_Kr8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 1);
+        for (int64_t r = r0; r < r1; r += 8) tile(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 1);
+}
+
+static void matmul_q4_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
+                          int64_t r0, int64_t r1) {
+    matmul_k_r8(tile_q4_Kr8, Q4_KR8_GROUP_BYTES, weights, activations, out, k, m, tokens, r0, r1);
 }
 
 #else  // portable: the same integers and the same float operations, one row at a time

@@ -83,16 +83,7 @@ static inline __attribute__((always_inline)) void tile_q6_Kr8(const uint8_t *wg,
 
 static void matmul_q6_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
                           int64_t r0, int64_t r1) {
-    const uint8_t *w = (const uint8_t *)weights;
-    const rwkv_block_q8_K *x = (const rwkv_block_q8_K *)activations;
-    const int64_t nb = k / RWKV_QK_K, group_bytes = nb * Q6_KR8_GROUP_BYTES;
-    int64_t t = 0;
-    for (; t + 8 <= tokens; t += 8)
-        for (int64_t r = r0; r < r1; r += 8) tile_q6_Kr8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 8);
-    for (; t + 4 <= tokens; t += 4)
-        for (int64_t r = r0; r < r1; r += 8) tile_q6_Kr8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 4);
-    for (; t < tokens; t++)
-        for (int64_t r = r0; r < r1; r += 8) tile_q6_Kr8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 1);
+    matmul_k_r8(tile_q6_Kr8, Q6_KR8_GROUP_BYTES, weights, activations, out, k, m, tokens, r0, r1);
 }
 
 #else  // portable: the same integers and the same float operations, one row at a time
