@@ -1,4 +1,4 @@
-// The r8 layouts (see kernels/matmul_r8.h, matmul_q4_Kr8.h and matmul_q6_Kr8.h): Q8_0 / Q4_0 / Q4_K / Q6_K
+// The r8 layouts (see kernels/matmul_r8.h and matmul_q{4,5,6}_Kr8.h): Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K
 // rows interleaved by 8, and back. Plain byte moves, compiled once for every CPU.
 #include "CKernels.h"
 
@@ -25,6 +25,22 @@ static void move_q4_K_group(uint8_t *rows, uint8_t *group_bytes, int64_t group, 
     }
 }
 
+/// Q5_K block `b` of rows group·8 … group·8 + 7 (in `rows`) to or from its group block `group_bytes`.
+static void move_q5_K_group(uint8_t *rows, uint8_t *group_bytes, int64_t group, int64_t b, int64_t nb, int pack) {
+    for (int r = 0; r < 8; r++) {
+        uint8_t *in = rows + ((group * 8 + r) * nb + b) * (int64_t)sizeof(rwkv_block_q5_K);
+        move_bytes(in, group_bytes + 2 * r, 2, pack);           // d
+        move_bytes(in + 2, group_bytes + 16 + 2 * r, 2, pack);  // dmin
+        for (int i = 0; i < 12; i++) move_bytes(in + 4 + i, group_bytes + 32 + 8 * i + r, 1, pack);
+        // Unit c: qh bytes 4c … 4c + 3, then qs bytes 32j + 4c … + 3 for j = 0…3.
+        for (int c = 0; c < 8; c++) {
+            uint8_t *unit = group_bytes + 128 + 160 * c + 4 * r;
+            move_bytes(in + 16 + 4 * c, unit, 4, pack);
+            for (int j = 0; j < 4; j++) move_bytes(in + 48 + 32 * j + 4 * c, unit + 32 + 32 * j, 4, pack);
+        }
+    }
+}
+
 /// Q6_K block `b` of rows group·8 … group·8 + 7 (in `rows`) to or from its group block `group_bytes`.
 static void move_q6_K_group(uint8_t *rows, uint8_t *group_bytes, int64_t group, int64_t b, int64_t nb, int pack) {
     for (int r = 0; r < 8; r++) {
@@ -42,19 +58,22 @@ static void move_q6_K_group(uint8_t *rows, uint8_t *group_bytes, int64_t group, 
 
 /// Interleaves (`pack`) or de-interleaves the super-blocks of a K-quant with an r8 layout.
 static void pack_k(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout, int pack) {
-    const int64_t block = layout == RWKV_R8_Q4_K ? (int64_t)sizeof(rwkv_block_q4_K) : (int64_t)sizeof(rwkv_block_q6_K);
+    const int64_t block = layout == RWKV_R8_Q4_K ? (int64_t)sizeof(rwkv_block_q4_K)
+                          : layout == RWKV_R8_Q5_K ? (int64_t)sizeof(rwkv_block_q5_K)
+                                                   : (int64_t)sizeof(rwkv_block_q6_K);
     const int64_t nb = k / 256, group_block = 8 * block;
     uint8_t *rows_bytes = (uint8_t *)(pack ? src : dst), *groups = (uint8_t *)(pack ? dst : src);
     for (int64_t group = 0; group < rows / 8; group++)
         for (int64_t b = 0; b < nb; b++) {
             uint8_t *group_bytes = groups + (group * nb + b) * group_block;
             if (layout == RWKV_R8_Q4_K) move_q4_K_group(rows_bytes, group_bytes, group, b, nb, pack);
+            else if (layout == RWKV_R8_Q5_K) move_q5_K_group(rows_bytes, group_bytes, group, b, nb, pack);
             else move_q6_K_group(rows_bytes, group_bytes, group, b, nb, pack);
         }
 }
 
 void rwkv_pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout) {
-    if (layout == RWKV_R8_Q4_K || layout == RWKV_R8_Q6_K) {
+    if (layout == RWKV_R8_Q4_K || layout == RWKV_R8_Q5_K || layout == RWKV_R8_Q6_K) {
         pack_k(src, dst, rows, k, layout, 1);
         return;
     }
@@ -76,7 +95,7 @@ void rwkv_pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r
 }
 
 void rwkv_unpack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout) {
-    if (layout == RWKV_R8_Q4_K || layout == RWKV_R8_Q6_K) {
+    if (layout == RWKV_R8_Q4_K || layout == RWKV_R8_Q5_K || layout == RWKV_R8_Q6_K) {
         pack_k(src, dst, rows, k, layout, 0);
         return;
     }

@@ -99,6 +99,9 @@ public struct DTypeTraits: @unchecked Sendable {
         DTypeTraits(name: "q6_Kr8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 256, bytesPerBlock: MemoryLayout<rwkv_block_q6_K>.size,
                     fromFloat: nil, toFloat: nil, activationType: .q8_K, matmul: \.matmul_q6_Kr8, vecDot: nil,
                     interleaving: .init(rows: .q6_K, layout: RWKV_R8_Q6_K)),
+        DTypeTraits(name: "q5_Kr8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 256, bytesPerBlock: MemoryLayout<rwkv_block_q5_K>.size,
+                    fromFloat: nil, toFloat: nil, activationType: .q8_K, matmul: \.matmul_q5_Kr8, vecDot: nil,
+                    interleaving: .init(rows: .q5_K, layout: RWKV_R8_Q5_K)),
     ]
 
     /// A K-quant multiplied against Q8_K activations on int8 dot products; its reference vec-dot decodes the

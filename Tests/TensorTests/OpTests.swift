@@ -139,10 +139,10 @@ extension TensorTestSuite {
             }
         }
 
-        /// Q4_K and Q6_K interleaved by 8 rows on the gguf-py fixture blocks (every kind of scale and minimum)
+        /// Q4_K, Q5_K and Q6_K interleaved by 8 rows on the gguf-py fixture blocks (every kind of scale and minimum)
         /// cycled into 16 rows of 768: the r8 kernel against the reference on the plain rows, the error measured
         /// against Σ|w·x| as above; every level and thread count gives the same bits (checked by the helper).
-        @Test(arguments: [DType.q4_K, .q6_K])
+        @Test(arguments: [DType.q4_K, .q5_K, .q6_K])
         func interleavedKQuantsOnFileBlocks(_ type: DType) throws {
             let blocks = Array(try Fixtures.data("quant/\(type).blocks"))
             let blockBytes = type.bytesPerBlock, count = blocks.count / blockBytes
@@ -196,6 +196,7 @@ extension TensorTestSuite {
             (.q8_0, 32, 8, 1), (.q8_0, 96, 40, 5), (.q8_0, 3072, 24, 9), (.q8_0, 64, 200, 2),
             (.q4_0, 32, 16, 3), (.q4_0, 160, 72, 4), (.q4_0, 768, 40, 7), (.q4_0, 64, 136, 13),
             (.q4_K, 256, 8, 1), (.q4_K, 512, 40, 5), (.q4_K, 768, 24, 9), (.q4_K, 256, 136, 13),
+            (.q5_K, 256, 8, 1), (.q5_K, 512, 40, 5), (.q5_K, 768, 24, 9), (.q5_K, 256, 136, 13),
             (.q6_K, 256, 8, 1), (.q6_K, 512, 40, 5), (.q6_K, 768, 24, 9), (.q6_K, 256, 136, 13),
         ]
 
@@ -215,7 +216,7 @@ extension TensorTestSuite {
 
         /// Per (row, token) the interleaved kernels do the same arithmetic in a 4-token tile and alone, so a
         /// prefill column equals a decode of that token bit for bit.
-        @Test(arguments: [DType.q8_0, .q4_0, .q4_K, .q6_K])
+        @Test(arguments: [DType.q8_0, .q4_0, .q4_K, .q5_K, .q6_K])
         func interleavedPrefillColumnsEqualDecode(_ type: DType) throws {
             let k = 256, m = 48, t = 6
             let weight = try randomTensor(Shape(k, m), scale: 0.5, seed: 41).converted(to: type).interleavedRows()

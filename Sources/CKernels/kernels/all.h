@@ -10,6 +10,7 @@
 #include "matmul_r8.h"
 #include "matmul_k.h"
 #include "matmul_q4_Kr8.h"
+#include "matmul_q5_Kr8.h"
 #include "matmul_q6_Kr8.h"
 #include "quantize_k.h"
 #include "rwkv.h"
@@ -62,6 +63,7 @@ const rwkv_kernels RWKV_TABLE = {
     .matmul_q8_0r8 = matmul_q8_0r8,
     .matmul_q4_0r8 = matmul_q4_0r8,
     .matmul_q4_Kr8 = matmul_q4_Kr8,
+    .matmul_q5_Kr8 = matmul_q5_Kr8,
     .matmul_q6_Kr8 = matmul_q6_Kr8,
     .matmul_q4_1 = matmul_q4_1,
     .matmul_q5_0 = matmul_q5_0,

@@ -47,6 +47,16 @@ static inline __m256i q4_Kr8_min_pairs(__m256i v, const int p) {
     return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(half, _mm_srli_si128(half, 8)));
 }
 
+/// The 8 rows' M = Σ_s min_s · (the activations' sum over sub-block s) for one token, from `q4_Kr8_min_pairs`.
+static inline __m256i q4_Kr8_min_sums(const __m256i min_pairs[4], const rwkv_block_q8_K *xb) {
+    // The activations' sums over each sub-block of 32 (two sums of 16 each; at most 32 · 127).
+    const __m128i sub = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)xb->bsums), _mm_loadu_si128((const __m128i *)(xb->bsums + 8)));
+    __m256i im = _mm256_madd_epi16(min_pairs[0], _mm256_broadcastd_epi32(sub));
+    im = _mm256_add_epi32(im, _mm256_madd_epi16(min_pairs[1], _mm256_broadcastd_epi32(_mm_shuffle_epi32(sub, 0x55))));
+    im = _mm256_add_epi32(im, _mm256_madd_epi16(min_pairs[2], _mm256_broadcastd_epi32(_mm_shuffle_epi32(sub, 0xAA))));
+    return _mm256_add_epi32(im, _mm256_madd_epi16(min_pairs[3], _mm256_broadcastd_epi32(_mm_shuffle_epi32(sub, 0xFF))));
+}
+
 /// 8 rows × TB tokens of one group.
 static inline __attribute__((always_inline)) void tile_q4_Kr8(const uint8_t *wg, const rwkv_block_q8_K *x, float *out,
                                                                int64_t nb, int64_t m, const int TB) {
@@ -79,12 +89,7 @@ static inline __attribute__((always_inline)) void tile_q4_Kr8(const uint8_t *wg,
         const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wb + 16)));
         for (int t = 0; t < TB; t++) {
             const rwkv_block_q8_K *xb = x + t * nb + b;
-            // The activations' sums over each sub-block of 32 (two sums of 16 each; at most 32 · 127).
-            const __m128i sub = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)xb->bsums), _mm_loadu_si128((const __m128i *)(xb->bsums + 8)));
-            __m256i im = _mm256_madd_epi16(min_pairs[0], _mm256_broadcastd_epi32(sub));
-            im = _mm256_add_epi32(im, _mm256_madd_epi16(min_pairs[1], _mm256_broadcastd_epi32(_mm_shuffle_epi32(sub, 0x55))));
-            im = _mm256_add_epi32(im, _mm256_madd_epi16(min_pairs[2], _mm256_broadcastd_epi32(_mm_shuffle_epi32(sub, 0xAA))));
-            im = _mm256_add_epi32(im, _mm256_madd_epi16(min_pairs[3], _mm256_broadcastd_epi32(_mm_shuffle_epi32(sub, 0xFF))));
+            const __m256i im = q4_Kr8_min_sums(min_pairs, xb);
             const __m256 dx = _mm256_set1_ps(xb->d);
             sums[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, dx), sums[t]);
             mins[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(im), _mm256_mul_ps(dmin, dx), mins[t]);

@@ -1,0 +1,123 @@
+// Q5_K with 8 rows interleaved (the "q5_Kr8" layout), against Q8_K activations: Q4_K's arithmetic
+// (matmul_q4_Kr8.h) on 5-bit quants.
+//
+// Layout of one group of 8 rows × one super-block of 256 columns (8 × 176 bytes, as in the file):
+//   [0, 32), [32, 128)  d, dmin and the transposed packed scale bytes, as q4_Kr8;
+//   [128, 1408)         8 units of 160 bytes, one per column group c (0–7), in the order they are read: first
+//                       the rows' `qh` bytes 4c … 4c + 3 (row r's at 4r), then for j = 0…3 the rows' `qs` bytes
+//                       32j + 4c … + 3 (row r's at 4r).
+// Quant chunk j of unit c gives columns 64j + 4c … + 3 (sub-block 2j, low nibbles, fifth bit = bit 2j of the
+// `qh` byte) and 64j + 32 + 4c … + 3 (sub-block 2j + 1, high nibbles, bit 2j + 1), unsigned 0…31.
+// Per (row, token), super-block by super-block in order, as Q4_K:
+//   sums = fma(float(S), d · d_x, sums);  mins = fma(float(M), dmin · d_x, mins);  and at the end sums − mins.
+
+#define Q5_KR8_GROUP_BYTES (8 * (int64_t)sizeof(rwkv_block_q5_K))
+#define Q5_KR8_UNITS 128
+#define Q5_KR8_UNIT_BYTES 160
+
+#if RWKV_SIMD
+
+/// Adds quant chunk j of unit c (8 rows × 4 columns of sub-blocks 2j and 2j + 1) times TB tokens to `isum`.
+static inline __attribute__((always_inline)) void q5_Kr8_chunk(const uint8_t *units, const int j, const int c,
+                                                                const __m256i scale[8], const rwkv_block_q8_K *x,
+                                                                int64_t nb, __m256i *isum, const int TB) {
+    const __m256i low = _mm256_set1_epi8(0x0F), fifth = _mm256_set1_epi8(0x10);
+    const uint8_t *unit = units + Q5_KR8_UNIT_BYTES * c;
+    // Bits 2j and 2j + 1 of `qh` (the fifth bits of sub-blocks 2j and 2j + 1) moved to bit 4: 16-bit shifts by at
+    // most 4, so bit 4 of each byte comes from the same byte.
+    const __m256i h = _mm256_loadu_si256((const __m256i *)unit);
+    const __m256i v = _mm256_loadu_si256((const __m256i *)(unit + 32 + 32 * j));
+    const __m256i h_lo = j < 2 ? _mm256_slli_epi16(h, 4 - 2 * j) : _mm256_srli_epi16(h, 2 * j - 4);
+    const __m256i h_hi = j < 2 ? _mm256_slli_epi16(h, 3 - 2 * j) : _mm256_srli_epi16(h, 2 * j - 3);
+    const __m256i lo = _mm256_or_si256(_mm256_and_si256(v, low), _mm256_and_si256(h_lo, fifth));
+    const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), _mm256_and_si256(h_hi, fifth));
+    for (int t = 0; t < TB; t++) {
+        const int8_t *xq = x[t * nb].qs + 64 * j + 4 * c;
+        const __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, broadcast4(xq)), scale[2 * j]);
+        const __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, broadcast4(xq + 32)), scale[2 * j + 1]);
+        isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(plo, phi));
+    }
+}
+
+/// 8 rows × TB tokens of one group.
+static inline __attribute__((always_inline)) void tile_q5_Kr8(const uint8_t *wg, const rwkv_block_q8_K *x, float *out,
+                                                               int64_t nb, int64_t m, const int TB) {
+    __m256 sums[8], mins[8];
+    for (int t = 0; t < TB; t++) sums[t] = mins[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb = wg + b * Q5_KR8_GROUP_BYTES;
+        for (int64_t line = 0; line < Q5_KR8_GROUP_BYTES; line += 64) _mm_prefetch((const char *)wb + 2 * Q5_KR8_GROUP_BYTES + line, _MM_HINT_T0);
+        __m256i sc03, sc47, mn03, mn47;
+        q4_Kr8_scales(wb, &sc03, &sc47, &mn03, &mn47);
+        const __m256i scale[8] = {q4_Kr8_pairs(sc03, 0), q4_Kr8_pairs(sc03, 1), q4_Kr8_pairs(sc03, 2), q4_Kr8_pairs(sc03, 3),
+                                  q4_Kr8_pairs(sc47, 0), q4_Kr8_pairs(sc47, 1), q4_Kr8_pairs(sc47, 2), q4_Kr8_pairs(sc47, 3)};
+        __m256i isum[8];
+        for (int t = 0; t < TB; t++) isum[t] = _mm256_setzero_si256();
+        // The same integer sums in either order: unit by unit for up to 4 tokens, sub-block pair by pair for 8
+        // (the faster order for each, measured).
+        const uint8_t *units = wb + Q5_KR8_UNITS;
+        if (TB < 8) {
+            for (int c = 0; c < 8; c++)
+                for (int j = 0; j < 4; j++) q5_Kr8_chunk(units, j, c, scale, x + b, nb, isum, TB);
+        } else {
+            for (int j = 0; j < 4; j++)
+                for (int c = 0; c < 8; c++) q5_Kr8_chunk(units, j, c, scale, x + b, nb, isum, TB);
+        }
+        const __m256i min_pairs[4] = {q4_Kr8_min_pairs(mn03, 0), q4_Kr8_min_pairs(mn03, 1), q4_Kr8_min_pairs(mn47, 0),
+                                      q4_Kr8_min_pairs(mn47, 1)};
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb));
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wb + 16)));
+        for (int t = 0; t < TB; t++) {
+            const rwkv_block_q8_K *xb = x + t * nb + b;
+            const __m256i im = q4_Kr8_min_sums(min_pairs, xb);
+            const __m256 dx = _mm256_set1_ps(xb->d);
+            sums[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, dx), sums[t]);
+            mins[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(im), _mm256_mul_ps(dmin, dx), mins[t]);
+        }
+    }
+    for (int t = 0; t < TB; t++) _mm256_storeu_ps(out + t * m, _mm256_sub_ps(sums[t], mins[t]));
+}
+
+static void matmul_q5_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
+                          int64_t r0, int64_t r1) {
+    matmul_k_r8(tile_q5_Kr8, Q5_KR8_GROUP_BYTES, weights, activations, out, k, m, tokens, r0, r1);
+}
+
+#else  // portable: the same integers and the same float operations, one row at a time
+
+static void matmul_q5_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
+                          int64_t r0, int64_t r1) {
+    const uint8_t *w = (const uint8_t *)weights;
+    const rwkv_block_q8_K *x = (const rwkv_block_q8_K *)activations;
+    const int64_t nb = k / RWKV_QK_K;
+    for (int64_t t = 0; t < tokens; t++)
+        for (int64_t r = r0; r < r1; r++) {
+            const int lane = (int)(r % 8);
+            float sums = 0, mins = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *wb = w + (r / 8 * nb + b) * Q5_KR8_GROUP_BYTES;
+                const rwkv_block_q8_K *xb = x + t * nb + b;
+                uint8_t packed[12];
+                for (int i = 0; i < 12; i++) packed[i] = wb[32 + 8 * i + lane];
+                int32_t s_total = 0, m_total = 0;
+                for (int s = 0; s < 8; s++) {
+                    int scale, min;
+                    k_scale_min(packed, s, &scale, &min);
+                    int32_t dot = 0;
+                    for (int l = 0; l < 32; l++) {
+                        const uint8_t *unit = wb + Q5_KR8_UNITS + Q5_KR8_UNIT_BYTES * (l / 4);
+                        const uint8_t byte = unit[32 + 32 * (s / 2) + 4 * lane + l % 4], qh = unit[4 * lane + l % 4];
+                        const int q = (s % 2 ? byte >> 4 : byte & 0x0F) | (qh >> s & 1) << 4;
+                        dot += q * xb->qs[32 * s + l];
+                    }
+                    s_total += scale * dot;
+                    m_total += min * (xb->bsums[2 * s] + xb->bsums[2 * s + 1]);
+                }
+                sums = __builtin_fmaf((float)s_total, f16_to_f32(wb + 2 * lane) * xb->d, sums);
+                mins = __builtin_fmaf((float)m_total, f16_to_f32(wb + 16 + 2 * lane) * xb->d, mins);
+            }
+            out[t * m + r] = sums - mins;
+        }
+}
+
+#endif
