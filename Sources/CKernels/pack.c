@@ -1,12 +1,8 @@
-// The r8 layouts (see kernels/matmul_r8.h and matmul_q{4,5,6}_Kr8.h): Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K
-// rows interleaved by 8, and back. Plain byte moves, compiled once for every CPU.
+// The r8 layouts (see kernels/matmul_r8.h and matmul_q{4,5,6}_Kr8.h): Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K
+// and Q6_K rows interleaved by 8, and back. Plain byte moves, compiled once for every CPU.
 #include "CKernels.h"
 
 #include <string.h>
-
-/// Bytes of a Q8_0 and a Q4_0 block.
-#define Q8_BYTES ((int64_t)sizeof(rwkv_block_q8_0))
-#define Q4_BYTES ((int64_t)sizeof(rwkv_block_q4_0))
 
 /// Copies `n` bytes from a row's block to its group block (`pack`) or back.
 static void move_bytes(uint8_t *row_bytes, uint8_t *group_bytes, size_t n, int pack) {
@@ -56,62 +52,76 @@ static void move_q6_K_group(uint8_t *rows, uint8_t *group_bytes, int64_t group, 
     }
 }
 
-/// Interleaves (`pack`) or de-interleaves the super-blocks of a K-quant with an r8 layout.
-static void pack_k(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout, int pack) {
-    const int64_t block = layout == RWKV_R8_Q4_K ? (int64_t)sizeof(rwkv_block_q4_K)
+/// A row's 32 fifth bits (bit j: column j) rearranged as the r8 layouts of Q5_0/Q5_1 keep them: bit 2c of byte i
+/// is column 4c + i's, bit 2c + 1 column 16 + 4c + i's (c = 0…3), and back (`pack` 0).
+static uint32_t rearrange_fifth_bits(uint32_t bits, int pack) {
+    uint32_t out = 0;
+    for (int j = 0; j < 32; j++) {
+        const int c = j % 16 / 4, i = j % 4, at = 8 * i + 2 * c + j / 16;
+        if (pack) out |= (bits >> j & 1u) << at;
+        else out |= (bits >> at & 1u) << j;
+    }
+    return out;
+}
+
+/// Block `b` of a block-of-32 type of rows group·8 … group·8 + 7 (in `rows`) to or from its group block.
+static void move_block32_group(uint8_t *rows, uint8_t *group_bytes, int64_t group, int64_t b, int64_t nb,
+                               rwkv_r8_layout layout, int64_t block, int pack) {
+    const int min = layout == RWKV_R8_Q4_1 || layout == RWKV_R8_Q5_1, five = layout == RWKV_R8_Q5_0 || layout == RWKV_R8_Q5_1;
+    uint8_t *quants = group_bytes + 16 + 16 * min + 32 * five;
+    for (int r = 0; r < 8; r++) {
+        uint8_t *in = rows + ((group * 8 + r) * nb + b) * block;
+        move_bytes(in, group_bytes + 2 * r, 2, pack);                // d
+        if (min) move_bytes(in + 2, group_bytes + 16 + 2 * r, 2, pack);  // m
+        uint8_t *qs = in + 2 + 2 * min;
+        if (five) {
+            uint8_t *packed = quants - 32 + 4 * r;
+            uint32_t bits;
+            memcpy(&bits, pack ? qs : packed, 4);
+            bits = rearrange_fifth_bits(bits, pack);
+            memcpy(pack ? packed : qs, &bits, 4);
+            qs += 4;
+        }
+        if (layout == RWKV_R8_Q8_0) {  // stored as q + 128
+            for (int g = 0; g < 8; g++)
+                for (int j = 0; j < 4; j++) {
+                    uint8_t *row_byte = qs + 4 * g + j, *group_byte = quants + 32 * g + 4 * r + j;
+                    if (pack) *group_byte = *row_byte ^ 0x80;
+                    else *row_byte = *group_byte ^ 0x80;
+                }
+        } else {
+            for (int c = 0; c < 4; c++) move_bytes(qs + 4 * c, quants + 32 * c + 4 * r, 4, pack);
+        }
+    }
+}
+
+/// Interleaves (`pack`) or de-interleaves 8 rows at a time.
+static void pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout, int pack) {
+    const int k_quant = layout == RWKV_R8_Q4_K || layout == RWKV_R8_Q5_K || layout == RWKV_R8_Q6_K;
+    const int64_t block = layout == RWKV_R8_Q4_K   ? (int64_t)sizeof(rwkv_block_q4_K)
                           : layout == RWKV_R8_Q5_K ? (int64_t)sizeof(rwkv_block_q5_K)
-                                                   : (int64_t)sizeof(rwkv_block_q6_K);
-    const int64_t nb = k / 256, group_block = 8 * block;
+                          : layout == RWKV_R8_Q6_K ? (int64_t)sizeof(rwkv_block_q6_K)
+                          : layout == RWKV_R8_Q8_0 ? (int64_t)sizeof(rwkv_block_q8_0)
+                          : layout == RWKV_R8_Q4_0 ? (int64_t)sizeof(rwkv_block_q4_0)
+                          : layout == RWKV_R8_Q4_1 ? (int64_t)sizeof(rwkv_block_q4_1)
+                          : layout == RWKV_R8_Q5_0 ? (int64_t)sizeof(rwkv_block_q5_0)
+                                                   : (int64_t)sizeof(rwkv_block_q5_1);
+    const int64_t nb = k / (k_quant ? 256 : 32), group_block = 8 * block;
     uint8_t *rows_bytes = (uint8_t *)(pack ? src : dst), *groups = (uint8_t *)(pack ? dst : src);
     for (int64_t group = 0; group < rows / 8; group++)
         for (int64_t b = 0; b < nb; b++) {
             uint8_t *group_bytes = groups + (group * nb + b) * group_block;
             if (layout == RWKV_R8_Q4_K) move_q4_K_group(rows_bytes, group_bytes, group, b, nb, pack);
             else if (layout == RWKV_R8_Q5_K) move_q5_K_group(rows_bytes, group_bytes, group, b, nb, pack);
-            else move_q6_K_group(rows_bytes, group_bytes, group, b, nb, pack);
+            else if (layout == RWKV_R8_Q6_K) move_q6_K_group(rows_bytes, group_bytes, group, b, nb, pack);
+            else move_block32_group(rows_bytes, group_bytes, group, b, nb, layout, block, pack);
         }
 }
 
 void rwkv_pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout) {
-    if (layout == RWKV_R8_Q4_K || layout == RWKV_R8_Q5_K || layout == RWKV_R8_Q6_K) {
-        pack_k(src, dst, rows, k, layout, 1);
-        return;
-    }
-    const int q4 = layout == RWKV_R8_Q4_0;
-    const int64_t nb = k / 32, block = q4 ? Q4_BYTES : Q8_BYTES, group_block = 8 * block;
-    for (int64_t group = 0; group < rows / 8; group++)
-        for (int64_t b = 0; b < nb; b++) {
-            uint8_t *o = (uint8_t *)dst + (group * nb + b) * group_block;
-            for (int r = 0; r < 8; r++) {
-                const uint8_t *in = (const uint8_t *)src + ((group * 8 + r) * nb + b) * block;
-                memcpy(o + 2 * r, in, 2);
-                if (q4)
-                    for (int c = 0; c < 4; c++) memcpy(o + 16 + 32 * c + 4 * r, in + 2 + 4 * c, 4);
-                else
-                    for (int g = 0; g < 8; g++)
-                        for (int j = 0; j < 4; j++) o[16 + 32 * g + 4 * r + j] = in[2 + 4 * g + j] ^ 0x80;
-            }
-        }
+    pack_rows8(src, dst, rows, k, layout, 1);
 }
 
 void rwkv_unpack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout) {
-    if (layout == RWKV_R8_Q4_K || layout == RWKV_R8_Q5_K || layout == RWKV_R8_Q6_K) {
-        pack_k(src, dst, rows, k, layout, 0);
-        return;
-    }
-    const int q4 = layout == RWKV_R8_Q4_0;
-    const int64_t nb = k / 32, block = q4 ? Q4_BYTES : Q8_BYTES, group_block = 8 * block;
-    for (int64_t group = 0; group < rows / 8; group++)
-        for (int64_t b = 0; b < nb; b++) {
-            const uint8_t *in = (const uint8_t *)src + (group * nb + b) * group_block;
-            for (int r = 0; r < 8; r++) {
-                uint8_t *o = (uint8_t *)dst + ((group * 8 + r) * nb + b) * block;
-                memcpy(o, in + 2 * r, 2);
-                if (q4)
-                    for (int c = 0; c < 4; c++) memcpy(o + 2 + 4 * c, in + 16 + 32 * c + 4 * r, 4);
-                else
-                    for (int g = 0; g < 8; g++)
-                        for (int j = 0; j < 4; j++) o[2 + 4 * g + j] = in[16 + 32 * g + 4 * r + j] ^ 0x80;
-            }
-        }
+    pack_rows8(src, dst, rows, k, layout, 0);
 }

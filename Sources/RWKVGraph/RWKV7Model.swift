@@ -52,7 +52,7 @@ public struct RWKV7Model: @unchecked Sendable {
 
     /// Prepares `weights` for inference. Every non-f32 vector is widened to f32
     /// (exactly); the matmul weights are copied into one ``WeightArena`` in the order decode reads them,
-    /// Q8_0/Q4_0/Q4_K/Q5_K/Q6_K matrices repacked into the 8-row interleaved layouts on the way. Each source tensor is
+    /// matrices of the types with an r8 layout repacked into it on the way. Each source tensor is
     /// dropped once copied, so passing weights that nothing else holds keeps one copy of the model alive.
     /// A model whose packed weights need more than `availableMemory` bytes (default: what the system reports
     /// available) is refused before anything is allocated.

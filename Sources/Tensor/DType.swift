@@ -23,8 +23,10 @@ public enum DType: Int, CaseIterable, Sendable, CustomStringConvertible {
     case q2_K, q3_K, q4_K, q5_K, q6_K, iq4_xs
     /// In memory only: the activations of the K-quant matmuls (256 int8 quants, an f32 scale, sums of 16).
     case q8_K
-    /// In memory only: Q4_K / Q6_K / Q5_K weights (in that order of the cases) with 8 rows interleaved super-block by super-block (as ``q4_0r8``).
+    /// In memory only: Q4_K / Q6_K / Q5_K weights with 8 rows interleaved super-block by super-block (as ``q4_0r8``).
     case q4_Kr8, q6_Kr8, q5_Kr8
+    /// In memory only: Q4_1 / Q5_0 / Q5_1 weights with 8 rows interleaved block by block (as ``q4_0r8``).
+    case q4_1r8, q5_0r8, q5_1r8
 
     /// The traits of this type.
     @inlinable public var traits: DTypeTraits { DTypeTraits.table[rawValue] }

@@ -75,10 +75,8 @@ public struct DTypeTraits: @unchecked Sendable {
                     vecDot: ReferenceVecDot.q4_0),
         DTypeTraits(name: "i32", ggufTypeID: 26, blockSize: 1, bytesPerBlock: 4, fromFloat: nil, toFloat: nil,
                     activationType: .i32, matmul: nil, vecDot: nil),
-        DTypeTraits(name: "q8_0r8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q8_0>.size,
-                    fromFloat: nil, toFloat: nil, activationType: .q8_0s, matmul: \.matmul_q8_0r8, vecDot: nil, interleaving: .init(rows: .q8_0, layout: RWKV_R8_Q8_0)),
-        DTypeTraits(name: "q4_0r8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q4_0>.size,
-                    fromFloat: nil, toFloat: nil, activationType: .q8_0s, matmul: \.matmul_q4_0r8, vecDot: nil, interleaving: .init(rows: .q4_0, layout: RWKV_R8_Q4_0)),
+        interleaved32("q8_0r8", rows: .q8_0, bytes: MemoryLayout<rwkv_block_q8_0>.size, matmul: \.matmul_q8_0r8, layout: RWKV_R8_Q8_0),
+        interleaved32("q4_0r8", rows: .q4_0, bytes: MemoryLayout<rwkv_block_q4_0>.size, matmul: \.matmul_q4_0r8, layout: RWKV_R8_Q4_0),
         DTypeTraits(name: "q8_0s", ggufTypeID: nil, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q8_0s>.size,
                     fromFloat: \.f32_to_q8_0s, toFloat: \.q8_0s_to_f32, activationType: .q8_0s, matmul: nil, vecDot: nil),
         block32("q4_1", ggufTypeID: 3, rwkvCppTypeID: 3, llamaFileType: 3, bytes: MemoryLayout<rwkv_block_q4_1>.size, from: \.f32_to_q4_1, to: \.q4_1_to_f32, matmul: \.matmul_q4_1),
@@ -102,6 +100,9 @@ public struct DTypeTraits: @unchecked Sendable {
         DTypeTraits(name: "q5_Kr8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 256, bytesPerBlock: MemoryLayout<rwkv_block_q5_K>.size,
                     fromFloat: nil, toFloat: nil, activationType: .q8_K, matmul: \.matmul_q5_Kr8, vecDot: nil,
                     interleaving: .init(rows: .q5_K, layout: RWKV_R8_Q5_K)),
+        interleaved32("q4_1r8", rows: .q4_1, bytes: MemoryLayout<rwkv_block_q4_1>.size, matmul: \.matmul_q4_1r8, layout: RWKV_R8_Q4_1),
+        interleaved32("q5_0r8", rows: .q5_0, bytes: MemoryLayout<rwkv_block_q5_0>.size, matmul: \.matmul_q5_0r8, layout: RWKV_R8_Q5_0),
+        interleaved32("q5_1r8", rows: .q5_1, bytes: MemoryLayout<rwkv_block_q5_1>.size, matmul: \.matmul_q5_1r8, layout: RWKV_R8_Q5_1),
     ]
 
     /// A K-quant multiplied against Q8_K activations on int8 dot products; its reference vec-dot decodes the
@@ -120,6 +121,12 @@ public struct DTypeTraits: @unchecked Sendable {
         DTypeTraits(name: name, ggufTypeID: ggufTypeID, rwkvCppTypeID: rwkvCppTypeID, llamaFileType: llamaFileType,
                     blockSize: 32, bytesPerBlock: bytes, fromFloat: from, toFloat: to, activationType: .q8_0, matmul: matmul,
                     vecDot: ReferenceVecDot.decoded(to, blockSize: 32, blockBytes: bytes, against: .q8_0))
+    }
+
+    /// A block-of-32 type with 8 rows interleaved, multiplied against Q8_0s activations (matmul_r8.h).
+    static func interleaved32(_ name: String, rows: DType, bytes: Int, matmul: Matmul, layout: rwkv_r8_layout) -> DTypeTraits {
+        DTypeTraits(name: name, ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 32, bytesPerBlock: bytes, fromFloat: nil, toFloat: nil,
+                    activationType: .q8_0s, matmul: matmul, vecDot: nil, interleaving: .init(rows: rows, layout: layout))
     }
 
     /// A block type whose matmul decodes weight rows to f32 and multiplies them with f32 activations; its

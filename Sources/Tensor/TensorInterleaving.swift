@@ -1,10 +1,11 @@
 import CKernels
 
-/// The r8 layouts: Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K matrices with 8 rows interleaved block by block (see ``DType/q8_0r8``),
+/// The r8 layouts: matrices with 8 rows interleaved block by block (see ``DType/q8_0r8``; which types have one is
+/// the dtype table's ``DTypeTraits/interleaving``),
 /// which the int8 matmul kernels read with one instruction per 8 rows. A copy in memory, never in a file.
 extension Tensor {
     /// Whether ``interleavedForMatmul()`` would repack this tensor: a matrix of a type with an r8 layout
-    /// (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) whose row count is a multiple of 8.
+    /// (``DType/interleavedLayout``) whose row count is a multiple of 8.
     public var isInterleavable: Bool { interleavedType != nil }
 
     /// The r8 type this matrix is repacked into, nil where ``isInterleavable`` is false.
@@ -21,10 +22,10 @@ extension Tensor {
         return packed
     }
 
-    /// This matrix repacked into its r8 layout (`q8_0r8`, `q4_0r8`, `q4_Kr8`, `q5_Kr8`, `q6_Kr8`); throws for other types or row counts.
+    /// This matrix repacked into its r8 layout (`q8_0r8`, `q4_Kr8`, …); throws for other types or row counts.
     public func interleavedRows() throws -> Tensor {
         guard let type = interleavedType else {
-            throw TensorError("cannot interleave a \(dtype) tensor of shape \(shape) by 8 rows (needs Q8_0/Q4_0/Q4_K/Q5_K/Q6_K and rows % 8 == 0)")
+            throw TensorError("cannot interleave a \(dtype) tensor of shape \(shape) by 8 rows (needs one of \(DType.allCases.compactMap(\.interleavedLayout).map { $0.interleavedFrom!.description }.joined(separator: ", ")) and rows % 8 == 0)")
         }
         let out = try Tensor(zeros: type, shape)
         packRows8(into: out)

@@ -6,7 +6,7 @@ import Synchronization
 /// Decode streams every weight once per token. Separate allocations cost bandwidth twice: a matrix under
 /// 2 MiB gets no huge pages (a page walk per 4 KiB), and each matrix's stream starts cold. Measured on
 /// Zen 4 at one thread, 768×768 F16 matrices read at ~22 GB/s on their own and ~30 GB/s here.
-/// Q8_0/Q4_0/Q4_K/Q5_K/Q6_K matrices are placed in the 8-row interleaved layouts the matmul kernels read
+/// Matrices of the types with an r8 layout are placed in the 8-row interleaved layouts the matmul kernels read
 /// (``Tensor/interleavedForMatmul()``), packed straight into the arena.
 public struct WeightArena {
     /// The buffer (on huge pages from 2 MiB; see ``TensorStorage/init(zeroedByteCount:hugePages:)``).
@@ -28,7 +28,7 @@ public struct WeightArena {
         (dtype.rowBytes(shape.rowLength) * shape.rowCount + alignment - 1) / alignment * alignment
     }
 
-    /// Copies `tensor` into the next free bytes, a Q8_0/Q4_0/Q4_K/Q5_K/Q6_K matrix with rows % 8 == 0 in its r8 layout, and
+    /// Copies `tensor` into the next free bytes, a matrix of a type with an r8 layout and rows % 8 == 0 in it, and
     /// returns the copy. A file-backed source's pages are released from the resident set. Throws when the
     /// arena has no room left.
     public mutating func place(_ tensor: Tensor) throws -> Tensor {

@@ -139,15 +139,16 @@ extension TensorTestSuite {
             }
         }
 
-        /// Q4_K, Q5_K and Q6_K interleaved by 8 rows on the gguf-py fixture blocks (every kind of scale and minimum)
-        /// cycled into 16 rows of 768: the r8 kernel against the reference on the plain rows, the error measured
-        /// against Σ|w·x| as above; every level and thread count gives the same bits (checked by the helper).
-        @Test(arguments: [DType.q4_K, .q5_K, .q6_K])
-        func interleavedKQuantsOnFileBlocks(_ type: DType) throws {
+        /// The types with an r8 layout but Q8_0/Q4_0 (tested on random values below), interleaved by 8 rows on the
+        /// gguf-py fixture blocks (every kind of scale and minimum) cycled into 16 rows of 768: the r8 kernel against
+        /// the reference on the plain rows, the error measured against Σ|w·x| as above; every level and thread
+        /// count gives the same bits (checked by the helper).
+        @Test(arguments: [DType.q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K])
+        func interleavedTypesOnFileBlocks(_ type: DType) throws {
             let blocks = Array(try Fixtures.data("quant/\(type).blocks"))
             let blockBytes = type.bytesPerBlock, count = blocks.count / blockBytes
             let k = 768, rows = 16
-            let bytes = (0..<(rows * k / 256)).flatMap { i in blocks[(i % count * blockBytes)..<((i % count + 1) * blockBytes)] }
+            let bytes = (0..<(rows * k / type.blockSize)).flatMap { i in blocks[(i % count * blockBytes)..<((i % count + 1) * blockBytes)] }
             let plain = try Tensor(zeros: type, Shape(k, rows))
             plain.withUnsafeMutableBytes { $0.copyBytes(from: bytes) }
             let weight = try plain.interleavedRows()
@@ -196,6 +197,7 @@ extension TensorTestSuite {
             (.q8_0, 32, 8, 1), (.q8_0, 96, 40, 5), (.q8_0, 3072, 24, 9), (.q8_0, 64, 200, 2),
             (.q4_0, 32, 16, 3), (.q4_0, 160, 72, 4), (.q4_0, 768, 40, 7), (.q4_0, 64, 136, 13),
             (.q4_K, 256, 8, 1), (.q4_K, 512, 40, 5), (.q4_K, 768, 24, 9), (.q4_K, 256, 136, 13),
+            (.q4_1, 64, 16, 3), (.q5_0, 96, 40, 5), (.q5_1, 768, 24, 9), (.q5_1, 32, 136, 13),
             (.q5_K, 256, 8, 1), (.q5_K, 512, 40, 5), (.q5_K, 768, 24, 9), (.q5_K, 256, 136, 13),
             (.q6_K, 256, 8, 1), (.q6_K, 512, 40, 5), (.q6_K, 768, 24, 9), (.q6_K, 256, 136, 13),
         ]
@@ -204,10 +206,10 @@ extension TensorTestSuite {
         func interleavedMatmul(_ type: DType, k: Int, m: Int, t: Int) throws {
             let weight = try randomTensor(Shape(k, m), scale: 0.5, seed: UInt64(k * m + 1)).converted(to: type).interleavedRows()
             let x = try randomTensor(Shape(k, t), seed: UInt64(k + t + 1))
-            // The K-quants subtract their minimums' (offset's) term from the scaled sums, which cancel: their error
-            // is measured against Σ|w·x| (as for the file block types).
+            // The types with minimums (or the K-quants' offsets) add their term to the scaled sums, which cancel:
+            // their error is measured against Σ|w·x| (as for the file block types).
             var errorScales: [[Float]]? = nil
-            if type.blockSize == 256 {
+            if ![DType.q8_0, .q4_0].contains(type) {
                 let w = weight.floats(), xs = x.floats()
                 errorScales = [(0..<t).flatMap { token in (0..<m).map { row in (0..<k).reduce(Float(0)) { $0 + abs(w[row * k + $1] * xs[token * k + $1]) } } }]
             }
@@ -216,7 +218,7 @@ extension TensorTestSuite {
 
         /// Per (row, token) the interleaved kernels do the same arithmetic in a 4-token tile and alone, so a
         /// prefill column equals a decode of that token bit for bit.
-        @Test(arguments: [DType.q8_0, .q4_0, .q4_K, .q5_K, .q6_K])
+        @Test(arguments: [DType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K])
         func interleavedPrefillColumnsEqualDecode(_ type: DType) throws {
             let k = 256, m = 48, t = 6
             let weight = try randomTensor(Shape(k, m), scale: 0.5, seed: 41).converted(to: type).interleavedRows()

@@ -49,6 +49,7 @@ static inline __attribute__((always_inline)) void tile_q6_Kr8(const uint8_t *wg,
                     _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(hb, two)),
                     _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_and_si256(_mm256_srli_epi16(hb, 2), two)),
                 };
+#pragma clang loop unroll(full)
                 for (int t = 0; t < TB; t++) {
                     const int8_t *xq = x[t * nb + b].qs + 128 * h + 4 * c;
                     __m256i sum = _mm256_setzero_si256();

@@ -1,19 +1,37 @@
-// Q8_0 / Q4_0 matrix products on weights interleaved by 8 rows (the "r8" layouts), against Q8_0s activations.
+// Matrix products of blocks of 32 (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) on weights interleaved by 8 rows (the "r8"
+// layouts), against Q8_0s activations.
 //
-// Layout of one group of 8 rows × one block of 32 columns (groups one after another, blocks in order):
-//   16 bytes: the 8 rows' f16 scales;
+// Layout of one group of 8 rows × one block of 32 columns (groups one after another, blocks in order), the same
+// bytes as the 8 rows' blocks:
+//   16 bytes: the 8 rows' f16 scales d;
+//   Q4_1, Q5_1: 16 bytes, the 8 rows' f16 minimums m;
+//   Q5_0, Q5_1: 32 bytes, row r's 32 fifth bits at 4r, rearranged: bit 2c of its byte i is the fifth bit of
+//         column 4c + i and bit 2c + 1 that of column 16 + 4c + i (c = 0…3), so chunk c's bits are two shifts away;
 //   Q8_0: 8 chunks of 32 bytes; chunk g holds, for row r = 0…7, the 4 quants of columns 4g…4g+3, each stored
 //         as (q XOR 0x80), i.e. q + 128 as an unsigned byte;
-//   Q4_0: 4 chunks of 32 bytes; chunk c holds, for row r, bytes 4c…4c+3 of the row's 16 quant bytes (low
-//         nibbles: columns 4c…4c+3, high nibbles: columns 16+4c…16+4c+3), nibbles q = w + 8.
-// A group-block is 8 × 34 (Q8_0) or 8 × 18 (Q4_0) bytes, so a packed tensor is as large as the ggml one.
+//   the others: 4 chunks of 32 bytes; chunk c holds, for row r, bytes 4c…4c+3 of the row's 16 quant bytes (low
+//         nibbles: columns 4c…4c+3, high nibbles: columns 16+4c…16+4c+3).
 //
 // One vpdpbusd multiplies a chunk (8 rows × 4 unsigned bytes) by 4 activation bytes broadcast to every lane,
-// so each int32 lane is one row's partial sum and 8 (Q8_0) chunks finish 8 rows' block sums at once: no
-// horizontal sums, one int→float conversion and one FMA per 8 rows. The unsigned offset is removed by
-// starting from −128·Σx (Q8_0) or −8·Σx (Q4_0), with Σx stored in each activation block. Per (row, token)
-// the arithmetic is acc = fma(float(Σ_block), d_w·d_x, acc) in block order, whatever the tile or thread count.
+// so each int32 lane is one row's partial sum and 8 chunks finish 8 rows' block sums at once: no horizontal
+// sums, one int→float conversion and one FMA per 8 rows. The unsigned offset is removed by starting from
+// −128·Σx (Q8_0), −8·Σx (Q4_0) or −16·Σx (Q5_0), with Σx stored in each activation block. Per (row, token)
+// the arithmetic is acc = fma(float(Σ_block), d_w·d_x, acc) in block order, and for the types with a minimum
+// then acc = fma(float(Σx), m_w·d_x, acc), whatever the tile, the level or the thread count.
 typedef rwkv_block_q8_0s q8s_block;
+
+/// What a layout of blocks of 32 holds (`kind` is its rwkv_r8_layout; constants wherever inlined).
+static inline int r8_has_min(const int kind) { return kind == RWKV_R8_Q4_1 || kind == RWKV_R8_Q5_1; }
+static inline int r8_has_fifth_bits(const int kind) { return kind == RWKV_R8_Q5_0 || kind == RWKV_R8_Q5_1; }
+/// Bytes of one row's block, and where a group block's quant chunks start.
+static inline int64_t r8_block_bytes(const int kind) {
+    return kind == RWKV_R8_Q8_0   ? (int64_t)sizeof(rwkv_block_q8_0)
+           : kind == RWKV_R8_Q4_0 ? (int64_t)sizeof(rwkv_block_q4_0)
+           : kind == RWKV_R8_Q4_1 ? (int64_t)sizeof(rwkv_block_q4_1)
+           : kind == RWKV_R8_Q5_0 ? (int64_t)sizeof(rwkv_block_q5_0)
+                                  : (int64_t)sizeof(rwkv_block_q5_1);
+}
+static inline int r8_quants_at(const int kind) { return 16 + 16 * r8_has_min(kind) + 32 * r8_has_fifth_bits(kind); }
 
 #if RWKV_SIMD
 
@@ -78,47 +96,63 @@ static inline __attribute__((always_inline)) void tile_r8_q8_avx2(const uint8_t 
 }
 #endif
 
-/// 8 rows × TB tokens of one group: each block's chunks loaded (and for Q4_0 unpacked) once for all TB tokens.
+/// Moves bit s (0–7) of each byte of `h` to bit 4 (16-bit shifts by at most 4: bit 4 of each byte comes from the
+/// same byte); the other bits are cleared.
+static inline __m256i fifth_bit(const __m256i h, const int s) {
+    const __m256i moved = s < 4 ? _mm256_slli_epi16(h, 4 - s) : _mm256_srli_epi16(h, s - 4);
+    return _mm256_and_si256(moved, _mm256_set1_epi8(0x10));
+}
+
+/// 8 rows × TB tokens of one group: each block's chunks loaded (and unpacked) once for all TB tokens.
 static inline __attribute__((always_inline)) void tile_r8(const uint8_t *wg, const q8s_block *x, float *out, int64_t nb,
-                                                           int64_t m, const int TB, const int q4) {
+                                                           int64_t m, const int TB, const int kind) {
 #if !RWKV_VNNI
-    if (!q4) {
+    if (kind == RWKV_R8_Q8_0) {
         tile_r8_q8_avx2(wg, x, out, nb, m, TB);
         return;
     }
 #endif
-    const int64_t group_block = q4 ? 8 * Q4_BYTES : 8 * Q8_BYTES;
-    const int offset = q4 ? 8 : Q8_OFFSET;
+    const int64_t group_block = 8 * r8_block_bytes(kind);
+    const int quants = r8_quants_at(kind);
+    const int offset = kind == RWKV_R8_Q8_0 ? Q8_OFFSET : kind == RWKV_R8_Q4_0 ? 8 : kind == RWKV_R8_Q5_0 ? 16 : 0;
     const __m256i mask = _mm256_set1_epi8(0x0F);
     __m256 acc[8];
     for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb = wg + b * group_block;
         __m256i w[8];
-        if (q4) {
+        if (kind == RWKV_R8_Q8_0) {
+            for (int g = 0; g < 8; g++) w[g] = _mm256_loadu_si256((const __m256i *)(wb + quants + 32 * g));
+        } else {
+            const __m256i h = r8_has_fifth_bits(kind) ? _mm256_loadu_si256((const __m256i *)(wb + quants - 32)) : _mm256_setzero_si256();
             for (int c = 0; c < 4; c++) {
-                const __m256i v = _mm256_loadu_si256((const __m256i *)(wb + 16 + 32 * c));
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(wb + quants + 32 * c));
                 w[c] = _mm256_and_si256(v, mask);
                 w[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+                if (r8_has_fifth_bits(kind)) {
+                    w[c] = _mm256_or_si256(w[c], fifth_bit(h, 2 * c));
+                    w[c + 4] = _mm256_or_si256(w[c + 4], fifth_bit(h, 2 * c + 1));
+                }
             }
-        } else {
-            for (int g = 0; g < 8; g++) w[g] = _mm256_loadu_si256((const __m256i *)(wb + 16 + 32 * g));
         }
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb));
+        const __m256 mw = r8_has_min(kind) ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wb + 16))) : _mm256_setzero_ps();
         for (int t = 0; t < TB; t++) {
             const q8s_block *xb = x + t * nb + b;
             __m256i s0 = _mm256_set1_epi32(-offset * xb->sum), s1 = _mm256_setzero_si256();
             for (int g = 0; g < 8; g += 2) {
-                if (q4) {
-                    s0 = dot_unsigned(s0, w[g], broadcast4(xb->qs + 4 * g));
-                    s1 = dot_unsigned(s1, w[g + 1], broadcast4(xb->qs + 4 * g + 4));
-                } else {
+                if (kind == RWKV_R8_Q8_0) {
                     s0 = dot_q8_chunk(s0, w[g], broadcast4(xb->qs + 4 * g));
                     s1 = dot_q8_chunk(s1, w[g + 1], broadcast4(xb->qs + 4 * g + 4));
+                } else {
+                    s0 = dot_unsigned(s0, w[g], broadcast4(xb->qs + 4 * g));
+                    s1 = dot_unsigned(s1, w[g + 1], broadcast4(xb->qs + 4 * g + 4));
                 }
             }
             const __m256 sum = _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1));
-            acc[t] = _mm256_fmadd_ps(sum, _mm256_mul_ps(dw, _mm256_set1_ps(xb->d)), acc[t]);
+            const __m256 dx = _mm256_set1_ps(xb->d);
+            acc[t] = _mm256_fmadd_ps(sum, _mm256_mul_ps(dw, dx), acc[t]);
+            if (r8_has_min(kind)) acc[t] = _mm256_fmadd_ps(_mm256_set1_ps((float)xb->sum), _mm256_mul_ps(mw, dx), acc[t]);
         }
     }
     for (int t = 0; t < TB; t++) _mm256_storeu_ps(out + t * m, acc[t]);
@@ -126,26 +160,28 @@ static inline __attribute__((always_inline)) void tile_r8(const uint8_t *wg, con
 
 #define TOKEN_TILE 4
 
-static void matmul_r8(const uint8_t *w, const q8s_block *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0,
-                      int64_t r1, const int q4) {
-    const int64_t nb = k / 32, group_bytes = nb * (q4 ? 8 * Q4_BYTES : 8 * Q8_BYTES);
+static inline __attribute__((always_inline)) void matmul_r8(const uint8_t *w, const q8s_block *x, float *out, int64_t k,
+                                                             int64_t m, int64_t tokens, int64_t r0, int64_t r1, const int kind) {
+    const int64_t nb = k / 32, group_bytes = nb * 8 * r8_block_bytes(kind);
     int64_t t = 0;
 #if !RWKV_VNNI
-    if (!q4)  // the AVX2 Q8_0 tile makes each chunk's magnitudes once per tile: the wider, the fewer
+    if (kind == RWKV_R8_Q8_0)  // the AVX2 Q8_0 tile makes each chunk's magnitudes once per tile: the wider, the fewer
         for (; t + 8 <= tokens; t += 8)
             for (int64_t r = r0; r < r1; r += 8) tile_r8_q8_avx2(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 8);
 #endif
     for (; t + TOKEN_TILE <= tokens; t += TOKEN_TILE)
-        for (int64_t r = r0; r < r1; r += 8) tile_r8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, TOKEN_TILE, q4);
+        for (int64_t r = r0; r < r1; r += 8) tile_r8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, TOKEN_TILE, kind);
     for (; t < tokens; t++)
-        for (int64_t r = r0; r < r1; r += 8) tile_r8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 1, q4);
+        for (int64_t r = r0; r < r1; r += 8) tile_r8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 1, kind);
 }
 
 #else  // portable: the same per-(row, token) arithmetic, one row at a time
 
 static void matmul_r8(const uint8_t *w, const q8s_block *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0,
-                      int64_t r1, const int q4) {
-    const int64_t nb = k / 32, group_block = q4 ? 8 * Q4_BYTES : 8 * Q8_BYTES;
+                      int64_t r1, const int kind) {
+    const int64_t nb = k / 32, group_block = 8 * r8_block_bytes(kind);
+    const int quants = r8_quants_at(kind);
+    const int offset = kind == RWKV_R8_Q4_0 ? 8 : kind == RWKV_R8_Q5_0 ? 16 : 0;
     for (int64_t t = 0; t < tokens; t++)
         for (int64_t r = r0; r < r1; r++) {
             float acc = 0;
@@ -157,17 +193,19 @@ static void matmul_r8(const uint8_t *w, const q8s_block *x, float *out, int64_t 
                 for (int j = 0; j < 32; j++) {
                     const int g = j / 4;
                     int q;
-                    if (q4) {
-                        const uint8_t byte = wb[16 + 32 * (g % 4) + 4 * lane + j % 4];
-                        q = (g < 4 ? byte & 0x0F : byte >> 4) - 8;
+                    if (kind == RWKV_R8_Q8_0) {
+                        q = (int8_t)(wb[quants + 32 * g + 4 * lane + j % 4] ^ 0x80);
                     } else {
-                        q = (int8_t)(wb[16 + 32 * g + 4 * lane + j % 4] ^ 0x80);
+                        const uint8_t byte = wb[quants + 32 * (g % 4) + 4 * lane + j % 4];
+                        q = g < 4 ? byte & 0x0F : byte >> 4;
+                        if (r8_has_fifth_bits(kind)) q |= (wb[quants - 32 + 4 * lane + j % 4] >> (2 * (g % 4) + g / 4) & 1) << 4;
+                        q -= offset;
                     }
                     s += q * xb->qs[j];
                 }
-                _Float16 h;
-                memcpy(&h, wb + 2 * lane, 2);
-                acc = __builtin_fmaf((float)s, (float)h * xb->d, acc);
+                const float dx = xb->d;
+                acc = __builtin_fmaf((float)s, f16_to_f32(wb + 2 * lane) * dx, acc);
+                if (r8_has_min(kind)) acc = __builtin_fmaf((float)xb->sum, f16_to_f32(wb + 16 + 2 * lane) * dx, acc);
             }
             out[t * m + r] = acc;
         }
@@ -175,9 +213,21 @@ static void matmul_r8(const uint8_t *w, const q8s_block *x, float *out, int64_t 
 #endif
 
 static void matmul_q8_0r8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
-    matmul_r8((const uint8_t *)w, (const q8s_block *)x, out, k, m, tokens, r0, r1, 0);
+    matmul_r8((const uint8_t *)w, (const q8s_block *)x, out, k, m, tokens, r0, r1, RWKV_R8_Q8_0);
 }
 
 static void matmul_q4_0r8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
-    matmul_r8((const uint8_t *)w, (const q8s_block *)x, out, k, m, tokens, r0, r1, 1);
+    matmul_r8((const uint8_t *)w, (const q8s_block *)x, out, k, m, tokens, r0, r1, RWKV_R8_Q4_0);
+}
+
+static void matmul_q4_1r8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
+    matmul_r8((const uint8_t *)w, (const q8s_block *)x, out, k, m, tokens, r0, r1, RWKV_R8_Q4_1);
+}
+
+static void matmul_q5_0r8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
+    matmul_r8((const uint8_t *)w, (const q8s_block *)x, out, k, m, tokens, r0, r1, RWKV_R8_Q5_0);
+}
+
+static void matmul_q5_1r8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
+    matmul_r8((const uint8_t *)w, (const q8s_block *)x, out, k, m, tokens, r0, r1, RWKV_R8_Q5_1);
 }
