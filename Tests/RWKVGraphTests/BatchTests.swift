@@ -27,7 +27,7 @@ import Testing
     /// Five sequences over eight steps: three start, a fourth joins at step 2 and a fifth at step 3, the
     /// second leaves before step 3 (the last slot moves into its place). Every column of every step equals
     /// that sequence's decode alone, bit for bit, for every kernel family and 1, 2 and 3 threads.
-    @Test(arguments: [DType.f32, .f16, .bf16, .q8_0, .q4_0, .q5_1, .q5_0, .q4_K, .q5_K, .q6_K, .q3_K])
+    @Test(arguments: [DType.f32, .f16, .bf16, .q8_0, .q4_0, .q5_1, .q5_0, .q4_K, .q5_K, .q6_K, .q3_K, .q2_K])
     func batchedDecodeIsBitIdenticalToAlone(_ type: DType) throws {
         try Self.checkBatchedDecode(try Self.model(type), "\(type)")
     }

@@ -1,10 +1,10 @@
-// K-quant matmuls (Q4_K, Q5_K, Q6_K) on int8 dot products against Q8_K activations, as ggml multiplies them.
+// K-quant matmuls (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) on int8 dot products against Q8_K activations, as ggml multiplies them.
 //
-// A weight super-block is unpacked into 256 unsigned quants (0…15, 0…31 or 0…63) and 16 int16 scales, one per
+// A weight super-block is unpacked into 256 unsigned quants (0…3, 0…7, 0…15, 0…31 or 0…63) and 16 int16 scales, one per
 // group of 16 values (a Q4_K/Q5_K sub-block of 32 gives its scale to both of its groups). Its integer dot with
 // an activation block is Σ_g scale_g · Σ_{v ∈ g} q_v·x_v — AVX2 `vpmaddubsw` (unsigned quants against signed
 // activations: the pair sums cannot saturate) then `vpmaddwd` by the scales; the scalar level sums the same
-// integers. The minimums (Q4_K/Q5_K: dmin·m_s, Q6_K: the −32 offset) come from the activation block's sums of
+// integers. The minimums (Q2_K/Q4_K/Q5_K: dmin·m_s, Q3_K/Q6_K: the −4/−32 offset) come from the activation block's sums of
 // 16. Both stay in 8 lanes per token, scaled per super-block into f32 lane accumulators (accumulate_k) and
 // reduced once per row, so every level and every tiling gives the same bits.
 
@@ -133,6 +133,62 @@ static inline void unpack_q6_K(const rwkv_block_q6_K *w, unpacked_k *u) {
 #endif
 }
 
+/// A Q2_K super-block: 2-bit quants, 4-bit scales (low nibble) and minimums (high nibble) per group of 16.
+static inline void unpack_q2_K(const rwkv_block_q2_K *w, unpacked_k *u) {
+    u->d = f16_to_f32(&w->d);
+    u->dmin = f16_to_f32(&w->dmin);
+    int16_t scales[16], mins[16];
+    for (int g = 0; g < 16; g++) {
+        scales[g] = w->scales[g] & 0x0F;
+        mins[g] = w->scales[g] >> 4;
+    }
+    set_scales(u, scales, mins);
+#if RWKV_SIMD
+    // Values 32i … 32i + 31 (i = 4·half + shift): bits 2·shift, 2·shift + 1 of qs bytes 32·half … (16-bit shifts
+    // by at most 6: bits 0–1 of each byte come from the same byte).
+    const __m256i three = _mm256_set1_epi8(3);
+    for (int half = 0; half < 2; half++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(w->qs + 32 * half));
+        for (int shift = 0; shift < 4; shift++) u->q[4 * half + shift] = _mm256_and_si256(_mm256_srli_epi16(v, 2 * shift), three);
+    }
+#else
+    for (int v = 0; v < RWKV_QK_K; v++) u->q[v] = (uint8_t)(w->qs[v / 128 * 32 + v % 32] >> (2 * (v % 128 / 32)) & 3);
+#endif
+}
+
+/// A Q3_K super-block: 3-bit quants q (2 low bits as Q2_K's, the third from `hmask`), value d·scale·(q − 4) with
+/// signed 6-bit scales: the −4 offset is each group's minimum 4·scale against the activations' sums (dmin = d).
+static inline void unpack_q3_K(const rwkv_block_q3_K *w, unpacked_k *u) {
+    u->d = u->dmin = f16_to_f32(&w->d);
+    int scale[16];
+    q3_K_scales(w->scales, scale);
+    int16_t scales[16], mins[16];
+    for (int g = 0; g < 16; g++) {
+        scales[g] = (int16_t)scale[g];
+        mins[g] = (int16_t)(4 * scale[g]);
+    }
+    set_scales(u, scales, mins);
+#if RWKV_SIMD
+    // The third bit of values 32i … 32i + 31 is bit i of hmask bytes 0…31, moved to bit 2 (16-bit shifts: left by
+    // at most 2, right by at most 5, so bit 2 of each byte comes from the same byte).
+    const __m256i three = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)w->hmask);
+    for (int half = 0; half < 2; half++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(w->qs + 32 * half));
+        for (int shift = 0; shift < 4; shift++) {
+            const int i = 4 * half + shift;
+            const __m256i high = i < 2 ? _mm256_slli_epi16(h, 2 - i) : _mm256_srli_epi16(h, i - 2);
+            u->q[i] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 2 * shift), three), _mm256_and_si256(high, four));
+        }
+    }
+#else
+    for (int v = 0; v < RWKV_QK_K; v++) {
+        const int low = w->qs[v / 128 * 32 + v % 32] >> (2 * (v % 128 / 32)) & 3;
+        u->q[v] = (uint8_t)(low | (w->hmask[v % 32] >> (v / 32) & 1) << 2);
+    }
+#endif
+}
+
 /// Adds one super-block against one activation block to a token's two lane accumulators:
 /// S_l (lane l: the chunks' values 4l…4l + 3, each pair times its group's scale) and M_l (groups 2l and
 /// 2l + 1: min × activation sum), exact integers, then S += (d·d_x)·S_l and M += (dmin·d_x)·M_l lane by lane.
@@ -166,12 +222,16 @@ static inline void accumulate_k(const unpacked_k *u, const rwkv_block_q8_K *x, v
 /// Tokens sharing one unpacked super-block.
 #define K_TOKENS 8
 
-/// The K-quant matmul of `kind` (4, 5 or 6 bits): each weight super-block unpacked once per 8 tokens, each
+/// The K-quant matmul of `kind` (2, 3, 4, 5 or 6 bits): each weight super-block unpacked once per 8 tokens, each
 /// token's lane sums accumulated over the row's super-blocks in order and reduced once at its end.
 static inline __attribute__((always_inline)) void matmul_k(const uint8_t *w, const rwkv_block_q8_K *x, float *out, int64_t k, int64_t m,
                                                            int64_t tokens, int64_t r0, int64_t r1, const int kind) {
     const int64_t nb = k / RWKV_QK_K;
-    const int64_t block = kind == 4 ? (int64_t)sizeof(rwkv_block_q4_K) : kind == 5 ? (int64_t)sizeof(rwkv_block_q5_K) : (int64_t)sizeof(rwkv_block_q6_K);
+    const int64_t block = kind == 2   ? (int64_t)sizeof(rwkv_block_q2_K)
+                          : kind == 3 ? (int64_t)sizeof(rwkv_block_q3_K)
+                          : kind == 4 ? (int64_t)sizeof(rwkv_block_q4_K)
+                          : kind == 5 ? (int64_t)sizeof(rwkv_block_q5_K)
+                                      : (int64_t)sizeof(rwkv_block_q6_K);
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *wr = w + r * nb * block;
         for (int64_t t0 = 0; t0 < tokens; t0 += K_TOKENS) {
@@ -181,7 +241,11 @@ static inline __attribute__((always_inline)) void matmul_k(const uint8_t *w, con
             for (int64_t b = 0; b < nb; b++) {
                 unpacked_k u;
                 const uint8_t *wb = wr + b * block;
-                if (kind == 6) {
+                if (kind == 2) {
+                    unpack_q2_K((const rwkv_block_q2_K *)wb, &u);
+                } else if (kind == 3) {
+                    unpack_q3_K((const rwkv_block_q3_K *)wb, &u);
+                } else if (kind == 6) {
                     unpack_q6_K((const rwkv_block_q6_K *)wb, &u);
                 } else if (kind == 5) {
                     const rwkv_block_q5_K *q5 = (const rwkv_block_q5_K *)wb;
@@ -195,6 +259,14 @@ static inline __attribute__((always_inline)) void matmul_k(const uint8_t *w, con
             for (int64_t t = 0; t < nt; t++) out[(t0 + t) * m + r] = hsum8_pairwise(sums[t]) - hsum8_pairwise(mins[t]);
         }
     }
+}
+
+static void matmul_q2_K_int8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
+    matmul_k((const uint8_t *)w, (const rwkv_block_q8_K *)x, out, k, m, tokens, r0, r1, 2);
+}
+
+static void matmul_q3_K_int8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
+    matmul_k((const uint8_t *)w, (const rwkv_block_q8_K *)x, out, k, m, tokens, r0, r1, 3);
 }
 
 static void matmul_q4_K_int8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {

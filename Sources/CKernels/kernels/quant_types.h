@@ -2,7 +2,7 @@
 // Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS (super-blocks of 256). Dequantization does the f32 operations of ggml's
 // dequantize_row_* (and gguf-py's `quants.dequantize`) in the same order, so the values are bit-identical;
 // Q4_1/Q5_0/Q5_1 are quantized as ggml's reference quantizers do. The blocks of 32 are multiplied on int8 dot
-// products (matmul_quant.h), Q4_K/Q5_K/Q6_K too (matmul_k.h); Q2_K, Q3_K and IQ4_XS decode weight rows 256
+// products (matmul_quant.h), Q2_K…Q6_K too (matmul_k.h); IQ4_XS decodes weight rows 256
 // values at a time into f32 and multiply them with f32 activations (one 8-lane FMA accumulator per row and
 // token over the whole row, so the result does not depend on tiling).
 
@@ -275,6 +275,4 @@ static inline __attribute__((always_inline)) void matmul_decoded(const uint8_t *
         matmul_decoded((const uint8_t *)w, (const float *)x, out, k, m, tokens, r0, r1, decoder, values, sizeof(block_type)); \
     }
 
-DECODED_MATMUL(matmul_q2_K, q2_K_to_f32_row, rwkv_block_q2_K, RWKV_QK_K)
-DECODED_MATMUL(matmul_q3_K, q3_K_to_f32_row, rwkv_block_q3_K, RWKV_QK_K)
 DECODED_MATMUL(matmul_iq4_xs, iq4_xs_to_f32_row, rwkv_block_iq4_xs, RWKV_QK_K)
