@@ -103,6 +103,9 @@ public struct DTypeTraits: @unchecked Sendable {
         interleaved32("q4_1r8", rows: .q4_1, bytes: MemoryLayout<rwkv_block_q4_1>.size, matmul: \.matmul_q4_1r8, layout: RWKV_R8_Q4_1),
         interleaved32("q5_0r8", rows: .q5_0, bytes: MemoryLayout<rwkv_block_q5_0>.size, matmul: \.matmul_q5_0r8, layout: RWKV_R8_Q5_0),
         interleaved32("q5_1r8", rows: .q5_1, bytes: MemoryLayout<rwkv_block_q5_1>.size, matmul: \.matmul_q5_1r8, layout: RWKV_R8_Q5_1),
+        DTypeTraits(name: "q3_Kr8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 256, bytesPerBlock: MemoryLayout<rwkv_block_q3_K>.size,
+                    fromFloat: nil, toFloat: nil, activationType: .q8_K, matmul: \.matmul_q3_Kr8, vecDot: nil,
+                    interleaving: .init(rows: .q3_K, layout: RWKV_R8_Q3_K)),
     ]
 
     /// A K-quant multiplied against Q8_K activations on int8 dot products; its reference vec-dot decodes the
