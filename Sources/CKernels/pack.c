@@ -1,5 +1,5 @@
-// The r8 layouts (see kernels/matmul_r8.h and matmul_q{3,4,5,6}_Kr8.h): Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q3_K, Q4_K,
-// Q5_K and Q6_K rows interleaved by 8, and back. Plain byte moves, compiled once for every CPU.
+// The r8 layouts (see kernels/matmul_r8.h and matmul_q{2,3,4,5,6}_Kr8.h): Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the
+// K-quants Q2_K … Q6_K with rows interleaved by 8, and back. Plain byte moves, compiled once for every CPU.
 #include "CKernels.h"
 
 #include <string.h>
@@ -8,6 +8,22 @@
 static void move_bytes(uint8_t *row_bytes, uint8_t *group_bytes, size_t n, int pack) {
     if (pack) memcpy(group_bytes, row_bytes, n);
     else memcpy(row_bytes, group_bytes, n);
+}
+
+/// Q2_K block `b` of rows group·8 … group·8 + 7 (in `rows`) to or from its group block `group_bytes`.
+static void move_q2_K_group(uint8_t *rows, uint8_t *group_bytes, int64_t group, int64_t b, int64_t nb, int pack) {
+    for (int r = 0; r < 8; r++) {
+        uint8_t *in = rows + ((group * 8 + r) * nb + b) * (int64_t)sizeof(rwkv_block_q2_K);
+        move_bytes(in + 80, group_bytes + 2 * r, 2, pack);       // d
+        move_bytes(in + 82, group_bytes + 16 + 2 * r, 2, pack);  // dmin
+        for (int g = 0; g < 16; g++) move_bytes(in + g, group_bytes + 32 + 8 * g + r, 1, pack);
+        // Unit c: qs bytes 4c … 4c + 3, then 32 + 4c … + 3.
+        for (int c = 0; c < 8; c++) {
+            uint8_t *unit = group_bytes + 160 + 64 * c + 4 * r;
+            move_bytes(in + 16 + 4 * c, unit, 4, pack);
+            move_bytes(in + 48 + 4 * c, unit + 32, 4, pack);
+        }
+    }
 }
 
 /// Q3_K block `b` of rows group·8 … group·8 + 7 (in `rows`) to or from its group block `group_bytes`.
@@ -113,8 +129,9 @@ static void move_block32_group(uint8_t *rows, uint8_t *group_bytes, int64_t grou
 
 /// Interleaves (`pack`) or de-interleaves 8 rows at a time.
 static void pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout, int pack) {
-    const int k_quant = layout == RWKV_R8_Q3_K || layout == RWKV_R8_Q4_K || layout == RWKV_R8_Q5_K || layout == RWKV_R8_Q6_K;
-    const int64_t block = layout == RWKV_R8_Q3_K   ? (int64_t)sizeof(rwkv_block_q3_K)
+    const int k_quant = layout == RWKV_R8_Q2_K || layout == RWKV_R8_Q3_K || layout == RWKV_R8_Q4_K || layout == RWKV_R8_Q5_K || layout == RWKV_R8_Q6_K;
+    const int64_t block = layout == RWKV_R8_Q2_K   ? (int64_t)sizeof(rwkv_block_q2_K)
+                          : layout == RWKV_R8_Q3_K ? (int64_t)sizeof(rwkv_block_q3_K)
                           : layout == RWKV_R8_Q4_K ? (int64_t)sizeof(rwkv_block_q4_K)
                           : layout == RWKV_R8_Q5_K ? (int64_t)sizeof(rwkv_block_q5_K)
                           : layout == RWKV_R8_Q6_K ? (int64_t)sizeof(rwkv_block_q6_K)
@@ -128,7 +145,8 @@ static void pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv
     for (int64_t group = 0; group < rows / 8; group++)
         for (int64_t b = 0; b < nb; b++) {
             uint8_t *group_bytes = groups + (group * nb + b) * group_block;
-            if (layout == RWKV_R8_Q3_K) move_q3_K_group(rows_bytes, group_bytes, group, b, nb, pack);
+            if (layout == RWKV_R8_Q2_K) move_q2_K_group(rows_bytes, group_bytes, group, b, nb, pack);
+            else if (layout == RWKV_R8_Q3_K) move_q3_K_group(rows_bytes, group_bytes, group, b, nb, pack);
             else if (layout == RWKV_R8_Q4_K) move_q4_K_group(rows_bytes, group_bytes, group, b, nb, pack);
             else if (layout == RWKV_R8_Q5_K) move_q5_K_group(rows_bytes, group_bytes, group, b, nb, pack);
             else if (layout == RWKV_R8_Q6_K) move_q6_K_group(rows_bytes, group_bytes, group, b, nb, pack);

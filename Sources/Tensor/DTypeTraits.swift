@@ -106,6 +106,9 @@ public struct DTypeTraits: @unchecked Sendable {
         DTypeTraits(name: "q3_Kr8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 256, bytesPerBlock: MemoryLayout<rwkv_block_q3_K>.size,
                     fromFloat: nil, toFloat: nil, activationType: .q8_K, matmul: \.matmul_q3_Kr8, vecDot: nil,
                     interleaving: .init(rows: .q3_K, layout: RWKV_R8_Q3_K)),
+        DTypeTraits(name: "q2_Kr8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 256, bytesPerBlock: MemoryLayout<rwkv_block_q2_K>.size,
+                    fromFloat: nil, toFloat: nil, activationType: .q8_K, matmul: \.matmul_q2_Kr8, vecDot: nil,
+                    interleaving: .init(rows: .q2_K, layout: RWKV_R8_Q2_K)),
     ]
 
     /// A K-quant multiplied against Q8_K activations on int8 dot products; its reference vec-dot decodes the

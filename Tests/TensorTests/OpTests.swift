@@ -143,7 +143,7 @@ extension TensorTestSuite {
         /// gguf-py fixture blocks (every kind of scale and minimum) cycled into 16 rows of 768: the r8 kernel against
         /// the reference on the plain rows, the error measured against Σ|w·x| as above; every level and thread
         /// count gives the same bits (checked by the helper).
-        @Test(arguments: [DType.q4_1, .q5_0, .q5_1, .q3_K, .q4_K, .q5_K, .q6_K])
+        @Test(arguments: [DType.q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K])
         func interleavedTypesOnFileBlocks(_ type: DType) throws {
             let blocks = Array(try Fixtures.data("quant/\(type).blocks"))
             let blockBytes = type.bytesPerBlock, count = blocks.count / blockBytes
@@ -198,6 +198,7 @@ extension TensorTestSuite {
             (.q4_0, 32, 16, 3), (.q4_0, 160, 72, 4), (.q4_0, 768, 40, 7), (.q4_0, 64, 136, 13),
             (.q4_K, 256, 8, 1), (.q4_K, 512, 40, 5), (.q4_K, 768, 24, 9), (.q4_K, 256, 136, 13),
             (.q4_1, 64, 16, 3), (.q5_0, 96, 40, 5), (.q5_1, 768, 24, 9), (.q5_1, 32, 136, 13),
+            (.q2_K, 256, 8, 1), (.q2_K, 512, 40, 5), (.q2_K, 768, 24, 9), (.q2_K, 256, 136, 13),
             (.q3_K, 256, 8, 1), (.q3_K, 512, 40, 5), (.q3_K, 768, 24, 9), (.q3_K, 256, 136, 13),
             (.q5_K, 256, 8, 1), (.q5_K, 512, 40, 5), (.q5_K, 768, 24, 9), (.q5_K, 256, 136, 13),
             (.q6_K, 256, 8, 1), (.q6_K, 512, 40, 5), (.q6_K, 768, 24, 9), (.q6_K, 256, 136, 13),
@@ -219,7 +220,7 @@ extension TensorTestSuite {
 
         /// Per (row, token) the interleaved kernels do the same arithmetic in a 4-token tile and alone, so a
         /// prefill column equals a decode of that token bit for bit.
-        @Test(arguments: [DType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q3_K, .q4_K, .q5_K, .q6_K])
+        @Test(arguments: [DType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K])
         func interleavedPrefillColumnsEqualDecode(_ type: DType) throws {
             let k = 256, m = 48, t = 6
             let weight = try randomTensor(Shape(k, m), scale: 0.5, seed: 41).converted(to: type).interleavedRows()

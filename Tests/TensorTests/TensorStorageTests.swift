@@ -58,7 +58,7 @@ extension TensorTestSuite {
 
         /// The r8 layouts hold the same blocks: interleaving and back restores the bytes, values are unchanged,
         /// and shapes that cannot be interleaved are refused.
-        @Test(arguments: [DType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q3_K, .q4_K, .q5_K, .q6_K])
+        @Test(arguments: [DType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K])
         func interleavedRowsRoundTrip(_ type: DType) throws {
             let k = 3 * type.blockSize
             let plain = try randomTensor(Shape(k, 24), seed: 31).converted(to: type)

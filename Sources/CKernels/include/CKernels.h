@@ -319,7 +319,7 @@ typedef struct {
     /// Applies a task's epilogue steps.
     rwkv_task_fn finish;
     /// Matmul kernels by weight type.
-    rwkv_matmul_fn matmul_f32, matmul_f16, matmul_bf16, matmul_q8_0, matmul_q4_0, matmul_q8_0r8, matmul_q4_0r8, matmul_q4_1r8, matmul_q5_0r8, matmul_q5_1r8, matmul_q3_Kr8, matmul_q4_Kr8, matmul_q5_Kr8, matmul_q6_Kr8;
+    rwkv_matmul_fn matmul_f32, matmul_f16, matmul_bf16, matmul_q8_0, matmul_q4_0, matmul_q8_0r8, matmul_q4_0r8, matmul_q4_1r8, matmul_q5_0r8, matmul_q5_1r8, matmul_q2_Kr8, matmul_q3_Kr8, matmul_q4_Kr8, matmul_q5_Kr8, matmul_q6_Kr8;
     rwkv_matmul_fn matmul_q4_1, matmul_q5_0, matmul_q5_1, matmul_iq4_nl;
     rwkv_matmul_fn matmul_q2_K, matmul_q3_K, matmul_q4_K, matmul_q5_K, matmul_q6_K, matmul_iq4_xs;
     /// Row conversions by type (f32 ones are copies).
@@ -352,10 +352,11 @@ typedef enum {
     RWKV_R8_Q5_0 = 6,
     RWKV_R8_Q5_1 = 7,
     RWKV_R8_Q3_K = 8,
+    RWKV_R8_Q2_K = 9,
 } rwkv_r8_layout;
 
 /// Interleaves `rows` (a multiple of 8) rows of k elements into their r8 layout (described in
-/// kernels/matmul_r8.h and matmul_q{3,4,5,6}_Kr8.h), and back.
+/// kernels/matmul_r8.h and matmul_q{2,3,4,5,6}_Kr8.h), and back.
 void rwkv_pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout);
 void rwkv_unpack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout);
 

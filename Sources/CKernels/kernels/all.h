@@ -11,6 +11,7 @@
 #include "matmul_k.h"
 #include "matmul_q4_Kr8.h"
 #include "matmul_q3_Kr8.h"
+#include "matmul_q2_Kr8.h"
 #include "matmul_q5_Kr8.h"
 #include "matmul_q6_Kr8.h"
 #include "quantize_k.h"
@@ -66,6 +67,7 @@ const rwkv_kernels RWKV_TABLE = {
     .matmul_q4_1r8 = matmul_q4_1r8,
     .matmul_q5_0r8 = matmul_q5_0r8,
     .matmul_q5_1r8 = matmul_q5_1r8,
+    .matmul_q2_Kr8 = matmul_q2_Kr8,
     .matmul_q3_Kr8 = matmul_q3_Kr8,
     .matmul_q4_Kr8 = matmul_q4_Kr8,
     .matmul_q5_Kr8 = matmul_q5_Kr8,

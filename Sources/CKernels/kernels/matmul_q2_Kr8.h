@@ -1,0 +1,109 @@
+// Q2_K with 8 rows interleaved (the "q2_Kr8" layout), against Q8_K activations: Q3_K's quarters
+// (matmul_q3_Kr8.h) on 2-bit quants, with Q4_K's scaled sums and minimums (matmul_q4_Kr8.h).
+//
+// Layout of one group of 8 rows × one super-block of 256 columns (8 × 84 bytes, as in the file):
+//   [0, 16)      the 8 rows' d (f16);  [16, 32) their dmin (f16);
+//   [32, 160)    their scale bytes (scale in the low nibble, minimum in the high one), byte g of row r at 32 + 8g + r;
+//   [160, 672)   8 units of 64 bytes, one per column group c (0–7), in the order they are read: the rows' `qs`
+//                bytes 4c … 4c + 3, then their `qs` bytes 32 + 4c … + 3 (row r's at 4r).
+// Quarter i (0–7; half h = i / 4, shift s = i % 4) of unit c holds columns 32i + 4c … + 3: bits 2s, 2s + 1 of the
+// half's chunk, q = 0…3, group 2i + c / 4. Per (row, token), super-block by super-block in order:
+//   sums = fma(float(S), d · d_x, sums) with S = Σ_g scale_g · Σ q·x,
+//   mins = fma(float(M), dmin · d_x, mins) with M = Σ_g min_g · (the activations' sum over group g),
+// and at the end sums − mins, at every level, tile and thread count.
+
+#define Q2_KR8_GROUP_BYTES (8 * (int64_t)sizeof(rwkv_block_q2_K))
+#define Q2_KR8_SCALES 32
+#define Q2_KR8_UNITS 160
+
+#if RWKV_SIMD
+
+/// 8 rows × TB tokens of one group.
+static inline __attribute__((always_inline)) void tile_q2_Kr8(const uint8_t *wg, const rwkv_block_q8_K *x, float *out,
+                                                               int64_t nb, int64_t m, const int TB) {
+    const __m256i three = _mm256_set1_epi8(3);
+    const __m128i nibble = _mm_set1_epi8(0x0F);
+    __m256 sums[8], mins[8];
+    for (int t = 0; t < TB; t++) sums[t] = mins[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb = wg + b * Q2_KR8_GROUP_BYTES;
+        for (int64_t line = 0; line < Q2_KR8_GROUP_BYTES; line += 64) _mm_prefetch((const char *)wb + 2 * Q2_KR8_GROUP_BYTES + line, _MM_HINT_T0);
+        __m256i scale[16], isum[8];
+        for (int g = 0; g < 16; g++) {
+            const __m128i v = _mm_and_si128(_mm_loadl_epi64((const __m128i *)(wb + Q2_KR8_SCALES + 8 * g)), nibble);
+            scale[g] = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(v, v));
+        }
+        for (int t = 0; t < TB; t++) isum[t] = _mm256_setzero_si256();
+        for (int c = 0; c < 8; c++) {
+            const uint8_t *unit = wb + Q2_KR8_UNITS + 64 * c;
+            for (int half = 0; half < 2; half++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(unit + 32 * half));
+                for (int shift = 0; shift < 4; shift++) {
+                    const int i = 4 * half + shift;
+                    const __m256i q = _mm256_and_si256(_mm256_srli_epi16(v, 2 * shift), three);
+                    for (int t = 0; t < TB; t++) {
+                        const int8_t *xq = x[t * nb + b].qs + 32 * i + 4 * c;
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(q, broadcast4(xq)), scale[2 * i + c / 4]));
+                    }
+                }
+            }
+        }
+        // The minimums of groups 2i and 2i + 1 as 16-bit lanes [m_0,2i, m_0,2i+1, m_1,2i, …].
+        __m256i pairs[8];
+        for (int i = 0; i < 8; i++) {
+            const __m128i a = _mm_loadl_epi64((const __m128i *)(wb + Q2_KR8_SCALES + 16 * i));
+            const __m128i bb = _mm_loadl_epi64((const __m128i *)(wb + Q2_KR8_SCALES + 16 * i + 8));
+            pairs[i] = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(_mm_unpacklo_epi8(a, bb), 4), nibble));
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb));
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wb + 16)));
+        for (int t = 0; t < TB; t++) {
+            const rwkv_block_q8_K *xb = x + t * nb + b;
+            __m256i im = _mm256_setzero_si256();
+            for (int i = 0; i < 8; i++) {
+                int32_t group_sums;
+                memcpy(&group_sums, xb->bsums + 2 * i, 4);
+                im = _mm256_add_epi32(im, _mm256_madd_epi16(pairs[i], _mm256_set1_epi32(group_sums)));
+            }
+            const __m256 dx = _mm256_set1_ps(xb->d);
+            sums[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, dx), sums[t]);
+            mins[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(im), _mm256_mul_ps(dmin, dx), mins[t]);
+        }
+    }
+    for (int t = 0; t < TB; t++) _mm256_storeu_ps(out + t * m, _mm256_sub_ps(sums[t], mins[t]));
+}
+
+static void matmul_q2_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
+                          int64_t r0, int64_t r1) {
+    matmul_k_r8(tile_q2_Kr8, Q2_KR8_GROUP_BYTES, weights, activations, out, k, m, tokens, r0, r1);
+}
+
+#else  // portable: the same integers and the same float operations, one row at a time
+
+static void matmul_q2_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
+                          int64_t r0, int64_t r1) {
+    const uint8_t *w = (const uint8_t *)weights;
+    const rwkv_block_q8_K *x = (const rwkv_block_q8_K *)activations;
+    const int64_t nb = k / RWKV_QK_K;
+    for (int64_t t = 0; t < tokens; t++)
+        for (int64_t r = r0; r < r1; r++) {
+            const int lane = (int)(r % 8);
+            float sums = 0, mins = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *wb = w + (r / 8 * nb + b) * Q2_KR8_GROUP_BYTES;
+                const rwkv_block_q8_K *xb = x + t * nb + b;
+                int32_t s_total = 0, m_total = 0;
+                for (int v = 0; v < RWKV_QK_K; v++) {
+                    const int i = v / 32, c = v % 32 / 4;
+                    const int q = wb[Q2_KR8_UNITS + 64 * c + 32 * (i / 4) + 4 * lane + v % 4] >> (2 * (i % 4)) & 3;
+                    s_total += (wb[Q2_KR8_SCALES + 8 * (v / 16) + lane] & 0x0F) * q * xb->qs[v];
+                }
+                for (int g = 0; g < 16; g++) m_total += (wb[Q2_KR8_SCALES + 8 * g + lane] >> 4) * xb->bsums[g];
+                sums = __builtin_fmaf((float)s_total, f16_to_f32(wb + 2 * lane) * xb->d, sums);
+                mins = __builtin_fmaf((float)m_total, f16_to_f32(wb + 16 + 2 * lane) * xb->d, mins);
+            }
+            out[t * m + r] = sums - mins;
+        }
+}
+
+#endif
