@@ -91,24 +91,14 @@ public struct DTypeTraits: @unchecked Sendable {
         decoded("iq4_xs", ggufTypeID: 23, llamaFileType: 30, blockSize: 256, bytes: MemoryLayout<rwkv_block_iq4_xs>.size, from: nil, to: \.iq4_xs_to_f32, matmul: \.matmul_iq4_xs, fallback: .iq4_nl),
         DTypeTraits(name: "q8_K", ggufTypeID: nil, blockSize: 256, bytesPerBlock: MemoryLayout<rwkv_block_q8_K>.size,
                     fromFloat: \.f32_to_q8_K, toFloat: \.q8_K_to_f32, activationType: .q8_K, matmul: nil, vecDot: nil),
-        DTypeTraits(name: "q4_Kr8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 256, bytesPerBlock: MemoryLayout<rwkv_block_q4_K>.size,
-                    fromFloat: nil, toFloat: nil, activationType: .q8_K, matmul: \.matmul_q4_Kr8, vecDot: nil,
-                    interleaving: .init(rows: .q4_K, layout: RWKV_R8_Q4_K)),
-        DTypeTraits(name: "q6_Kr8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 256, bytesPerBlock: MemoryLayout<rwkv_block_q6_K>.size,
-                    fromFloat: nil, toFloat: nil, activationType: .q8_K, matmul: \.matmul_q6_Kr8, vecDot: nil,
-                    interleaving: .init(rows: .q6_K, layout: RWKV_R8_Q6_K)),
-        DTypeTraits(name: "q5_Kr8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 256, bytesPerBlock: MemoryLayout<rwkv_block_q5_K>.size,
-                    fromFloat: nil, toFloat: nil, activationType: .q8_K, matmul: \.matmul_q5_Kr8, vecDot: nil,
-                    interleaving: .init(rows: .q5_K, layout: RWKV_R8_Q5_K)),
+        interleavedK("q4_Kr8", rows: .q4_K, bytes: MemoryLayout<rwkv_block_q4_K>.size, matmul: \.matmul_q4_Kr8, layout: RWKV_R8_Q4_K),
+        interleavedK("q6_Kr8", rows: .q6_K, bytes: MemoryLayout<rwkv_block_q6_K>.size, matmul: \.matmul_q6_Kr8, layout: RWKV_R8_Q6_K),
+        interleavedK("q5_Kr8", rows: .q5_K, bytes: MemoryLayout<rwkv_block_q5_K>.size, matmul: \.matmul_q5_Kr8, layout: RWKV_R8_Q5_K),
         interleaved32("q4_1r8", rows: .q4_1, bytes: MemoryLayout<rwkv_block_q4_1>.size, matmul: \.matmul_q4_1r8, layout: RWKV_R8_Q4_1),
         interleaved32("q5_0r8", rows: .q5_0, bytes: MemoryLayout<rwkv_block_q5_0>.size, matmul: \.matmul_q5_0r8, layout: RWKV_R8_Q5_0),
         interleaved32("q5_1r8", rows: .q5_1, bytes: MemoryLayout<rwkv_block_q5_1>.size, matmul: \.matmul_q5_1r8, layout: RWKV_R8_Q5_1),
-        DTypeTraits(name: "q3_Kr8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 256, bytesPerBlock: MemoryLayout<rwkv_block_q3_K>.size,
-                    fromFloat: nil, toFloat: nil, activationType: .q8_K, matmul: \.matmul_q3_Kr8, vecDot: nil,
-                    interleaving: .init(rows: .q3_K, layout: RWKV_R8_Q3_K)),
-        DTypeTraits(name: "q2_Kr8", ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 256, bytesPerBlock: MemoryLayout<rwkv_block_q2_K>.size,
-                    fromFloat: nil, toFloat: nil, activationType: .q8_K, matmul: \.matmul_q2_Kr8, vecDot: nil,
-                    interleaving: .init(rows: .q2_K, layout: RWKV_R8_Q2_K)),
+        interleavedK("q3_Kr8", rows: .q3_K, bytes: MemoryLayout<rwkv_block_q3_K>.size, matmul: \.matmul_q3_Kr8, layout: RWKV_R8_Q3_K),
+        interleavedK("q2_Kr8", rows: .q2_K, bytes: MemoryLayout<rwkv_block_q2_K>.size, matmul: \.matmul_q2_Kr8, layout: RWKV_R8_Q2_K),
     ]
 
     /// A K-quant multiplied against Q8_K activations on int8 dot products; its reference vec-dot decodes the
@@ -133,6 +123,12 @@ public struct DTypeTraits: @unchecked Sendable {
     static func interleaved32(_ name: String, rows: DType, bytes: Int, matmul: Matmul, layout: rwkv_r8_layout) -> DTypeTraits {
         DTypeTraits(name: name, ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 32, bytesPerBlock: bytes, fromFloat: nil, toFloat: nil,
                     activationType: .q8_0s, matmul: matmul, vecDot: nil, interleaving: .init(rows: rows, layout: layout))
+    }
+
+    /// A K-quant with 8 rows interleaved, multiplied against Q8_K activations (matmul_q*_Kr8.h).
+    static func interleavedK(_ name: String, rows: DType, bytes: Int, matmul: Matmul, layout: rwkv_r8_layout) -> DTypeTraits {
+        DTypeTraits(name: name, ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 256, bytesPerBlock: bytes, fromFloat: nil, toFloat: nil,
+                    activationType: .q8_K, matmul: matmul, vecDot: nil, interleaving: .init(rows: rows, layout: layout))
     }
 
     /// A block type whose matmul decodes weight rows to f32 and multiplies them with f32 activations; its
