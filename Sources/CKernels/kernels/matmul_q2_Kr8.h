@@ -59,12 +59,7 @@ static inline __attribute__((always_inline)) void tile_q2_Kr8(const uint8_t *wg,
         const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wb + 16)));
         for (int t = 0; t < TB; t++) {
             const rwkv_block_q8_K *xb = x + t * nb + b;
-            __m256i im = _mm256_setzero_si256();
-            for (int i = 0; i < 8; i++) {
-                int32_t group_sums;
-                memcpy(&group_sums, xb->bsums + 2 * i, 4);
-                im = _mm256_add_epi32(im, _mm256_madd_epi16(pairs[i], _mm256_set1_epi32(group_sums)));
-            }
+            const __m256i im = k_r8_group_sums(pairs, xb);
             const __m256 dx = _mm256_set1_ps(xb->d);
             sums[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, dx), sums[t]);
             mins[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(im), _mm256_mul_ps(dmin, dx), mins[t]);

@@ -71,18 +71,11 @@ static inline __attribute__((always_inline)) void tile_q3_Kr8(const uint8_t *wg,
         }
         // The offset: 4 · Σ_g scale_g · (the activations' sum over group g), from pairs of groups.
         __m256i pairs[8];
-        for (int i = 0; i < 8; i++)
-            pairs[i] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(decoded + 16 * i)),
-                                                              _mm_loadl_epi64((const __m128i *)(decoded + 16 * i + 8))));
+        k_r8_signed_pairs(decoded, pairs);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb));
         for (int t = 0; t < TB; t++) {
             const rwkv_block_q8_K *xb = x + t * nb + b;
-            __m256i offset = _mm256_setzero_si256();
-            for (int i = 0; i < 8; i++) {
-                int32_t sums;
-                memcpy(&sums, xb->bsums + 2 * i, 4);
-                offset = _mm256_add_epi32(offset, _mm256_madd_epi16(pairs[i], _mm256_set1_epi32(sums)));
-            }
+            const __m256i offset = k_r8_group_sums(pairs, xb);
             const __m256i total = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(offset, 2));
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(d, _mm256_set1_ps(xb->d)), acc[t]);
         }

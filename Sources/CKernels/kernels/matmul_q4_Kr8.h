@@ -57,6 +57,25 @@ static inline __m256i q4_Kr8_min_sums(const __m256i min_pairs[4], const rwkv_blo
     return _mm256_add_epi32(im, _mm256_madd_epi16(min_pairs[3], _mm256_broadcastd_epi32(_mm_shuffle_epi32(sub, 0xFF))));
 }
 
+/// Signed per-group bytes of 8 rows (group g of row r at 8g + r, 16 groups) as pairs of groups for
+/// `k_r8_group_sums`: 16-bit lanes [v_0,2i, v_0,2i+1, v_1,2i, …] in pairs[i].
+static inline void k_r8_signed_pairs(const int8_t *bytes, __m256i pairs[8]) {
+    for (int i = 0; i < 8; i++)
+        pairs[i] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(bytes + 16 * i)),
+                                                          _mm_loadl_epi64((const __m128i *)(bytes + 16 * i + 8))));
+}
+
+/// The 8 rows' Σ_g v_g · (the activations' sum over group g of 16) for one token, from pairs of groups.
+static inline __m256i k_r8_group_sums(const __m256i pairs[8], const rwkv_block_q8_K *xb) {
+    __m256i sum = _mm256_setzero_si256();
+    for (int i = 0; i < 8; i++) {
+        int32_t group_sums;
+        memcpy(&group_sums, xb->bsums + 2 * i, 4);
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pairs[i], _mm256_set1_epi32(group_sums)));
+    }
+    return sum;
+}
+
 /// 8 rows × TB tokens of one group.
 static inline __attribute__((always_inline)) void tile_q4_Kr8(const uint8_t *wg, const rwkv_block_q8_K *x, float *out,
                                                                int64_t nb, int64_t m, const int TB) {

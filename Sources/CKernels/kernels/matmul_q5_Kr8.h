@@ -21,16 +21,13 @@
 static inline __attribute__((always_inline)) void q5_Kr8_chunk(const uint8_t *units, const int j, const int c,
                                                                 const __m256i scale[8], const rwkv_block_q8_K *x,
                                                                 int64_t nb, __m256i *isum, const int TB) {
-    const __m256i low = _mm256_set1_epi8(0x0F), fifth = _mm256_set1_epi8(0x10);
+    const __m256i low = _mm256_set1_epi8(0x0F);
     const uint8_t *unit = units + Q5_KR8_UNIT_BYTES * c;
-    // Bits 2j and 2j + 1 of `qh` (the fifth bits of sub-blocks 2j and 2j + 1) moved to bit 4: 16-bit shifts by at
-    // most 4, so bit 4 of each byte comes from the same byte.
+    // Bits 2j and 2j + 1 of `qh` are the fifth bits of sub-blocks 2j and 2j + 1.
     const __m256i h = _mm256_loadu_si256((const __m256i *)unit);
     const __m256i v = _mm256_loadu_si256((const __m256i *)(unit + 32 + 32 * j));
-    const __m256i h_lo = j < 2 ? _mm256_slli_epi16(h, 4 - 2 * j) : _mm256_srli_epi16(h, 2 * j - 4);
-    const __m256i h_hi = j < 2 ? _mm256_slli_epi16(h, 3 - 2 * j) : _mm256_srli_epi16(h, 2 * j - 3);
-    const __m256i lo = _mm256_or_si256(_mm256_and_si256(v, low), _mm256_and_si256(h_lo, fifth));
-    const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), _mm256_and_si256(h_hi, fifth));
+    const __m256i lo = _mm256_or_si256(_mm256_and_si256(v, low), fifth_bit(h, 2 * j));
+    const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), fifth_bit(h, 2 * j + 1));
     for (int t = 0; t < TB; t++) {
         const int8_t *xq = x[t * nb].qs + 64 * j + 4 * c;
         const __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, broadcast4(xq)), scale[2 * j]);
