@@ -15,6 +15,8 @@ public struct ModelBenchmark {
         public let type: String
         public let threads: Int
         public let test: String
+        /// Sequences decoded together in each step: B for `tg… b<B>`, otherwise 1.
+        public let sequences: Int
         /// Tokens per second of each repetition.
         public let samples: [Double]
         public let mean: Double
@@ -112,7 +114,7 @@ public struct ModelBenchmark {
                 bytes * samples[i] / 1e9 / ((probes[i] + probes[i + 1]) / 2) * 100
             }.median
             results.append(Result(model: modelName, sizeBytes: sizeBytes, parameters: model.hyperparameters.parameterCount,
-                                  type: typeName, threads: threads, test: test, samples: samples, mean: mean, stddev: stddev,
+                                  type: typeName, threads: threads, test: test, sequences: tokensPerStep, samples: samples, mean: mean, stddev: stddev,
                                   gigabytesPerSecond: rate, readBandwidth: readBandwidth, percentOfBandwidth: percent,
                                   peakResidentBytes: peak))
         }

@@ -82,7 +82,7 @@ extension BenchCommand {
                               r.percentOfBandwidth.map { formatted($0, 1) } ?? "", formatBytes(r.peakResidentBytes)])
             }
             print(table.render())
-            if let smallest = results.filter({ $0.test.hasPrefix("tg") }).map({ $0.gigabytesPerSecond! * 1e9 / $0.mean }).min(), smallest < 64e6 {
+            if let smallest = results.filter({ $0.test.hasPrefix("tg") }).map({ $0.gigabytesPerSecond! * 1e9 / $0.mean * Double($0.sequences) }).min(), smallest < 64e6 {
                 print("note: this model (\(formatBytes(Int(smallest))) read per token) fits in the CPU caches, so % of the read bandwidth can exceed 100; the roofline applies to models larger than the caches.")
             }
         }

@@ -25,6 +25,16 @@ import Testing
         #expect(abs(decode.percentOfBandwidth! - percents[1]) < 1e-9)
     }
 
+    /// A batched row says how many sequences share a step, and its GB/s counts the weights once per step.
+    @Test func batchedRowsReadTheWeightsOncePerStep() throws {
+        let weights = try RWKV7Weights(try Checkpoint.open(Fixtures.path("random-rwkv7.pth")))
+        let bytesPerToken = Double(weights.bytesPerToken)
+        let benchmark = try ModelBenchmark(weights: weights, modelName: "tiny", typeName: "f32")
+        let rows = try benchmark.run(threads: 1, prompt: 0, generate: 4, repetitions: 2, batches: [1, 3])
+        #expect(rows.map(\.test) == ["tg4", "tg4 b3"] && rows.map(\.sequences) == [1, 3])
+        #expect(abs(rows[1].gigabytesPerSecond! - bytesPerToken / 3 * rows[1].mean / 1e9) < 1e-9)
+    }
+
     /// `--shape` sizes have the released checkpoints' layers, widths and LoRA ranks, and so their parameter
     /// counts (0.19, 0.45, 1.53, 2.95, 7.2 and 13.3 billion as published, within 3 %).
     @Test(arguments: [("0.1b", 12, 768, 64, 32, 128, 0.191e9), ("0.4b", 24, 1024, 64, 32, 128, 0.450e9),
