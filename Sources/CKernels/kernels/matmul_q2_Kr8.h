@@ -27,7 +27,7 @@ static inline __attribute__((always_inline)) void tile_q2_Kr8(const uint8_t *wg,
     for (int t = 0; t < TB; t++) sums[t] = mins[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb = wg + b * Q2_KR8_GROUP_BYTES;
-        for (int64_t line = 0; line < Q2_KR8_GROUP_BYTES; line += 64) _mm_prefetch((const char *)wb + 2 * Q2_KR8_GROUP_BYTES + line, _MM_HINT_T0);
+        prefetch_stream(wb, 2 * Q2_KR8_GROUP_BYTES, Q2_KR8_GROUP_BYTES);
         __m256i scale[16], isum[8];
         for (int g = 0; g < 16; g++) {
             const __m128i v = _mm_and_si128(_mm_loadl_epi64((const __m128i *)(wb + Q2_KR8_SCALES + 8 * g)), nibble);

@@ -43,7 +43,7 @@ static inline __attribute__((always_inline)) void tile_q3_Kr8(const uint8_t *wg,
     for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb = wg + b * Q3_KR8_GROUP_BYTES;
-        for (int64_t line = 0; line < Q3_KR8_GROUP_BYTES; line += 64) _mm_prefetch((const char *)wb + 2 * Q3_KR8_GROUP_BYTES + line, _MM_HINT_T0);
+        prefetch_stream(wb, 2 * Q3_KR8_GROUP_BYTES, Q3_KR8_GROUP_BYTES);
         int8_t decoded[128];
         q3_Kr8_scales(wb, decoded);
         __m256i scale[16], isum[8];

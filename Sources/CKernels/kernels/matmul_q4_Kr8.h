@@ -84,7 +84,7 @@ static inline __attribute__((always_inline)) void tile_q4_Kr8(const uint8_t *wg,
     for (int t = 0; t < TB; t++) sums[t] = mins[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb = wg + b * Q4_KR8_GROUP_BYTES;
-        for (int64_t line = 0; line < Q4_KR8_GROUP_BYTES; line += 64) _mm_prefetch((const char *)wb + 2 * Q4_KR8_GROUP_BYTES + line, _MM_HINT_T0);
+        prefetch_stream(wb, 2 * Q4_KR8_GROUP_BYTES, Q4_KR8_GROUP_BYTES);
         __m256i sc03, sc47, mn03, mn47;
         q4_Kr8_scales(wb, &sc03, &sc47, &mn03, &mn47);
         const __m256i scale[8] = {q4_Kr8_pairs(sc03, 0), q4_Kr8_pairs(sc03, 1), q4_Kr8_pairs(sc03, 2), q4_Kr8_pairs(sc03, 3),

@@ -33,7 +33,7 @@ static inline __attribute__((always_inline)) void tile_q6_Kr8(const uint8_t *wg,
     for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb = wg + b * Q6_KR8_GROUP_BYTES;
-        for (int64_t line = 0; line < Q6_KR8_GROUP_BYTES; line += 64) _mm_prefetch((const char *)wb + 2 * Q6_KR8_GROUP_BYTES + line, _MM_HINT_T0);
+        prefetch_stream(wb, 2 * Q6_KR8_GROUP_BYTES, Q6_KR8_GROUP_BYTES);
         __m256i scale[16], isum[8];
         for (int s = 0; s < 16; s++) scale[s] = q6_Kr8_scale(wb, s);
         for (int t = 0; t < TB; t++) isum[t] = _mm256_setzero_si256();

@@ -63,9 +63,6 @@ static inline __m256i dot_q8_chunk(__m256i acc, __m256i w, __m256i x) {
 }
 
 #if !RWKV_VNNI
-/// Bytes ahead of the current block that the AVX2 Q8_0 tile prefetches: with 8 tokens a tile computes long
-/// enough per block that the hardware prefetcher alone leaves load stalls (8–10 % of a streamed step here).
-#define R8_PREFETCH 2048
 /// AVX2 Q8_0: 8 rows × TB tokens of one group, chunk by chunk: each chunk's signed weights and their
 /// magnitudes are made once for all TB tokens (maddubs multiplies unsigned by signed bytes, so a token's
 /// bytes take the weights' signs), leaving four operations per chunk and token. The block sums are the same
@@ -77,7 +74,7 @@ static inline __attribute__((always_inline)) void tile_r8_q8_avx2(const uint8_t 
     for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb = wg + b * 8 * Q8_BYTES;
-        for (int line = 0; line < 8 * Q8_BYTES; line += 64) _mm_prefetch((const char *)wb + R8_PREFETCH + line, _MM_HINT_T0);
+        prefetch_stream(wb, R8_PREFETCH, 8 * Q8_BYTES);
         __m256i sums[8];
         for (int t = 0; t < TB; t++) sums[t] = _mm256_setzero_si256();
         for (int g = 0; g < 8; g++) {
@@ -120,6 +117,7 @@ static inline __attribute__((always_inline)) void tile_r8(const uint8_t *wg, con
     for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb = wg + b * group_block;
+        prefetch_stream(wb, R8_PREFETCH, group_block);
         __m256i w[8];
         if (kind == RWKV_R8_Q8_0) {
             for (int g = 0; g < 8; g++) w[g] = _mm256_loadu_si256((const __m256i *)(wb + quants + 32 * g));
