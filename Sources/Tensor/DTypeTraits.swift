@@ -22,10 +22,9 @@ public struct DTypeTraits: @unchecked Sendable {
     /// The type llama-quantize writes instead when a row is not a whole number of blocks (a K-quant's
     /// 32-block stand-in; F16 when that does not fit either, or for a type with none).
     public var fallback: DType? = nil
-    /// Whether several-token matmuls of this type are BLAS GEMMs of fixed 64-row blocks (the weights widened
-    /// to f32 panel by panel for F16/BF16): their units must then be whole blocks for thread-count-independent
-    /// sums.
-    public var prefillIsBLAS = false
+    /// Whether several-token matmuls of this type run in blocks of 64 rows (F32's BLAS GEMM, whose sums then
+    /// do not depend on the thread count; F16/BF16's widened panels, which gather the tokens once per block).
+    public var prefillInRowBlocks = false
     /// Whether a weight row's sum for one token can differ with how many tokens the matmul takes (BLAS
     /// blocking, or a decode kernel that splits its accumulators differently from the several-token tiles).
     /// A batched decode then multiplies each sequence's column on its own, to give the bits of that
@@ -59,12 +58,12 @@ public struct DTypeTraits: @unchecked Sendable {
 
     /// The table, in ``DType`` order.
     public static let table: [DTypeTraits] = [
-        DTypeTraits(name: "f32", ggufTypeID: 0, rwkvCppTypeID: 0, llamaFileType: 0, prefillIsBLAS: true, blockSize: 1, bytesPerBlock: 4, fromFloat: \.f32_from_f32, toFloat: \.f32_to_f32,
+        DTypeTraits(name: "f32", ggufTypeID: 0, rwkvCppTypeID: 0, llamaFileType: 0, prefillInRowBlocks: true, blockSize: 1, bytesPerBlock: 4, fromFloat: \.f32_from_f32, toFloat: \.f32_to_f32,
                     activationType: .f32, matmul: \.matmul_f32, vecDot: ReferenceVecDot.float(size: 4) { $0.loadUnaligned(as: Float.self) }),
-        DTypeTraits(name: "f16", ggufTypeID: 1, rwkvCppTypeID: 1, llamaFileType: 1, prefillIsBLAS: true, blockSize: 1, bytesPerBlock: 2, fromFloat: \.f32_to_f16, toFloat: \.f16_to_f32,
+        DTypeTraits(name: "f16", ggufTypeID: 1, rwkvCppTypeID: 1, llamaFileType: 1, prefillInRowBlocks: true, blockSize: 1, bytesPerBlock: 2, fromFloat: \.f32_to_f16, toFloat: \.f16_to_f32,
                     activationType: .f32, matmul: \.matmul_f16,
                     vecDot: ReferenceVecDot.float(size: 2) { HalfPrecision.f32(fromF16: $0.loadUnaligned(as: UInt16.self)) }),
-        DTypeTraits(name: "bf16", ggufTypeID: 30, llamaFileType: 32, prefillIsBLAS: true, blockSize: 1, bytesPerBlock: 2, fromFloat: \.f32_to_bf16, toFloat: \.bf16_to_f32,
+        DTypeTraits(name: "bf16", ggufTypeID: 30, llamaFileType: 32, prefillInRowBlocks: true, blockSize: 1, bytesPerBlock: 2, fromFloat: \.f32_to_bf16, toFloat: \.bf16_to_f32,
                     activationType: .f32, matmul: \.matmul_bf16,
                     vecDot: ReferenceVecDot.float(size: 2) { HalfPrecision.f32(fromBF16: $0.loadUnaligned(as: UInt16.self)) }),
         DTypeTraits(name: "q8_0", ggufTypeID: 8, rwkvCppTypeID: 9, llamaFileType: 7, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q8_0>.size,

@@ -4,7 +4,7 @@
 // 5–15 % more read bandwidth on Zen 4 than other orders), several tokens a BLAS GEMM per fixed block of 64
 // rows (OpenBLAS single-threaded inside), so every element is summed the same way whatever the thread count.
 // F16/BF16: decode streams rows one after another (rows of ≤ 64 values four at a time, their sums in one tree);
-// prefill widens panels of 64 rows × 256 columns to f32 and multiplies them by BLAS, as F32 does.
+// prefill widens panels of 16 rows × 256 columns to f32 and multiplies them 6 tokens at a time (below).
 // The vector code is portable (GCC vector extensions, explicit FMA): the same arithmetic at every level.
 
 #include <cblas.h>
@@ -101,27 +101,147 @@ static inline __attribute__((always_inline)) void rows_half(const uint16_t *w, c
     }
 }
 
-/// Columns of a widened weight panel in a several-token F16/BF16 matmul.
-#define HALF_PANEL 256
+/// A several-token F16/BF16 matmul works on panels of PANEL_ROWS rows × PANEL_COLUMNS columns, widened to f32
+/// and stored column by column, and multiplies each by PANEL_TOKENS tokens at a time: 2 × 6 accumulators of 8
+/// lanes, one FMA per (row, token) and column, with no horizontal sums.
+#define PANEL_ROWS 16
+#define PANEL_COLUMNS 256
+#define PANEL_TOKENS 6
 
-/// Several tokens: each block of GEMM_ROWS rows is widened to f32 a panel of HALF_PANEL columns at a time and
-/// multiplied by BLAS (the panels' products added in order), so the sums do not depend on the thread count.
+/// The 8 × 8 transpose of r (eight rows of eight lanes) in place.
+static inline void transpose8x8(v8 r[8]) {
+    v8 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4)
+        for (int j = 0; j < 2; j++) {
+            u[i + 2 * j] = __builtin_shufflevector(t[i + j], t[i + j + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            u[i + 2 * j + 1] = __builtin_shufflevector(t[i + j], t[i + j + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+    for (int j = 0; j < 4; j++) {
+        r[j] = __builtin_shufflevector(u[j], u[j + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        r[j + 4] = __builtin_shufflevector(u[j], u[j + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+}
+
+/// panel[c · PANEL_ROWS + i] = row i's column c0 + c widened, for `rows` rows (the rest of the panel zero).
+static inline __attribute__((always_inline)) void pack_half_panel(const uint16_t *w, int64_t k, int64_t rows, int64_t c0,
+                                                                 int64_t width, float *panel, const int bf16) {
+    int64_t c = 0;
+    if (rows == PANEL_ROWS)
+        for (; c + 8 <= width; c += 8)
+            for (int g = 0; g < PANEL_ROWS; g += 8) {
+                v8 r[8];
+                for (int i = 0; i < 8; i++) r[i] = widen8(w + (g + i) * k + c0 + c, bf16);
+                transpose8x8(r);
+                for (int j = 0; j < 8; j++) store8(panel + (c + j) * PANEL_ROWS + g, r[j]);
+            }
+    for (; c < width; c++)
+        for (int i = 0; i < PANEL_ROWS; i++) panel[c * PANEL_ROWS + i] = i < rows ? widen1(w + i * k + c0 + c, bf16) : 0;
+}
+
+/// out[t · m + i] (i < rows, t < TT) += the panel's rows times TT tokens' columns, given column by column in
+/// `xs` (xs[c · PANEL_TOKENS + t]): per element one FMA per column in column order, continuing from the value in
+/// `out` (zero before the first panel).
+static inline __attribute__((always_inline)) void panel_times_tokens(const float *panel, int64_t width, const float *xs,
+                                                                    float *out, int64_t m, int64_t rows, const int first,
+                                                                    const int TT) {
+    v8 acc[2][PANEL_TOKENS];
+    for (int t = 0; t < TT; t++) {
+        if (rows == PANEL_ROWS) {
+            acc[0][t] = first ? splat8(0) : load8(out + t * m);
+            acc[1][t] = first ? splat8(0) : load8(out + t * m + 8);
+            continue;
+        }
+        float start[PANEL_ROWS] = {0};
+        if (!first)
+            for (int i = 0; i < rows; i++) start[i] = out[t * m + i];
+        acc[0][t] = load8(start);
+        acc[1][t] = load8(start + 8);
+    }
+    for (int64_t c = 0; c < width; c++) {
+        const v8 a0 = load8(panel + c * PANEL_ROWS), a1 = load8(panel + c * PANEL_ROWS + 8);
+        for (int t = 0; t < TT; t++) {
+            const v8 xv = splat8(xs[c * PANEL_TOKENS + t]);
+            acc[0][t] = fma8(a0, xv, acc[0][t]);
+            acc[1][t] = fma8(a1, xv, acc[1][t]);
+        }
+    }
+    for (int t = 0; t < TT; t++) {
+        if (rows == PANEL_ROWS) {
+            store8(out + t * m, acc[0][t]);
+            store8(out + t * m + 8, acc[1][t]);
+            continue;
+        }
+        float sums[PANEL_ROWS];
+        store8(sums, acc[0][t]);
+        store8(sums + 8, acc[1][t]);
+        for (int i = 0; i < rows; i++) out[t * m + i] = sums[i];
+    }
+}
+
+/// tile[c · PANEL_TOKENS + t] = x[t · k + c] for `tokens` (≤ PANEL_TOKENS) tokens and `width` columns, eight
+/// columns at a time through the 8 × 8 transpose (each column's store spills 8 − PANEL_TOKENS lanes past its
+/// slot, overwritten by the next or left in the buffer's spare lanes); the tokens past `tokens` are zero.
+static inline void gather_tokens(const float *x, int64_t k, int64_t tokens, int64_t width, float *tile) {
+    int64_t c = 0;
+    for (; c + 8 <= width; c += 8) {
+        v8 r[8];
+        for (int t = 0; t < 8; t++) r[t] = t < tokens ? load8(x + t * k + c) : splat8(0);
+        transpose8x8(r);
+        for (int j = 0; j < 8; j++) store8(tile + (c + j) * PANEL_TOKENS, r[j]);
+    }
+    for (; c < width; c++)
+        for (int t = 0; t < PANEL_TOKENS; t++) tile[c * PANEL_TOKENS + t] = t < tokens ? x[t * k + c] : 0;
+}
+
+/// Tokens whose columns are gathered at a time (PANEL_TILES tiles of PANEL_TOKENS).
+#define PANEL_TILES 16
+
+/// Several tokens: for each group of up to PANEL_TILES · PANEL_TOKENS tokens and each block of PANEL_COLUMNS
+/// columns, the tokens' columns are gathered tile by tile (so the tile reads one stream, whatever k), then
+/// every panel of rows is widened and multiplied by each tile. Each output is one chain of FMAs over the
+/// columns in order, whatever the panel, tile or thread count.
 static inline __attribute__((always_inline)) void gemm_half(const uint16_t *w, const float *x, float *out, int64_t k,
                                                            int64_t m, int64_t tokens, int64_t r0, int64_t r1, const int bf16) {
-    float panel[GEMM_ROWS * HALF_PANEL];
-    for (int64_t r = r0; r < r1; r += GEMM_ROWS) {
-        const int64_t rows = r1 - r < GEMM_ROWS ? r1 - r : GEMM_ROWS;
-        for (int64_t c = 0; c < k; c += HALF_PANEL) {
-            const int64_t width = k - c < HALF_PANEL ? k - c : HALF_PANEL;
-            for (int64_t i = 0; i < rows; i++) {
-                const uint16_t *src = w + (r + i) * k + c;
-                float *dst = panel + i * width;
-                int64_t j = 0;
-                for (; j + 8 <= width; j += 8) store8(dst + j, widen8(src + j, bf16));
-                for (; j < width; j++) dst[j] = widen1(src + j, bf16);
+    float panel[PANEL_ROWS * PANEL_COLUMNS];
+    float xs[PANEL_TILES * PANEL_COLUMNS * PANEL_TOKENS + 8 - PANEL_TOKENS];  // + the last gather's spare lanes
+    for (int64_t t0 = 0; t0 < tokens; t0 += PANEL_TILES * PANEL_TOKENS) {
+        const int64_t group = tokens - t0 < PANEL_TILES * PANEL_TOKENS ? tokens - t0 : PANEL_TILES * PANEL_TOKENS;
+        for (int64_t c0 = 0; c0 < k; c0 += PANEL_COLUMNS) {
+            const int64_t width = k - c0 < PANEL_COLUMNS ? k - c0 : PANEL_COLUMNS;
+            for (int64_t t = 0; t < group; t += PANEL_TOKENS)
+                gather_tokens(x + (t0 + t) * k + c0, k, group - t < PANEL_TOKENS ? group - t : PANEL_TOKENS, width,
+                              xs + t / PANEL_TOKENS * PANEL_COLUMNS * PANEL_TOKENS);
+            for (int64_t r = r0; r < r1; r += PANEL_ROWS) {
+                const int64_t rows = r1 - r < PANEL_ROWS ? r1 - r : PANEL_ROWS;
+                pack_half_panel(w + r * k, k, rows, c0, width, panel, bf16);
+                // The next panel's rows, spread over this panel's tiles: 16 short rows far apart are loads the
+                // hardware prefetcher does not foresee.
+                const int64_t tiles = (group + PANEL_TOKENS - 1) / PANEL_TOKENS, next_rows = r1 - r - rows;
+                for (int64_t t = 0; t < group; t += PANEL_TOKENS) {
+                    const float *tile = xs + t / PANEL_TOKENS * PANEL_COLUMNS * PANEL_TOKENS;
+                    float *o = out + (t0 + t) * m + r;
+                    for (int64_t i = t / PANEL_TOKENS; i < PANEL_ROWS && i < next_rows; i += tiles)
+                        prefetch_stream(w + (r + rows + i) * k + c0, 0, width * 2);
+                    // The next tile's outputs, which an earlier column block left far out of the L1 cache.
+                    if (c0 > 0)
+                        for (int64_t u = PANEL_TOKENS; u < 2 * PANEL_TOKENS && t + u < group; u++) {
+                            __builtin_prefetch(o + u * m, 1, 3);
+                            __builtin_prefetch(o + u * m + PANEL_ROWS - 1, 1, 3);
+                        }
+                    switch (group - t < PANEL_TOKENS ? group - t : PANEL_TOKENS) {
+                    case 6: panel_times_tokens(panel, width, tile, o, m, rows, c0 == 0, 6); break;
+                    case 5: panel_times_tokens(panel, width, tile, o, m, rows, c0 == 0, 5); break;
+                    case 4: panel_times_tokens(panel, width, tile, o, m, rows, c0 == 0, 4); break;
+                    case 3: panel_times_tokens(panel, width, tile, o, m, rows, c0 == 0, 3); break;
+                    case 2: panel_times_tokens(panel, width, tile, o, m, rows, c0 == 0, 2); break;
+                    default: panel_times_tokens(panel, width, tile, o, m, rows, c0 == 0, 1); break;
+                    }
+                }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)tokens, (int)rows, (int)width, 1, x + c, (int)k,
-                        panel, (int)width, c == 0 ? 0 : 1, out + r, (int)m);
         }
     }
 }

@@ -40,8 +40,8 @@ extension Graph {
 }
 
 enum MatmulOps {
-    /// Weight rows per unit: a BLAS GEMM block for several tokens of a type whose prefill is BLAS (f32, f16,
-    /// bf16), else a matvec block (whole groups of 8 rows for the interleaved layouts).
+    /// Weight rows per unit: a GEMM block for several tokens of a type whose prefill runs in row blocks (f32,
+    /// f16, bf16), else a matvec block (whole groups of 8 rows for the interleaved layouts).
     static let matvecRowsPerUnit = 16, gemmRowsPerUnit = 64
 
     /// The matmul's row. With `sequenceColumns`, a type whose sums can change with the token count
@@ -54,7 +54,7 @@ enum MatmulOps {
                 let type = context.dtype(0)
                 let k = context.width, m = context.shape(0)[1], tokens = context.shape(1).rowCount
                 let columnwise = sequenceColumns && type.traits.tokenCountChangesSums && tokens > 1
-                let perUnit = type.traits.prefillIsBLAS && tokens > 1 && !columnwise ? gemmRowsPerUnit : matvecRowsPerUnit
+                let perUnit = type.traits.prefillInRowBlocks && tokens > 1 && !columnwise ? gemmRowsPerUnit : matvecRowsPerUnit
                 var task = rwkv_task()
                 task.run = context.kernels[\.matmul]
                 task.width = Int64(k)
