@@ -107,6 +107,7 @@ static inline __attribute__((always_inline)) void rows_half(const uint16_t *w, c
 #define PANEL_ROWS 16
 #define PANEL_COLUMNS 256
 #define PANEL_TOKENS 6
+_Static_assert(PANEL_ROWS == 16 && PANEL_TOKENS == 6, "the tile holds two 8-lane vectors of rows, and gemm_half names each tile width");
 
 /// The 8 × 8 transpose of r (eight rows of eight lanes) in place.
 static inline void transpose8x8(v8 r[8]) {
