@@ -107,7 +107,7 @@ static inline float largest_magnitude(int n, const float *x, float *amax) {
 
 /// Asks for the `bytes` of a weight stream that lie `ahead` bytes past `p`, one cache line at a time. A decode
 /// step streams every weight once, and a kernel that computes between its loads leaves the hardware prefetcher
-/// too short a lead: one core's matrix–vector product of Q4_0 weights ran 1.3× faster with this 2 KiB ahead.
+/// too short a lead: one core's product of a 113 MB Q4_0 matrix by one token ran 1.2× faster with 2 KiB.
 static inline void prefetch_stream(const void *p, int64_t ahead, int64_t bytes) {
     for (int64_t line = 0; line < bytes; line += 64) __builtin_prefetch((const char *)p + ahead + line, 0, 3);
 }
