@@ -75,30 +75,18 @@ static void matmul_q2_Kr8(const void *weights, const void *activations, float *o
 
 #else  // portable: the same integers and the same float operations, one row at a time
 
+static void q2_Kr8_block_sums(const uint8_t *wb, int lane, const rwkv_block_q8_K *xb, int32_t *sums, int32_t *mins) {
+    for (int v = 0; v < RWKV_QK_K; v++) {
+        const int i = v / 32, c = v % 32 / 4;
+        const int q = wb[Q2_KR8_UNITS + 64 * c + 32 * (i / 4) + 4 * lane + v % 4] >> (2 * (i % 4)) & 3;
+        *sums += (wb[Q2_KR8_SCALES + 8 * (v / 16) + lane] & 0x0F) * q * xb->qs[v];
+    }
+    for (int g = 0; g < 16; g++) *mins += (wb[Q2_KR8_SCALES + 8 * g + lane] >> 4) * xb->bsums[g];
+}
+
 static void matmul_q2_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
                           int64_t r0, int64_t r1) {
-    const uint8_t *w = (const uint8_t *)weights;
-    const rwkv_block_q8_K *x = (const rwkv_block_q8_K *)activations;
-    const int64_t nb = k / RWKV_QK_K;
-    for (int64_t t = 0; t < tokens; t++)
-        for (int64_t r = r0; r < r1; r++) {
-            const int lane = (int)(r % 8);
-            float sums = 0, mins = 0;
-            for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *wb = w + (r / 8 * nb + b) * Q2_KR8_GROUP_BYTES;
-                const rwkv_block_q8_K *xb = x + t * nb + b;
-                int32_t s_total = 0, m_total = 0;
-                for (int v = 0; v < RWKV_QK_K; v++) {
-                    const int i = v / 32, c = v % 32 / 4;
-                    const int q = wb[Q2_KR8_UNITS + 64 * c + 32 * (i / 4) + 4 * lane + v % 4] >> (2 * (i % 4)) & 3;
-                    s_total += (wb[Q2_KR8_SCALES + 8 * (v / 16) + lane] & 0x0F) * q * xb->qs[v];
-                }
-                for (int g = 0; g < 16; g++) m_total += (wb[Q2_KR8_SCALES + 8 * g + lane] >> 4) * xb->bsums[g];
-                sums = __builtin_fmaf((float)s_total, f16_to_f32(wb + 2 * lane) * xb->d, sums);
-                mins = __builtin_fmaf((float)m_total, f16_to_f32(wb + 16 + 2 * lane) * xb->d, mins);
-            }
-            out[t * m + r] = sums - mins;
-        }
+    matmul_k_r8_rows(q2_Kr8_block_sums, Q2_KR8_GROUP_BYTES, 1, weights, activations, out, k, m, tokens, r0, r1);
 }
 
 #endif

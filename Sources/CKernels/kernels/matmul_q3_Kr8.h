@@ -90,34 +90,26 @@ static void matmul_q3_Kr8(const void *weights, const void *activations, float *o
 
 #else  // portable: the same integers and the same float operations, one row at a time
 
+static void q3_Kr8_block_sums(const uint8_t *wb, int lane, const rwkv_block_q8_K *xb, int32_t *sums, int32_t *mins) {
+    (void)mins;
+    uint8_t packed[12];
+    for (int i = 0; i < 12; i++) packed[i] = wb[Q3_KR8_SCALES + 8 * i + lane];
+    int scale[16];
+    q3_K_scales(packed, scale);
+    int32_t total = 0, offset = 0;
+    for (int v = 0; v < RWKV_QK_K; v++) {
+        const int i = v / 32, c = v % 32 / 4, byte = 4 * lane + v % 4;
+        const uint8_t *unit = wb + Q3_KR8_UNITS + 96 * c;
+        const int q = (unit[32 + 32 * (i / 4) + byte] >> (2 * (i % 4)) & 3) | (unit[byte] >> i & 1) << 2;
+        total += scale[v / 16] * q * xb->qs[v];
+    }
+    for (int g = 0; g < 16; g++) offset += scale[g] * xb->bsums[g];
+    *sums = total - 4 * offset;
+}
+
 static void matmul_q3_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
                           int64_t r0, int64_t r1) {
-    const uint8_t *w = (const uint8_t *)weights;
-    const rwkv_block_q8_K *x = (const rwkv_block_q8_K *)activations;
-    const int64_t nb = k / RWKV_QK_K;
-    for (int64_t t = 0; t < tokens; t++)
-        for (int64_t r = r0; r < r1; r++) {
-            const int lane = (int)(r % 8);
-            float acc = 0;
-            for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *wb = w + (r / 8 * nb + b) * Q3_KR8_GROUP_BYTES;
-                const rwkv_block_q8_K *xb = x + t * nb + b;
-                uint8_t packed[12];
-                for (int i = 0; i < 12; i++) packed[i] = wb[Q3_KR8_SCALES + 8 * i + lane];
-                int scale[16];
-                q3_K_scales(packed, scale);
-                int32_t total = 0, offset = 0;
-                for (int v = 0; v < RWKV_QK_K; v++) {
-                    const int i = v / 32, c = v % 32 / 4, byte = 4 * lane + v % 4;
-                    const uint8_t *unit = wb + Q3_KR8_UNITS + 96 * c;
-                    const int q = (unit[32 + 32 * (i / 4) + byte] >> (2 * (i % 4)) & 3) | (unit[byte] >> i & 1) << 2;
-                    total += scale[v / 16] * q * xb->qs[v];
-                }
-                for (int g = 0; g < 16; g++) offset += scale[g] * xb->bsums[g];
-                acc = __builtin_fmaf((float)(total - 4 * offset), f16_to_f32(wb + 2 * lane) * xb->d, acc);
-            }
-            out[t * m + r] = acc;
-        }
+    matmul_k_r8_rows(q3_Kr8_block_sums, Q3_KR8_GROUP_BYTES, 0, weights, activations, out, k, m, tokens, r0, r1);
 }
 
 #endif

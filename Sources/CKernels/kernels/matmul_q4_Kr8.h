@@ -144,8 +144,15 @@ static void matmul_q4_Kr8(const void *weights, const void *activations, float *o
 
 #else  // portable: the same integers and the same float operations, one row at a time
 
-static void matmul_q4_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
-                          int64_t r0, int64_t r1) {
+/// One super-block of one row (`lane` of its group) against one token: the exact integers S and, for the types
+/// with minimums, M (the block adds d · d_x · S and subtracts dmin · d_x · M).
+typedef void (*k_r8_block_sums)(const uint8_t *wb, int lane, const rwkv_block_q8_K *xb, int32_t *sums, int32_t *mins);
+
+/// Per (row, token), block by block in order: sums = fma(S, d · d_x, sums), with minimums also
+/// mins = fma(M, dmin · d_x, mins), and the row's value sums − mins (d at 2 · lane, dmin at 16 + 2 · lane).
+static void matmul_k_r8_rows(const k_r8_block_sums block, int64_t group_block, int has_min, const void *weights,
+                             const void *activations, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0,
+                             int64_t r1) {
     const uint8_t *w = (const uint8_t *)weights;
     const rwkv_block_q8_K *x = (const rwkv_block_q8_K *)activations;
     const int64_t nb = k / RWKV_QK_K;
@@ -154,27 +161,36 @@ static void matmul_q4_Kr8(const void *weights, const void *activations, float *o
             const int lane = (int)(r % 8);
             float sums = 0, mins = 0;
             for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *wb = w + (r / 8 * nb + b) * Q4_KR8_GROUP_BYTES;
+                const uint8_t *wb = w + (r / 8 * nb + b) * group_block;
                 const rwkv_block_q8_K *xb = x + t * nb + b;
-                uint8_t packed[12];
-                for (int i = 0; i < 12; i++) packed[i] = wb[32 + 8 * i + lane];
                 int32_t s_total = 0, m_total = 0;
-                for (int s = 0; s < 8; s++) {
-                    int scale, min;
-                    k_scale_min(packed, s, &scale, &min);
-                    int32_t dot = 0;
-                    for (int l = 0; l < 32; l++) {
-                        const uint8_t byte = wb[Q4_KR8_QUANTS + 32 * (8 * (s / 2) + l / 4) + 4 * lane + l % 4];
-                        dot += (s % 2 ? byte >> 4 : byte & 0x0F) * xb->qs[32 * s + l];
-                    }
-                    s_total += scale * dot;
-                    m_total += min * (xb->bsums[2 * s] + xb->bsums[2 * s + 1]);
-                }
+                block(wb, lane, xb, &s_total, &m_total);
                 sums = __builtin_fmaf((float)s_total, f16_to_f32(wb + 2 * lane) * xb->d, sums);
-                mins = __builtin_fmaf((float)m_total, f16_to_f32(wb + 16 + 2 * lane) * xb->d, mins);
+                if (has_min) mins = __builtin_fmaf((float)m_total, f16_to_f32(wb + 16 + 2 * lane) * xb->d, mins);
             }
-            out[t * m + r] = sums - mins;
+            out[t * m + r] = has_min ? sums - mins : sums;
         }
+}
+
+static void q4_Kr8_block_sums(const uint8_t *wb, int lane, const rwkv_block_q8_K *xb, int32_t *sums, int32_t *mins) {
+    uint8_t packed[12];
+    for (int i = 0; i < 12; i++) packed[i] = wb[32 + 8 * i + lane];
+    for (int s = 0; s < 8; s++) {
+        int scale, min;
+        k_scale_min(packed, s, &scale, &min);
+        int32_t dot = 0;
+        for (int l = 0; l < 32; l++) {
+            const uint8_t byte = wb[Q4_KR8_QUANTS + 32 * (8 * (s / 2) + l / 4) + 4 * lane + l % 4];
+            dot += (s % 2 ? byte >> 4 : byte & 0x0F) * xb->qs[32 * s + l];
+        }
+        *sums += scale * dot;
+        *mins += min * (xb->bsums[2 * s] + xb->bsums[2 * s + 1]);
+    }
+}
+
+static void matmul_q4_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
+                          int64_t r0, int64_t r1) {
+    matmul_k_r8_rows(q4_Kr8_block_sums, Q4_KR8_GROUP_BYTES, 1, weights, activations, out, k, m, tokens, r0, r1);
 }
 
 #endif

@@ -82,39 +82,27 @@ static void matmul_q5_Kr8(const void *weights, const void *activations, float *o
 
 #else  // portable: the same integers and the same float operations, one row at a time
 
+static void q5_Kr8_block_sums(const uint8_t *wb, int lane, const rwkv_block_q8_K *xb, int32_t *sums, int32_t *mins) {
+    uint8_t packed[12];
+    for (int i = 0; i < 12; i++) packed[i] = wb[32 + 8 * i + lane];
+    for (int s = 0; s < 8; s++) {
+        int scale, min;
+        k_scale_min(packed, s, &scale, &min);
+        int32_t dot = 0;
+        for (int l = 0; l < 32; l++) {
+            const uint8_t *unit = wb + Q5_KR8_UNITS + Q5_KR8_UNIT_BYTES * (l / 4);
+            const uint8_t byte = unit[32 + 32 * (s / 2) + 4 * lane + l % 4], qh = unit[4 * lane + l % 4];
+            const int q = (s % 2 ? byte >> 4 : byte & 0x0F) | (qh >> s & 1) << 4;
+            dot += q * xb->qs[32 * s + l];
+        }
+        *sums += scale * dot;
+        *mins += min * (xb->bsums[2 * s] + xb->bsums[2 * s + 1]);
+    }
+}
+
 static void matmul_q5_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
                           int64_t r0, int64_t r1) {
-    const uint8_t *w = (const uint8_t *)weights;
-    const rwkv_block_q8_K *x = (const rwkv_block_q8_K *)activations;
-    const int64_t nb = k / RWKV_QK_K;
-    for (int64_t t = 0; t < tokens; t++)
-        for (int64_t r = r0; r < r1; r++) {
-            const int lane = (int)(r % 8);
-            float sums = 0, mins = 0;
-            for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *wb = w + (r / 8 * nb + b) * Q5_KR8_GROUP_BYTES;
-                const rwkv_block_q8_K *xb = x + t * nb + b;
-                uint8_t packed[12];
-                for (int i = 0; i < 12; i++) packed[i] = wb[32 + 8 * i + lane];
-                int32_t s_total = 0, m_total = 0;
-                for (int s = 0; s < 8; s++) {
-                    int scale, min;
-                    k_scale_min(packed, s, &scale, &min);
-                    int32_t dot = 0;
-                    for (int l = 0; l < 32; l++) {
-                        const uint8_t *unit = wb + Q5_KR8_UNITS + Q5_KR8_UNIT_BYTES * (l / 4);
-                        const uint8_t byte = unit[32 + 32 * (s / 2) + 4 * lane + l % 4], qh = unit[4 * lane + l % 4];
-                        const int q = (s % 2 ? byte >> 4 : byte & 0x0F) | (qh >> s & 1) << 4;
-                        dot += q * xb->qs[32 * s + l];
-                    }
-                    s_total += scale * dot;
-                    m_total += min * (xb->bsums[2 * s] + xb->bsums[2 * s + 1]);
-                }
-                sums = __builtin_fmaf((float)s_total, f16_to_f32(wb + 2 * lane) * xb->d, sums);
-                mins = __builtin_fmaf((float)m_total, f16_to_f32(wb + 16 + 2 * lane) * xb->d, mins);
-            }
-            out[t * m + r] = sums - mins;
-        }
+    matmul_k_r8_rows(q5_Kr8_block_sums, Q5_KR8_GROUP_BYTES, 1, weights, activations, out, k, m, tokens, r0, r1);
 }
 
 #endif

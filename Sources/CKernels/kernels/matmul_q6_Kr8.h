@@ -80,32 +80,23 @@ static void matmul_q6_Kr8(const void *weights, const void *activations, float *o
 
 #else  // portable: the same integers and the same float operations, one row at a time
 
+static void q6_Kr8_block_sums(const uint8_t *wb, int lane, const rwkv_block_q8_K *xb, int32_t *sums, int32_t *mins) {
+    (void)mins;
+    int32_t total = 0, offset = 0;
+    for (int v = 0; v < RWKV_QK_K; v++) {
+        const int h = v / 128, quarter = v % 128 / 32, l = v % 32;
+        const uint8_t *unit = wb + Q6_KR8_UNITS + 96 * (8 * h + l / 4) + 4 * lane + l % 4;
+        const uint8_t lowbyte = unit[32 * (quarter % 2)], highbyte = unit[64];
+        const int q = (quarter < 2 ? lowbyte & 0x0F : lowbyte >> 4) | (highbyte >> (2 * quarter) & 3) << 4;
+        total += (int8_t)wb[Q6_KR8_SCALES + 8 * (8 * h + 2 * quarter + l / 16) + lane] * q * xb->qs[v];
+    }
+    for (int s = 0; s < 16; s++) offset += (int8_t)wb[Q6_KR8_SCALES + 8 * s + lane] * xb->bsums[s];
+    *sums = total - offset * 32;
+}
+
 static void matmul_q6_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
                           int64_t r0, int64_t r1) {
-    const uint8_t *w = (const uint8_t *)weights;
-    const rwkv_block_q8_K *x = (const rwkv_block_q8_K *)activations;
-    const int64_t nb = k / RWKV_QK_K;
-    for (int64_t t = 0; t < tokens; t++)
-        for (int64_t r = r0; r < r1; r++) {
-            const int lane = (int)(r % 8);
-            float acc = 0;
-            for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *wb = w + (r / 8 * nb + b) * Q6_KR8_GROUP_BYTES;
-                const rwkv_block_q8_K *xb = x + t * nb + b;
-                int32_t total = 0, offset = 0;
-                for (int v = 0; v < RWKV_QK_K; v++) {
-                    const int h = v / 128, quarter = v % 128 / 32, l = v % 32;
-                    const uint8_t *unit = wb + Q6_KR8_UNITS + 96 * (8 * h + l / 4) + 4 * lane + l % 4;
-                    const uint8_t lowbyte = unit[32 * (quarter % 2)], highbyte = unit[64];
-                    const int q = (quarter < 2 ? lowbyte & 0x0F : lowbyte >> 4) | (highbyte >> (2 * quarter) & 3) << 4;
-                    total += (int8_t)wb[Q6_KR8_SCALES + 8 * (8 * h + 2 * quarter + l / 16) + lane] * q * xb->qs[v];
-                }
-                for (int s = 0; s < 16; s++) offset += (int8_t)wb[Q6_KR8_SCALES + 8 * s + lane] * xb->bsums[s];
-                total -= offset * 32;
-                acc = __builtin_fmaf((float)total, f16_to_f32(wb + 2 * lane) * xb->d, acc);
-            }
-            out[t * m + r] = acc;
-        }
+    matmul_k_r8_rows(q6_Kr8_block_sums, Q6_KR8_GROUP_BYTES, 0, weights, activations, out, k, m, tokens, r0, r1);
 }
 
 #endif
