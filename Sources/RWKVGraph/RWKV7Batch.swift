@@ -2,11 +2,12 @@ import Tensor
 
 /// Many sequences of one model at once: each lives in a slot with its own state; a decode step runs one
 /// token of each of the first S slots through one graph (the weights are read once for all S), and a
-/// prompt is prefilled into one slot at a time.
+/// prefill runs the prompts of S consecutive slots through one graph, an equal number of tokens each.
 ///
 /// A sequence's logits do not depend on which other sequences share its step, nor on the thread count:
-/// the batched graph multiplies each column as it would be alone (``RWKV7GraphBuilder``), so decoding a
-/// sequence in any batch gives the bits of ``RWKV7Session/step(_:)``.
+/// the batched graph multiplies each sequence's columns as they would be alone (``RWKV7GraphBuilder``), so
+/// decoding a sequence in any batch gives the bits of ``RWKV7Session/step(_:)``, and prefilling it beside
+/// others gives the bits of prefilling it alone.
 ///
 /// Slots are positions, not identities: the caller keeps its live sequences in slots `0 ..< S` (moving the
 /// last one into a freed slot with ``moveState(from:to:)``).
@@ -21,7 +22,7 @@ public final class RWKV7Batch {
     /// Per layer, every slot's state back to back: [C, P], [C, P], [N, N, H, P].
     private let stateTensors: [(attShift: Tensor, ffnShift: Tensor, wkv: Tensor)]
     private var decoders: [Int: Entry] = [:]
-    private var prefills: [Int: Entry] = [:]
+    private var prefills: [PrefillShape: Entry] = [:]
     /// RWKV-7b, per layer: every slot's attention state; each slot's position, and the i32 [slots] the graphs read.
     private let attentionTensors: [AttentionTensors]
     private var positions: [Int]
@@ -31,11 +32,16 @@ public final class RWKV7Batch {
         let executor: Executor
         let built: RWKV7Graph
         let tokens: Tensor
-        /// The slot whose state a prefill executor is bound to.
+        /// The first of the slots whose states a prefill executor is bound to.
         var slot: Int?
         init(executor: Executor, built: RWKV7Graph, tokens: Tensor) {
             (self.executor, self.built, self.tokens) = (executor, built, tokens)
         }
+    }
+
+    /// A prefill graph: tokens of each of several sequences.
+    private struct PrefillShape: Hashable {
+        let sequences, tokens: Int
     }
 
     /// The longest prefill run; longer prompts go in pieces of this many tokens.
@@ -110,36 +116,43 @@ public final class RWKV7Batch {
     /// next call overwrites). Runs pieces of ``prefillChunk`` tokens, then the rest in powers of two, so a
     /// handful of graphs serve every prompt length.
     public func prefill(slot: Int, _ tokens: [Int32]) throws -> Tensor {
-        guard (0..<capacity).contains(slot) else { throw ExecutionError("slot \(slot) is outside 0..<\(capacity)") }
-        guard !tokens.isEmpty else { throw ExecutionError("no tokens to process") }
-        try checkVocabulary(tokens)
-        try checkContext(slot: slot, adding: tokens.count)
+        try prefill(firstSlot: slot, [tokens])
+    }
+
+    /// Feeds `prompts[i]` to the sequence in slot `firstSlot + i`, all in one graph (the weights are read
+    /// once for all of them), and returns each one's last logits `[V, S]` (a view that the next call
+    /// overwrites). The prompts have the same number of tokens; they run in pieces as in ``prefill(slot:_:)``,
+    /// and each sequence gets the bits it would get alone.
+    public func prefill(firstSlot: Int, _ prompts: [[Int32]]) throws -> Tensor {
+        let count = prompts.count
+        guard count >= 1, firstSlot >= 0, firstSlot + count <= capacity else {
+            throw ExecutionError("slots \(firstSlot)..<\(firstSlot + count) are outside 0..<\(capacity)")
+        }
+        let length = prompts[0].count
+        guard length > 0 else { throw ExecutionError("no tokens to process") }
+        guard prompts.allSatisfy({ $0.count == length }) else {
+            throw ExecutionError("prompts prefilled together need the same number of tokens, got \(prompts.map(\.count))")
+        }
+        for (i, prompt) in prompts.enumerated() {
+            try checkVocabulary(prompt)
+            try checkContext(slot: firstSlot + i, adding: length)
+        }
         var start = 0
         var logits: Tensor?
-        while start < tokens.count {
-            let left = tokens.count - start
-            let length = left >= Self.prefillChunk ? Self.prefillChunk : 1 << (Int.bitWidth - 1 - left.leadingZeroBitCount)
-            let entry = try prefills[length] ?? makePrefill(tokens: length)
-            prefills[length] = entry
-            if entry.slot != slot {
-                for (layer, views) in zip(entry.built.states, slotViews(slot)) {
-                    try entry.executor.bind(layer.attShift, views.attShift)
-                    try entry.executor.bind(layer.ffnShift, views.ffnShift)
-                    try entry.executor.bind(layer.wkv, views.wkv)
-                }
-                for (layer, tensors) in zip(entry.built.states.compactMap(\.attention), attentionTensors) {
-                    try tensors.sequences(slot, count: 1).bind(layer, to: entry.executor)
-                }
-                if let position = entry.built.position {
-                    try entry.executor.bind(position, Tensor(dtype: .i32, shape: Shape(1), storage: positionTensor.storage,
-                                                             byteOffset: positionTensor.byteOffset + slot * 4))
-                }
-                entry.slot = slot
+        while start < length {
+            let left = length - start
+            let piece = left >= Self.prefillChunk ? Self.prefillChunk : 1 << (Int.bitWidth - 1 - left.leadingZeroBitCount)
+            let shape = PrefillShape(sequences: count, tokens: piece)
+            let entry = try prefills[shape] ?? makePrefill(shape)
+            prefills[shape] = entry
+            if entry.slot != firstSlot {
+                try bindStates(of: entry, firstSlot: firstSlot, count: count)
+                entry.slot = firstSlot
             }
-            publishPositions(slot, count: 1)
-            logits = try run(entry, Array(tokens[start..<(start + length)]))
-            advance(slot, count: 1, by: length)
-            start += length
+            publishPositions(firstSlot, count: count)
+            logits = try run(entry, prompts.flatMap { $0[start..<(start + piece)] })
+            advance(firstSlot, count: count, by: piece)
+            start += piece
         }
         return logits!
     }
@@ -158,51 +171,54 @@ public final class RWKV7Batch {
     }
 
     private func makeDecoder(sequences: Int) throws -> Entry {
-        var builder = RWKV7GraphBuilder(model: model, decodingSequences: sequences)
-        builder.contextCapacity = contextLimit
-        let built = try builder.build()
-        let entry = Entry(executor: Executor(graph: built.graph, team: team), built: built,
-                          tokens: try Tensor(zeros: .i32, Shape(sequences)))
-        try entry.executor.bind(built.tokens, entry.tokens)
-        let h = model.hyperparameters
-        for (slots, tensors) in zip(built.states, stateTensors) {
-            // The first S slots, viewed as one batch.
-            try entry.executor.bind(slots.attShift, Tensor(dtype: .f32, shape: Shape(h.embedding, sequences), storage: tensors.attShift.storage,
-                                                           byteOffset: tensors.attShift.byteOffset))
-            try entry.executor.bind(slots.ffnShift, Tensor(dtype: .f32, shape: Shape(h.embedding, sequences), storage: tensors.ffnShift.storage,
-                                                           byteOffset: tensors.ffnShift.byteOffset))
-            try entry.executor.bind(slots.wkv, Tensor(dtype: .f32, shape: Shape(h.headSize, h.headSize, h.heads, sequences),
-                                                      storage: tensors.wkv.storage, byteOffset: tensors.wkv.byteOffset))
-        }
-        for (slots, tensors) in zip(built.states.compactMap(\.attention), attentionTensors) {
-            try tensors.sequences(0, count: sequences).bind(slots, to: entry.executor)
-        }
-        if let position = built.position {
-            try entry.executor.bind(position, Tensor(dtype: .i32, shape: Shape(sequences), storage: positionTensor.storage,
-                                                     byteOffset: positionTensor.byteOffset))
-        }
+        let entry = try makeEntry(RWKV7GraphBuilder(model: model, decodingSequences: sequences))
+        try bindStates(of: entry, firstSlot: 0, count: sequences)
         return entry
     }
 
-    private func makePrefill(tokens: Int) throws -> Entry {
-        var builder = RWKV7GraphBuilder(model: model, tokens: tokens, logitsForAllTokens: false)
+    private func makePrefill(_ shape: PrefillShape) throws -> Entry {
+        try makeEntry(RWKV7GraphBuilder(model: model, sequences: shape.sequences, tokens: shape.tokens))
+    }
+
+    private func makeEntry(_ builder: RWKV7GraphBuilder) throws -> Entry {
+        var builder = builder
         builder.contextCapacity = contextLimit
         let built = try builder.build()
-        let entry = Entry(executor: Executor(graph: built.graph, team: team), built: built, tokens: try Tensor(zeros: .i32, Shape(tokens)))
+        let entry = Entry(executor: Executor(graph: built.graph, team: team), built: built,
+                          tokens: try Tensor(zeros: .i32, Shape(builder.sequences * builder.tokens)))
         try entry.executor.bind(built.tokens, entry.tokens)
         return entry
+    }
+
+    /// Binds an executor's state slots to slots `firstSlot ..< firstSlot + count`.
+    private func bindStates(of entry: Entry, firstSlot: Int, count: Int) throws {
+        for (layer, views) in zip(entry.built.states, slotViews(firstSlot, count: count)) {
+            try entry.executor.bind(layer.attShift, views.attShift)
+            try entry.executor.bind(layer.ffnShift, views.ffnShift)
+            try entry.executor.bind(layer.wkv, views.wkv)
+        }
+        for (layer, tensors) in zip(entry.built.states.compactMap(\.attention), attentionTensors) {
+            try tensors.sequences(firstSlot, count: count).bind(layer, to: entry.executor)
+        }
+        if let position = entry.built.position {
+            try entry.executor.bind(position, Tensor(dtype: .i32, shape: Shape(count), storage: positionTensor.storage,
+                                                     byteOffset: positionTensor.byteOffset + firstSlot * 4))
+        }
     }
 
     // MARK: - States
 
-    /// Views of one slot's state, per layer: [C], [C], [N, N, H].
-    private func slotViews(_ slot: Int) -> [(attShift: Tensor, ffnShift: Tensor, wkv: Tensor)] {
+    /// Views of the states of slots `first ..< first + count`, per layer: [C], [C], [N, N, H] for one slot,
+    /// with a last dimension of `count` for several.
+    private func slotViews(_ first: Int, count: Int = 1) -> [(attShift: Tensor, ffnShift: Tensor, wkv: Tensor)] {
         let h = model.hyperparameters, c = h.embedding, matrices = h.headSize * h.headSize * h.heads
+        func view(_ tensor: Tensor, _ dims: [Int], perSlot: Int) -> Tensor {
+            Tensor(dtype: .f32, shape: Shape(count > 1 ? dims + [count] : dims), storage: tensor.storage,
+                   byteOffset: tensor.byteOffset + first * perSlot * 4)
+        }
         return stateTensors.map { tensors in
-            (Tensor(dtype: .f32, shape: Shape(c), storage: tensors.attShift.storage, byteOffset: tensors.attShift.byteOffset + slot * c * 4),
-             Tensor(dtype: .f32, shape: Shape(c), storage: tensors.ffnShift.storage, byteOffset: tensors.ffnShift.byteOffset + slot * c * 4),
-             Tensor(dtype: .f32, shape: Shape(h.headSize, h.headSize, h.heads), storage: tensors.wkv.storage,
-                    byteOffset: tensors.wkv.byteOffset + slot * matrices * 4))
+            (view(tensors.attShift, [c], perSlot: c), view(tensors.ffnShift, [c], perSlot: c),
+             view(tensors.wkv, [h.headSize, h.headSize, h.heads], perSlot: matrices))
         }
     }
 

@@ -3,14 +3,14 @@ import Tensor
 /// A built RWKV-7 graph with the handles of its slots and output, to bind and read them by.
 public struct RWKV7Graph: Sendable {
     public let graph: Graph
-    /// i32 [T] (one id per sequence in a batched decode).
+    /// i32 [T] (S · T in a batched step: each sequence's T ids one after another).
     public let tokens: Graph.Value
     /// Per layer: the time-mix shift [C], the channel-mix shift [C] and the WKV state [N, N, H] (with a last
-    /// dimension of S sequences in a batched decode: [C, S], [C, S], [N, N, H, S]).
+    /// dimension of S sequences in a batched step: [C, S], [C, S], [N, N, H, S]).
     public let states: [RWKV7Graph.LayerState]
-    /// [V, T'] for the last token only (T' = 1) or for every token.
+    /// [V, T'] for the last token only (T' = 1; one column per sequence in a batched step) or for every token.
     public let logits: Graph.Value
-    /// RWKV-7b: i32 [1] (one per sequence in a batched decode: [S]), the number of tokens already in the
+    /// RWKV-7b: i32 [1] (one per sequence in a batched step: [S]), the number of tokens already in the
     /// attention caches (nil for other models).
     public let position: Graph.Value?
 
@@ -22,25 +22,26 @@ public struct RWKV7Graph: Sendable {
 
     /// Per layer of an RWKV-7b model: the last raw q [Q], k [Q] and v [C] rows (token shift) and the caches of
     /// normalised keys [Q, capacity] and values [C, capacity], of which the first `position` rows are filled
-    /// (with a last dimension of S sequences in a batched decode).
+    /// (with a last dimension of S sequences in a batched step).
     public struct AttentionState: Sendable {
         public let queryShift, keyShift, valueShift, keyCache, valueCache: Graph.Value
     }
 }
 
 /// Builds the RWKV-7 compute graph for a batch of T tokens of one sequence (spec: RWKV-7 forward pass,
-/// sequence mode), or for one token of each of S sequences (a batched decode step).
+/// sequence mode), or for T tokens of each of S sequences (a batched step: a decode step when T = 1, a
+/// prefill of several prompts at once when T > 1).
 ///
-/// Every projection is one matmul over the T (or S) columns; only the WKV recurrence walks the tokens,
-/// inside its op. In a batched decode each column is a sequence with its own state, and its logits are
-/// bit-identical to that sequence's decode alone. Slots (named for messages): `tokens` and per layer i the
+/// Every projection is one matmul over the T (or S · T) columns; only the WKV recurrence walks the tokens,
+/// inside its op. In a batched step each sequence has its own state, and its logits are bit-identical to
+/// that sequence's step alone (the same T tokens in a graph of its own). Slots (named for messages): `tokens` and per layer i the
 /// states `att_shift.i`, `ffn_shift.i`, `wkv.i`; output `logits`.
 public struct RWKV7GraphBuilder {
     public let model: RWKV7Model
     /// Tokens per sequence.
     public let tokens: Int
     public let logitsForAllTokens: Bool
-    /// Sequences decoded together (one token each when > 1).
+    /// Sequences run together, T tokens each.
     public let sequences: Int
     /// RWKV-7b: rows of the attention caches (the longest context a state can hold).
     public var contextCapacity = RWKV7Session.defaultContextLimit
@@ -61,9 +62,15 @@ public struct RWKV7GraphBuilder {
 
     /// A batched decode step: one token of each of `sequences` sequences, logits for each.
     public init(model: RWKV7Model, decodingSequences sequences: Int) {
+        self.init(model: model, sequences: sequences, tokens: 1)
+    }
+
+    /// A batched step: `tokens` tokens of each of `sequences` sequences (ids sequence by sequence), logits
+    /// for the last token of each.
+    public init(model: RWKV7Model, sequences: Int, tokens: Int) {
         self.model = model
-        tokens = 1
-        logitsForAllTokens = true
+        self.tokens = tokens
+        logitsForAllTokens = tokens == 1
         self.sequences = sequences
     }
 
@@ -103,7 +110,7 @@ public struct RWKV7GraphBuilder {
             }
             x = try channelMix(&g, layer, x, shiftState: state.ffnShift, ids: ids, embedding: normalizedEmbedding)
         }
-        if !logitsForAllTokens && tokens > 1 { x = try g.rows(x, start: tokens - 1, count: 1) }
+        if !logitsForAllTokens && tokens > 1 { x = try g.rows(x, start: tokens - 1, count: 1, sequences: sequences) }
         x = try g.layerNorm(x, weight: g.weight(model.lnOutWeight), bias: g.weight(model.lnOutBias), eps: Self.layerNormEps)
         let logits = try matmul(&g, model.head, x)
         try g.output(logits, "logits")
@@ -149,19 +156,20 @@ public struct RWKV7GraphBuilder {
         return try g.add(x, try mm(l.output, try g.mul(z, gate)))
     }
 
-    /// A projection; in a batched decode each column is multiplied as its sequence alone would be.
+    /// A projection; in a batched step each sequence's columns are multiplied as that sequence alone would be.
     func matmul(_ g: inout Graph, _ weight: Tensor, _ x: Graph.Value) throws -> Graph.Value {
-        try g.matmul(g.weight(weight), x, sequenceColumns: sequences > 1)
+        try g.matmul(g.weight(weight), x, sequences: sequences)
     }
 
-    /// The previous token's row for each token: the state for the first. One token reads the state as is.
+    /// The previous token's row for each token: the state for each sequence's first. One token reads the
+    /// state as is.
     func tokenShift(_ g: inout Graph, _ x: Graph.Value, _ state: Graph.Value) throws -> Graph.Value {
-        tokens == 1 ? state : try g.shift(x, previous: state)
+        tokens == 1 ? state : try g.shift(x, previous: state, sequences: sequences)
     }
 
-    /// Saves the last token's row as the next call's shift state (recorded after every reader of the state).
+    /// Saves each sequence's last row as the next call's shift state (recorded after every reader of the state).
     func storeLastRow(_ g: inout Graph, _ x: Graph.Value, into state: Graph.Value) throws {
-        try g.store(tokens == 1 ? x : try g.rows(x, start: tokens - 1, count: 1), into: state)
+        try g.store(tokens == 1 ? x : try g.rows(x, start: tokens - 1, count: 1, sequences: sequences), into: state)
     }
 
     /// Channel mixing ("FFN"): token shift, squared-ReLU key, value; RWKV-7a scales the hidden units by the

@@ -4,8 +4,8 @@ import RWKVGraph
 import Tensor
 import Testing
 
-/// Batched decode of many sequences (``RWKV7Batch``): a sequence's logits are the bits of its decode alone,
-/// in any batch, while others join and leave, at any thread count.
+/// Batched decode and prefill of many sequences (``RWKV7Batch``): a sequence's logits are the bits of its
+/// decode (or prefill) alone, in any batch, while others join and leave, at any thread count.
 @Suite struct BatchTests {
     /// A small model: K-quant rows (256), four heads of 64, two layers, DeepEmbed off.
     static let shape = RWKV7Hyperparameters(vocabularySize: 512, embedding: 256, layers: 2, headSize: 64, decayRank: 32,
@@ -112,6 +112,53 @@ import Testing
         #expect(Array(next[0..<512]) == Array(next[512..<1024]), "equal states and tokens give equal logits")
     }
 
+    /// Three prompts of 300 tokens prefilled together into slots 1 ... 3 (pieces of 256, 32, 8 and 4 tokens):
+    /// each sequence's last logits and state are the bits of the same prompt prefilled alone, slot 0 stays as
+    /// it was, and a decode step from there gives each one's bits alone; at 1, 2 and 3 threads.
+    @Test(arguments: [DType.f32, .f16, .bf16, .q8_0, .q4_0, .q4_K, .q6_K])
+    func batchedPrefillIsBitIdenticalToAlone(_ type: DType) throws {
+        try Self.checkBatchedPrefill(try Self.model(type), "\(type)")
+    }
+
+    /// The same for RWKV-7b: each prompt fills its own attention cache from its own position.
+    @Test func batchedAttentionPrefillIsBitIdenticalToAlone() throws {
+        var h = Self.shape
+        (h.deepEmbedRank, h.attentionKeySize, h.attentionCacheRank) = (32, 256, 32)
+        try Self.checkBatchedPrefill(try Self.model(.f16, h), "RWKV-7b f16", length: 45)
+    }
+
+    static func checkBatchedPrefill(_ model: RWKV7Model, _ name: String, length: Int = 300) throws {
+        let v = model.hyperparameters.vocabularySize
+        let prompts = (0..<3).map { s in (0..<length).map { token(s + 3, $0) } }
+        var expectedLogits: [[UInt32]] = [], expectedStates: [RWKV7State] = [], expectedNext: [[UInt32]] = []
+        let alone = try RWKV7Batch(model: model, capacity: 1, threads: 1, contextLimit: 512)
+        for prompt in prompts {
+            alone.resetState(slot: 0)
+            expectedLogits.append(try alone.prefill(slot: 0, prompt).floats().map(\.bitPattern))
+            expectedStates.append(alone.state(slot: 0))
+            expectedNext.append(try alone.decode([7]).floats().map(\.bitPattern))
+        }
+        for threads in [1, 2, 3] {
+            let batch = try RWKV7Batch(model: model, capacity: 4, threads: threads, contextLimit: 512)
+            _ = try batch.decode([1])
+            let untouched = batch.state(slot: 0)
+            let logits = try batch.prefill(firstSlot: 1, prompts)
+            #expect(logits.shape == Shape(v, 3))
+            let bits = logits.floats().map(\.bitPattern)
+            for s in 0..<3 {
+                #expect(Array(bits[(s * v)..<((s + 1) * v)]) == expectedLogits[s], "\(name), \(threads) threads: logits of prompt \(s)")
+                #expect(batch.state(slot: s + 1) == expectedStates[s], "\(name), \(threads) threads: state of prompt \(s)")
+            }
+            #expect(batch.state(slot: 0) == untouched, "\(name): the slot before the prefilled ones is untouched")
+            // Decode the three on: slots 0, 1, 2 then hold prompts 2, 0, 1.
+            batch.moveState(from: 3, to: 0)
+            let next = try batch.decode([7, 7, 7]).floats().map(\.bitPattern)
+            for (slot, prompt) in [2, 0, 1].enumerated() {
+                #expect(Array(next[(slot * v)..<((slot + 1) * v)]) == expectedNext[prompt], "\(name), \(threads) threads: decode after prompt \(prompt)")
+            }
+        }
+    }
+
     @Test func badInputsAreErrors() throws {
         let batch = try RWKV7Batch(model: try Self.model(.q8_0), capacity: 2)
         #expect(throws: ExecutionError.self) { try batch.decode([1, 2, 3]) }
@@ -119,6 +166,10 @@ import Testing
         #expect(throws: ExecutionError.self) { try batch.decode([512]) }
         #expect(throws: ExecutionError.self) { try batch.prefill(slot: 2, [1]) }
         #expect(throws: ExecutionError.self) { try batch.prefill(slot: 0, []) }
+        #expect(throws: ExecutionError.self) { try batch.prefill(firstSlot: 1, [[1], [2]]) }
+        #expect(throws: ExecutionError.self) { try batch.prefill(firstSlot: 0, [[1, 2], [3]]) }
+        #expect(throws: ExecutionError.self) { try batch.prefill(firstSlot: 0, [[1], [512]]) }
+        #expect(throws: ExecutionError.self) { try batch.prefill(firstSlot: 0, []) }
         #expect(throws: ExecutionError.self) { try RWKV7Batch(model: try Self.model(.q8_0), capacity: 0) }
     }
 }

@@ -91,6 +91,35 @@ extension TensorTestSuite {
             }
         }
 
+        /// Shift and rows over several sequences of rows one after another (a batched prefill): each
+        /// sequence's first row comes from its own previous row, and its slice is taken from its own rows.
+        @Test(arguments: [(3, 4), (2, 1), (5, 7)])
+        func shiftAndRowsPerSequence(_ sequences: Int, _ tokens: Int) throws {
+            let x = try randomTensor(Shape(24, sequences * tokens), seed: 11)
+            let prev = try randomTensor(Shape(24, sequences), seed: 12)
+            try checkAgainstReference(inputs: [("x", x), ("prev", prev)]) { g, v in
+                [try g.shift(v["x"]!, previous: v["prev"]!, sequences: sequences),
+                 try g.rows(v["x"]!, start: tokens - 1, count: 1, sequences: sequences),
+                 try g.rows(v["x"]!, start: 0, count: tokens, sequences: sequences)]
+            }
+            // By hand: sequence 1's first shifted row is its previous row, its second is its own first row.
+            if tokens >= 2 {
+                var g = Graph()
+                let xs = try g.input("x", .f32, Shape(24, sequences * tokens)), ps = try g.input("prev", .f32, Shape(24, sequences))
+                try g.output(try g.shift(xs, previous: ps, sequences: sequences), "shifted")
+                try g.output(try g.rows(xs, start: tokens - 1, count: 1, sequences: sequences), "last")
+                let executor = Executor(graph: g, threads: 2)
+                try executor.bind(xs, x)
+                try executor.bind(ps, prev)
+                try executor.run()
+                let shifted = try executor.output("shifted").floats(), last = try executor.output("last").floats()
+                let xv = x.floats(), pv = prev.floats()
+                #expect(Array(shifted[(tokens * 24)..<(tokens * 24 + 24)]) == Array(pv[24..<48]))
+                #expect(Array(shifted[(tokens * 24 + 24)..<(tokens * 24 + 48)]) == Array(xv[(tokens * 24)..<(tokens * 24 + 24)]))
+                #expect(Array(last[24..<48]) == Array(xv[((2 * tokens - 1) * 24)..<(2 * tokens * 24)]))
+            }
+        }
+
         @Test(arguments: [(4, 1), (32, 5), (7, 3)])
     func vectorTimesTokenMatrix(_ rows: Int, tokens: Int) throws {
         let u = try randomTensor(Shape(rows, tokens), seed: 90)
@@ -114,6 +143,33 @@ extension TensorTestSuite {
             // BLAS sums a long f32 row in its own order: a little more rounding than the reference's.
             try checkAgainstReference(inputs: [("x", x)], tolerance: type == .f32 && k > 256 ? 2e-5 : 1e-5) { g, v in
                 [try g.matmul(g.weight(weight), v["x"]!)]
+            }
+        }
+
+        /// A matmul over several sequences' columns (a batched prefill) gives each sequence the bits of the
+        /// product of its own columns alone, for every kernel family (including those whose sums change with
+        /// the token count, which then run per sequence) and thread count.
+        @Test(arguments: [(DType.f32, false), (.f16, false), (.bf16, false), (.q8_0, false), (.q8_0, true), (.q4_0, true), (.q4_K, false), (.q4_K, true)])
+        func matmulPerSequenceIsBitIdenticalToAlone(_ type: DType, interleaved: Bool) throws {
+            let (k, m, sequences, tokens) = (type == .q4_K ? 512 : 256, 136, 3, 7)
+            var weight = try randomTensor(Shape(k, m), scale: 0.5, seed: 77).converted(to: type)
+            if interleaved { weight = try weight.interleavedRows() }
+            let x = try randomTensor(Shape(k, sequences * tokens), seed: 78)
+            func product(_ columns: Tensor, sequences: Int, threads: Int) throws -> [UInt32] {
+                var g = Graph()
+                let input = try g.input("x", .f32, columns.shape)
+                try g.output(try g.matmul(g.weight(weight), input, sequences: sequences), "y")
+                let executor = Executor(graph: g, threads: threads)
+                try executor.bind(input, columns)
+                try executor.run()
+                return try executor.output("y").floats().map(\.bitPattern)
+            }
+            let xs = x.floats()
+            let alone = try (0..<sequences).flatMap { s in
+                try product(try Tensor(Array(xs[(s * tokens * k)..<((s + 1) * tokens * k)]), shape: Shape(k, tokens)), sequences: 1, threads: 1)
+            }
+            for threads in [1, 2, 3] {
+                #expect(try product(x, sequences: sequences, threads: threads) == alone, "\(weight.dtype), \(threads) threads")
             }
         }
 

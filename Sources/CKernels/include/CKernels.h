@@ -179,12 +179,14 @@ typedef struct {
 } rwkv_epilogue_step;
 
 /// Matmul: weight `in[0]` [k = width, m = out_width], activations `in[1]`, `tokens` = rows.
-/// `column_bytes` > 0: the columns are independent sequences (batched decode), each multiplied as a
-/// one-token product whose activation row is this many bytes, so its sums never depend on the batch.
+/// `column_bytes` > 0: the columns are independent sequences of `sequence_columns` tokens each (one in a
+/// batched decode), each multiplied as a product of its own columns (whose activation rows are
+/// `column_bytes` long), so its sums never depend on the batch.
 typedef struct {
     rwkv_matmul_fn kernel;
     int64_t rows_per_unit;
     int64_t column_bytes;
+    int64_t sequence_columns;
 } rwkv_matmul_params;
 
 /// add, sub, mul (a, b) and lerp (a, b, t): whether the last operand is one row for every token.
@@ -230,9 +232,13 @@ typedef struct {
     int64_t table_rows;
 } rwkv_gather_params;
 
-/// rows: the first row copied; store: `in[1]` is the state written.
+/// rows: rows `first ..< first + count` of each sequence of `sequence_rows` input rows, one sequence after
+/// another. shift: each sequence's first row comes from its row of `in[1]` (sequences of `sequence_rows`).
+/// store: `in[1]` is the state written.
 typedef struct {
     int64_t first;
+    int64_t count;
+    int64_t sequence_rows;
 } rwkv_rows_params;
 
 /// convert_rows: f32 rows encoded for a matmul's activations.

@@ -19,7 +19,7 @@
 #include "attention.h"
 
 /// A matmul: weight rows [first · rows_per_unit, end · rows_per_unit) against every token (against each
-/// sequence's column on its own in a batched decode).
+/// sequence's columns on their own in a batched step).
 static void matmul_task(const rwkv_task *t, int64_t first, int64_t end) {
     const int64_t per_unit = t->p.matmul.rows_per_unit, column_bytes = t->p.matmul.column_bytes;
     const int64_t r1 = end * per_unit < t->out_width ? end * per_unit : t->out_width;
@@ -27,12 +27,13 @@ static void matmul_task(const rwkv_task *t, int64_t first, int64_t end) {
         t->p.matmul.kernel(t->in[0], t->in[1], t->out, t->width, t->out_width, t->rows, first * per_unit, r1);
         return;
     }
-    // Unit by unit, every column against the unit's rows while they are in cache; each call is the
-    // one-token product of those rows, which starts on a unit boundary as it does alone.
+    // Unit by unit, every sequence against the unit's rows while they are in cache; each call is the
+    // product of one sequence's columns with those rows, which starts on a unit boundary as it does alone.
+    const int64_t length = t->p.matmul.sequence_columns;
     for (int64_t r = first * per_unit; r < r1; r += per_unit)
-        for (int64_t column = 0; column < t->rows; column++)
+        for (int64_t column = 0; column < t->rows; column += length)
             t->p.matmul.kernel(t->in[0], (const char *)t->in[1] + column * column_bytes, t->out + column * t->out_width,
-                               t->width, t->out_width, 1, r, r + per_unit < r1 ? r + per_unit : r1);
+                               t->width, t->out_width, length, r, r + per_unit < r1 ? r + per_unit : r1);
 }
 
 const rwkv_kernels RWKV_TABLE = {

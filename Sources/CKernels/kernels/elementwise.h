@@ -34,11 +34,13 @@ static void lerp_task(const rwkv_task *t, int64_t first, int64_t end) {
         lerp_row(IN(t, 0) + row * c, IN(t, 1) + row * c, IN(t, 2) + (t->p.binary.broadcast ? 0 : row * c), t->out + row * c, c);
 }
 
-/// Token shift: row 0 is `previous` (`in[1]`), row t is row t − 1 of the input.
+/// Token shift: a sequence's first row is its row of `previous` (`in[1]`), its row t is its row t − 1 of the input.
 static void shift_task(const rwkv_task *t, int64_t first, int64_t end) {
-    const int64_t c = t->width;
-    for (int64_t row = first; row < end; row++)
-        memmove(t->out + row * c, row == 0 ? IN(t, 1) : IN(t, 0) + (row - 1) * c, (size_t)c * sizeof(float));
+    const int64_t c = t->width, length = t->p.rows.sequence_rows;
+    for (int64_t row = first; row < end; row++) {
+        const float *from = row % length == 0 ? IN(t, 1) + (row / length) * c : IN(t, 0) + (row - 1) * c;
+        memmove(t->out + row * c, from, (size_t)c * sizeof(float));
+    }
 }
 
 static void scale_task(const rwkv_task *t, int64_t first, int64_t end) {
@@ -51,11 +53,13 @@ static void unary_task(const rwkv_task *t, int64_t first, int64_t end) {
     for (int64_t row = first; row < end; row++) apply_unary(t->p.unary.function, IN(t, 0) + row * c, t->out + row * c, c);
 }
 
-/// Rows `first + p.rows.first` of the input.
+/// Output row `i · count + j` is input row `i · sequence_rows + first + j` (row j of the slice of sequence i).
 static void rows_task(const rwkv_task *t, int64_t first, int64_t end) {
-    const int64_t c = t->width;
-    for (int64_t row = first; row < end; row++)
-        memcpy(t->out + row * c, IN(t, 0) + (t->p.rows.first + row) * c, (size_t)c * sizeof(float));
+    const int64_t c = t->width, count = t->p.rows.count;
+    for (int64_t row = first; row < end; row++) {
+        const int64_t from = (row / count) * t->p.rows.sequence_rows + t->p.rows.first + row % count;
+        memcpy(t->out + row * c, IN(t, 0) + from * c, (size_t)c * sizeof(float));
+    }
 }
 
 /// Copies the input into the state slot `in[1]`.

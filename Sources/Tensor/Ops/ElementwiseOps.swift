@@ -31,22 +31,27 @@ extension Graph {
         return record(.scale(factor), [x], .f32, shape(x))
     }
 
-    /// Token shift of `x [C, T]` with `previous [C]` as the row before the first.
-    public mutating func shift(_ x: Value, previous: Value) throws -> Value {
+    /// Token shift of `x [C, T]` with `previous [C]` as the row before the first. With S `sequences`, the T
+    /// rows are S sequences of T/S rows one after another, and `previous [C, S]` holds each one's row before
+    /// its first.
+    public mutating func shift(_ x: Value, previous: Value, sequences: Int = 1) throws -> Value {
         try requireF32("shift", x, previous)
         let s = shape(x), p = shape(previous)
-        guard s.rank <= 2, p.count == s[0] else { throw GraphError("shift: previous \(p) does not match rows of \(s)") }
-        return record(.shift, [x, previous], .f32, s)
+        guard s.rank <= 2, sequences >= 1, s.rowCount % sequences == 0, p.count == s[0] * sequences else {
+            throw GraphError("shift: previous \(p) does not match rows of \(s) in \(sequences) sequence(s)")
+        }
+        return record(.shift(sequences: sequences), [x, previous], .f32, s)
     }
 
-    /// Rows `start ..< start + count` of a `[C, T]` value.
-    public mutating func rows(_ x: Value, start: Int, count: Int) throws -> Value {
+    /// Rows `start ..< start + count` of a `[C, T]` value; with S `sequences`, of each of its S sequences of
+    /// T/S rows, giving `[C, count · S]`.
+    public mutating func rows(_ x: Value, start: Int, count: Int, sequences: Int = 1) throws -> Value {
         try requireF32("rows", x)
         let s = shape(x)
-        guard s.rank <= 2, start >= 0, count > 0, start + count <= s[1] else {
-            throw GraphError("rows: \(start)..<\(start + count) is outside \(s)")
+        guard s.rank <= 2, sequences >= 1, s[1] % sequences == 0, start >= 0, count > 0, start + count <= s[1] / sequences else {
+            throw GraphError("rows: \(start)..<\(start + count) is outside \(s) in \(sequences) sequence(s)")
         }
-        return record(.rows(start: start, count: count), [x], .f32, Shape(s[0], count))
+        return record(.rows(start: start, count: count, sequences: sequences), [x], .f32, Shape(s[0], count * sequences))
     }
 
     /// Copies `value` into the state slot `state` once every earlier reader of that slot has run.
@@ -113,23 +118,44 @@ enum ElementwiseOps {
             reference: { e, node in e.set(e.input(node, 0).map { apply(function, $0) }) })
     }
 
-    static var shift: OpTraits {
+    static func shift(sequences: Int) -> OpTraits {
         OpTraits(
-            name: "shift", takesEpilogue: true, lower: { $0.rowTask(\.shift) },
-            reference: { e, node in e.set(e.input(node, 1) + e.input(node, 0).dropLast(e.graph.shape(node.inputs[0])[0])) })
+            name: "shift", takesEpilogue: true,
+            lower: { context in context.rowTask(\.shift) { $0.rows.sequence_rows = Int64(context.rows / sequences) } },
+            reference: { e, node in
+                let x = e.input(node, 0), previous = e.input(node, 1), c = e.graph.shape(node.inputs[0])[0]
+                let length = x.count / sequences
+                var out: [Float] = []
+                for s in 0..<sequences {
+                    out += previous[(s * c)..<((s + 1) * c)]
+                    out += x[(s * length)..<((s + 1) * length - c)]
+                }
+                e.set(out)
+            })
     }
 
-    static func rows(start: Int) -> OpTraits {
+    static func rows(start: Int, count: Int, sequences: Int) -> OpTraits {
         OpTraits(name: "rows", takesEpilogue: true,
                  lower: { context in
-                     var lowered = context.rowTask(\.rows) { $0.rows.first = Int64(start) }
+                     let inputRows = context.shape(0).rowCount
+                     var lowered = context.rowTask(\.rows) {
+                         $0.rows.first = Int64(start)
+                         $0.rows.count = Int64(count)
+                         $0.rows.sequence_rows = Int64(inputRows / sequences)
+                     }
                      lowered.unitCount = context.node.shape[1]
                      lowered.task.rows = Int64(context.node.shape[1])
                      return lowered
                  },
                  reference: { e, node in
-                     let width = e.graph.shape(node.inputs[0])[0]
-                     e.set(Array(e.input(node, 0)[(start * width)..<((start + node.shape[1]) * width)]))
+                     let x = e.input(node, 0), width = e.graph.shape(node.inputs[0])[0]
+                     let length = x.count / width / sequences
+                     var out: [Float] = []
+                     for s in 0..<sequences {
+                         let first = (s * length + start) * width
+                         out += x[first..<(first + count * width)]
+                     }
+                     e.set(out)
                  })
     }
 

@@ -6,13 +6,16 @@ import CKernels
 
 extension Graph {
     /// `W[K, M] · x[K, T] → [M, T]`; x is f32, W any type with a matmul kernel, K a multiple of its block.
-    /// `sequenceColumns`: the T columns are independent sequences (a batched decode step), and each column's
-    /// result is bit-identical to the product of that column alone.
-    public mutating func matmul(_ weight: Value, _ x: Value, sequenceColumns: Bool = false) throws -> Value {
+    /// `sequences` S > 1: the T columns are S independent sequences of T/S tokens each (one token in a
+    /// batched decode step), and each sequence's result is bit-identical to the product of its columns alone.
+    public mutating func matmul(_ weight: Value, _ x: Value, sequences: Int = 1) throws -> Value {
         let w = shape(weight), s = shape(x)
         try requireF32("matmul", x)
         guard w.rank <= 2, s.rank <= 2, w[0] == s[0] else {
             throw GraphError("matmul: weight \(w) and input \(s) do not agree (need W [K, M] and x [K, T])")
+        }
+        guard sequences >= 1, s[1] % sequences == 0 else {
+            throw GraphError("matmul: \(s[1]) columns do not split into \(sequences) sequences")
         }
         let traits = dtype(weight).traits
         guard traits.matmul != nil else { throw GraphError("matmul: weight type \(dtype(weight)) has no matmul kernel") }
@@ -24,7 +27,7 @@ extension Graph {
             }
             activations = record(.convertRows(type), [x], type, s)
         }
-        return record(.matmul(sequenceColumns: sequenceColumns), [weight, activations], .f32, Shape(w[1], s[1]))
+        return record(.matmul(sequences: sequences), [weight, activations], .f32, Shape(w[1], s[1]))
     }
 
     /// Rows of `table [C, V]` picked by i32 `ids [T]`, as f32 `[C, T]`. Ids are range-checked at run time.
@@ -44,17 +47,18 @@ enum MatmulOps {
     /// f16, bf16), else a matvec block (whole groups of 8 rows for the interleaved layouts).
     static let matvecRowsPerUnit = 16, gemmRowsPerUnit = 64
 
-    /// The matmul's row. With `sequenceColumns`, a type whose sums can change with the token count
-    /// (``DTypeTraits/tokenCountChangesSums``) runs its one-token kernel per column, reading its weights once
-    /// per sequence; the other kernels read them once for all.
-    static func matmul(sequenceColumns: Bool) -> OpTraits {
+    /// The matmul's row. With several `sequences`, a type whose sums can change with the token count
+    /// (``DTypeTraits/tokenCountChangesSums``) runs its kernel per sequence, on that sequence's columns,
+    /// reading its weights once per sequence; the other kernels read them once for all.
+    static func matmul(sequences: Int) -> OpTraits {
         OpTraits(
             name: "matmul", takesEpilogue: true,
             lower: { context in
                 let type = context.dtype(0)
                 let k = context.width, m = context.shape(0)[1], tokens = context.shape(1).rowCount
-                let columnwise = sequenceColumns && type.traits.tokenCountChangesSums && tokens > 1
-                let perUnit = type.traits.prefillInRowBlocks && tokens > 1 && !columnwise ? gemmRowsPerUnit : matvecRowsPerUnit
+                let columnwise = sequences > 1 && type.traits.tokenCountChangesSums
+                let sequenceTokens = columnwise ? tokens / sequences : tokens
+                let perUnit = type.traits.prefillInRowBlocks && sequenceTokens > 1 ? gemmRowsPerUnit : matvecRowsPerUnit
                 var task = rwkv_task()
                 task.run = context.kernels[\.matmul]
                 task.width = Int64(k)
@@ -63,9 +67,10 @@ enum MatmulOps {
                 task.p.matmul.kernel = context.kernels[type.traits.matmul!]
                 task.p.matmul.rows_per_unit = Int64(perUnit)
                 task.p.matmul.column_bytes = columnwise ? Int64(type.traits.activationType.rowBytes(k)) : 0
+                task.p.matmul.sequence_columns = Int64(sequenceTokens)
                 task.channels_per_unit = Int64(perUnit)
                 // Decode reads the weights once; prefill is compute-bound (one multiply-add per weight and token).
-                let rereads = columnwise ? tokens : 1
+                let rereads = columnwise ? sequences : 1
                 let cost = perUnit == gemmRowsPerUnit
                     ? Double(perUnit * k * tokens) * LoweringContext.nsPerFlop * 2
                     : Double(perUnit) * (Double(type.rowBytes(k) * rereads) * LoweringContext.nsPerWeightByte + Double(k * (tokens - 1)) * LoweringContext.nsPerFlop)

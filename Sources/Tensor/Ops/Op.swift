@@ -33,16 +33,17 @@ public enum Op: Sendable {
     /// A constant tensor (a weight); never copied.
     case weight(Tensor)
     /// `out[m, t] = Σ_k W[k, m] · x[k, t]` for W `[K, M]` of any weight dtype, x `[K, T]` in its activation type.
-    /// `sequenceColumns`: each column is a sequence of its own (batched decode), multiplied exactly as it
-    /// would be alone.
-    case matmul(sequenceColumns: Bool)
+    /// `sequences` > 1: the T columns are that many sequences of T/S tokens each (one token in a batched
+    /// decode), each multiplied exactly as it would be alone.
+    case matmul(sequences: Int)
     /// Converts f32 rows to another encoding (inserted before a matmul whose weights need it).
     case convertRows(DType)
     case add, sub, mul
     /// `a + (b − a) ⊙ t`.
     case lerp
-    /// Token shift: row 0 of the result is `previous` (`[C]`), row t is row t−1 of `x`.
-    case shift
+    /// Token shift: row 0 of the result is `previous` (`[C]`), row t is row t−1 of `x`. With S `sequences`
+    /// the rows of `x` are S sequences of T/S rows, and `previous` `[C, S]` holds each one's row before its first.
+    case shift(sequences: Int)
     /// Per-row LayerNorm with weight and bias `[C]`: `(u − mean)/√(var + eps) ⊙ w + b` (biased variance).
     case layerNorm(eps: Float)
     /// GroupNorm over `groups` equal runs of each row, then the per-channel affine `[C]` weight and bias.
@@ -54,8 +55,8 @@ public enum Op: Sendable {
     case l2NormalizeHeads(headSize: Int, eps: Float)
     /// Gathers rows of a table `[C, V]` (any dtype) by i32 ids `[T]`, as f32 `[C, T]`.
     case getRows
-    /// Rows `start ..< start + count` of `x`.
-    case rows(start: Int, count: Int)
+    /// Rows `start ..< start + count` of `x` (of each of S `sequences` of T/S rows, one after another).
+    case rows(start: Int, count: Int, sequences: Int)
     /// Copies its input into a state slot (after every earlier reader of that slot).
     case store(slot: Int)
     // The RWKV group (`Ops/RWKVOps.swift`).

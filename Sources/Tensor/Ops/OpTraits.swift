@@ -65,7 +65,7 @@ extension Op {
     var traits: OpTraits? {
         switch self {
         case .slot, .weight: nil
-        case .matmul(let sequenceColumns): MatmulOps.matmul(sequenceColumns: sequenceColumns)
+        case .matmul(let sequences): MatmulOps.matmul(sequences: sequences)
         case .convertRows(let type): MatmulOps.convertRows(type)
         case .getRows: MatmulOps.getRows
         case .add: ElementwiseOps.binary("add", RWKV_STEP_ADD, \.add, commutative: true)
@@ -74,8 +74,8 @@ extension Op {
         case .lerp: ElementwiseOps.lerp
         case .scale(let factor): ElementwiseOps.scale(factor)
         case .unary(let function): ElementwiseOps.unary(function)
-        case .shift: ElementwiseOps.shift
-        case .rows(let start, _): ElementwiseOps.rows(start: start)
+        case .shift(let sequences): ElementwiseOps.shift(sequences: sequences)
+        case .rows(let start, let count, let sequences): ElementwiseOps.rows(start: start, count: count, sequences: sequences)
         case .store: ElementwiseOps.store
         case .layerNorm(let eps): NormOps.groupNorm("layer_norm", groups: 1, eps: eps)
         case .groupNorm(let groups, let eps): NormOps.groupNorm("group_norm", groups: groups, eps: eps)
