@@ -255,6 +255,32 @@ public final class RWKV7Batch {
         positions[slot] = 0
     }
 
+    /// Exchanges the states (and RWKV-7b contexts) of slots `a` and `b`.
+    public func swapStates(_ a: Int, _ b: Int) {
+        precondition((0..<capacity).contains(a) && (0..<capacity).contains(b), "slot outside 0..<\(capacity)")
+        guard a != b else { return }
+        func swap(_ x: Tensor, _ y: Tensor, bytes: Int) {
+            x.withUnsafeMutableBytes { p in
+                y.withUnsafeMutableBytes { q in
+                    let (p, q) = (p.baseAddress!.assumingMemoryBound(to: UInt8.self), q.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                    for i in 0..<bytes { (p[i], q[i]) = (q[i], p[i]) }
+                }
+            }
+        }
+        for (x, y) in zip(slotViews(a), slotViews(b)) {
+            for (u, w) in [(x.attShift, y.attShift), (x.ffnShift, y.ffnShift), (x.wkv, y.wkv)] { swap(u, w, bytes: u.byteCount) }
+        }
+        // RWKV-7b: the shift rows, and the cache rows either context fills.
+        let h = model.hyperparameters, rows = max(positions[a], positions[b])
+        for layer in attentionTensors {
+            let (x, y) = (layer.sequences(a, count: 1), layer.sequences(b, count: 1))
+            for (u, w) in zip(x.shifts, y.shifts) { swap(u, w, bytes: u.byteCount) }
+            swap(x.keyCache, y.keyCache, bytes: rows * h.attentionKeySize * 4)
+            swap(x.valueCache, y.valueCache, bytes: rows * h.embedding * 4)
+        }
+        positions.swapAt(a, b)
+    }
+
     /// Copies the state in slot `source` over slot `target`.
     public func moveState(from source: Int, to target: Int) {
         precondition((0..<capacity).contains(source) && (0..<capacity).contains(target), "slot outside 0..<\(capacity)")

@@ -22,9 +22,10 @@ public struct ServerError: Error, Sendable, Equatable, CustomStringConvertible {
 /// Continuous batching of many generations on one model, on a thread of its own (never on the HTTP event
 /// loops): requests join the running batch at any step and leave it when they finish or are cancelled.
 ///
-/// Each step prefills one chunk of one waiting prompt (in a slot of its own), then decodes one token of
-/// every running sequence in a single batched graph step, so a long prompt never stalls the streams already
-/// running. At most `parallel` sequences decode at once; up to `queueLimit` more wait, and a request beyond
+/// Each step prefills up to `prefillChunk` prompt tokens — a piece of the first waiting prompt, or equal
+/// pieces of several short ones in one graph (each in a slot of its own) — then decodes one token of every
+/// running sequence in a single batched graph step, so a long prompt never stalls the streams already
+/// running. At most `parallel` sequences run at once; up to `queueLimit` more wait, and a request beyond
 /// that is refused (429). States at the ends of prompts and replies go into a ``StateCache``.
 public final class InferenceEngine: @unchecked Sendable {
     public let codec: TextCodec
@@ -34,7 +35,9 @@ public final class InferenceEngine: @unchecked Sendable {
     public let vocabularySize: Int
     let metrics: ServerMetrics
     private let batch: RWKV7Batch
-    /// The slot where prompts are prefilled (after the `parallel` decode slots).
+    /// Prompts prefilled at once, at most.
+    public let prefillSequences: Int
+    /// The first of the `prefillSequences` slots where prompts are prefilled (after the `parallel` decode slots).
     private var prefillSlot: Int { parallel }
 
     // Shared with submitters, under `condition`.
@@ -48,7 +51,8 @@ public final class InferenceEngine: @unchecked Sendable {
 
     // The loop's own.
     private var waiting: [GenerationRequest] = []
-    private var prefilling: RunningSequence?
+    /// Prompts being prefilled: `prefilling[i]` in slot `prefillSlot + i`.
+    private var prefilling: [RunningSequence] = []
     private var decoding: [RunningSequence] = []
     private var cache: StateCache
 
@@ -61,7 +65,8 @@ public final class InferenceEngine: @unchecked Sendable {
         self.prefillChunk = max(1, prefillChunk)
         self.metrics = metrics
         vocabularySize = model.hyperparameters.vocabularySize
-        batch = try RWKV7Batch(model: model, capacity: parallel + 1, threads: threads, contextLimit: contextLimit)
+        prefillSequences = min(parallel, Self.mostPrefillSequences)
+        batch = try RWKV7Batch(model: model, capacity: parallel + prefillSequences, threads: threads, contextLimit: contextLimit)
         cache = StateCache(capacityBytes: cacheBytes)
     }
 
@@ -132,7 +137,7 @@ public final class InferenceEngine: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
-            while pending.isEmpty && waiting.isEmpty && prefilling == nil && decoding.isEmpty && !stopping { condition.wait() }
+            while pending.isEmpty && waiting.isEmpty && prefilling.isEmpty && decoding.isEmpty && !stopping { condition.wait() }
             if stopping {
                 condition.unlock()
                 failAll("the server is shutting down")
@@ -149,7 +154,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 failAll("inference failed: \(error)")
             }
             condition.lock()
-            runningCount = decoding.count + (prefilling == nil ? 0 : 1)
+            runningCount = decoding.count + prefilling.count
             metrics.queueDepth.set(Double(queued))
             metrics.running.set(Double(runningCount))
             condition.unlock()
@@ -165,48 +170,116 @@ public final class InferenceEngine: @unchecked Sendable {
             queued -= gone
             condition.unlock()
         }
-        if prefilling?.request.isCancelled == true { prefilling = nil }
+        for i in prefilling.indices.reversed() where prefilling[i].request.isCancelled { removePrefilling(at: i) }
         for i in decoding.indices.reversed() where decoding[i].request.isCancelled { remove(at: i) }
     }
 
-    /// Starts the next waiting prompt when a decode slot is free (from the longest cached prefix of its
-    /// tokens), and prefills one chunk of it; a prompt whose prefill ends samples its first token and moves
-    /// into the decode batch.
+    /// Starts waiting prompts while decode slots are free (each from the longest cached prefix of its tokens),
+    /// and prefills up to `prefillChunk` of their tokens, in groups of prompts whose next pieces are equal
+    /// (``prefillGroup(pieces:budget:mostSequences:)``).
     private func prefillStep() throws {
-        if prefilling == nil, decoding.count < parallel, !waiting.isEmpty {
+        while prefilling.count < prefillSequences, decoding.count + prefilling.count < parallel, !waiting.isEmpty {
             let request = waiting.removeFirst()
             // Waiting → running in one step, before its first token can reach the client: `load` never misses it.
             condition.lock()
             queued -= 1
             runningCount += 1
             condition.unlock()
+            let slot = prefillSlot + prefilling.count
             let hit = cache.lookup(request.job.promptTokens)
             if let hit {
-                try batch.setState(hit.state, slot: prefillSlot)
+                try batch.setState(hit.state, slot: slot)
                 metrics.cacheHits.increment()
                 metrics.cachedTokens.increment(by: Int64(hit.tokens))
             } else {
-                batch.resetState(slot: prefillSlot)
+                batch.resetState(slot: slot)
                 metrics.cacheMisses.increment()
             }
             metrics.promptTokens.increment(by: Int64(request.job.promptTokens.count))
-            prefilling = RunningSequence(request: request, cachedTokens: hit?.tokens ?? 0)
+            prefilling.append(RunningSequence(request: request, cachedTokens: hit?.tokens ?? 0))
         }
-        guard var sequence = prefilling else { return }
-        let chunk = Array(sequence.toPrefill.prefix(prefillChunk))
-        let logits = try batch.prefill(slot: prefillSlot, chunk)
-        sequence.toPrefill = sequence.toPrefill.dropFirst(chunk.count)
-        sequence.fed += chunk
-        guard sequence.toPrefill.isEmpty else {
-            prefilling = sequence
-            return
+        var budget = prefillChunk
+        while let group = Self.prefillGroup(pieces: prefilling.map { Self.piece($0.toPrefill.count, budget: prefillChunk) },
+                                            budget: budget, mostSequences: prefillSequences) {
+            try prefill(group.members, length: group.length)
+            budget -= group.members.count * group.length
         }
-        prefilling = nil
-        cache.insert(sequence.fed, batch.state(slot: prefillSlot))
-        metrics.cacheBytes.set(Double(cache.bytes))
-        let slot = decoding.count
-        batch.moveState(from: prefillSlot, to: slot)
-        if take(&sequence, token: sequence.sampler.sample(logits.floats()), slot: slot) == nil { decoding.append(sequence) }
+    }
+
+    /// The most prompts prefilled in one graph.
+    static let mostPrefillSequences = 8
+
+    /// The next piece of a prompt with `remaining` tokens left: the largest power of two up to the budget (at
+    /// most 256). A prompt's pieces depend on its own length only, so its logits are the same bits alone or
+    /// beside others (the batched prefill multiplies each sequence as alone, but not every kernel gives the
+    /// same bits for pieces of other lengths).
+    public static func piece(_ remaining: Int, budget: Int) -> Int {
+        let most = min(remaining, max(1, budget), RWKV7Batch.prefillChunk)
+        return 1 << (Int.bitWidth - 1 - most.leadingZeroBitCount)
+    }
+
+    /// The prompts (indices, in order) whose next pieces to prefill together, and that piece's length, given
+    /// every prefilling prompt's next piece: of the prompts with equal pieces, 1, 2, 4 or 8 (at most
+    /// `mostSequences`), at most `budget` tokens in all, the group that feeds the most tokens (on a tie, the
+    /// one with the earliest prompt); nil when nothing more fits. So a long prompt takes the whole budget
+    /// alone, and short ones share a graph whose matmuls see several prompts' columns instead of a few.
+    public static func prefillGroup(pieces: [Int], budget: Int, mostSequences: Int) -> (members: [Int], length: Int)? {
+        var best: (members: [Int], length: Int)?
+        for length in Set(pieces).sorted(by: >) {
+            let candidates = pieces.indices.filter { pieces[$0] == length }
+            var count = 1
+            while count * 2 <= min(candidates.count, mostSequences) && count * 2 * length <= budget { count *= 2 }
+            guard length <= budget else { continue }
+            let members = Array(candidates.prefix(count))
+            if let current = best {
+                let (tokens, bestTokens) = (count * length, current.members.count * current.length)
+                guard tokens > bestTokens || (tokens == bestTokens && members[0] < current.members[0]) else { continue }
+            }
+            best = (members, length)
+        }
+        return best
+    }
+
+    /// Prefills the next `length` tokens of the prompts `members` (indices into `prefilling`, ascending) in one
+    /// graph, after moving them into the first prefill slots; those whose prompts end sample their first
+    /// token and move into the decode batch.
+    private func prefill(_ members: [Int], length: Int) throws {
+        for (position, member) in members.enumerated() where member != position {
+            batch.swapStates(prefillSlot + position, prefillSlot + member)
+            prefilling.swapAt(position, member)
+        }
+        let count = members.count
+        let pieces = prefilling[..<count].map { Array($0.toPrefill.prefix(length)) }
+        let logits = try batch.prefill(firstSlot: prefillSlot, pieces).floats()
+        metrics.prefillBatchSize.set(Double(count))
+        var finished: [Int] = []
+        for i in 0..<count {
+            prefilling[i].toPrefill = prefilling[i].toPrefill.dropFirst(length)
+            prefilling[i].fed += pieces[i]
+            if prefilling[i].toPrefill.isEmpty { finished.append(i) }
+        }
+        let v = vocabularySize
+        for i in finished {
+            var sequence = prefilling[i]
+            cache.insert(sequence.fed, batch.state(slot: prefillSlot + i))
+            metrics.cacheBytes.set(Double(cache.bytes))
+            let slot = decoding.count
+            batch.moveState(from: prefillSlot + i, to: slot)
+            if take(&sequence, token: sequence.sampler.sample(Array(logits[(i * v)..<((i + 1) * v)])), slot: slot) == nil {
+                decoding.append(sequence)
+            }
+        }
+        for i in finished.reversed() { removePrefilling(at: i) }
+    }
+
+    /// Removes prefilling prompt `i`, moving the last one into its slot.
+    private func removePrefilling(at i: Int) {
+        let last = prefilling.count - 1
+        if i != last {
+            batch.moveState(from: prefillSlot + last, to: prefillSlot + i)
+            prefilling[i] = prefilling[last]
+        }
+        prefilling.removeLast()
     }
 
     /// One token of every decoding sequence, in one batched step.
@@ -272,7 +345,7 @@ public final class InferenceEngine: @unchecked Sendable {
     }
 
     private func failAll(_ message: String) {
-        let everyone = waiting + (prefilling.map { [$0.request] } ?? []) + decoding.map(\.request)
+        let everyone = waiting + prefilling.map(\.request) + decoding.map(\.request)
         condition.lock()
         let stillPending = pending
         pending.removeAll()
@@ -283,7 +356,7 @@ public final class InferenceEngine: @unchecked Sendable {
             request.continuation.finish()
         }
         waiting.removeAll()
-        prefilling = nil
+        prefilling.removeAll()
         decoding.removeAll()
     }
 }

@@ -1,11 +1,11 @@
 import Prometheus
 
 /// What `GET /metrics` reports, in Prometheus text: requests by endpoint and status, tokens in and out,
-/// queue depth, batch size, time to first token, decode throughput and the state cache.
+/// queue depth, decode and prefill batch sizes, time to first token, decode throughput and the state cache.
 public final class ServerMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     let promptTokens, generatedTokens, cacheHits, cacheMisses, cachedTokens, rejected: Counter
-    let queueDepth, running, batchSize, decodeTokensPerSecond, cacheBytes: Gauge
+    let queueDepth, running, batchSize, prefillBatchSize, decodeTokensPerSecond, cacheBytes: Gauge
     let timeToFirstToken: DurationHistogram
 
     public init() {
@@ -18,6 +18,7 @@ public final class ServerMetrics: Sendable {
         queueDepth = registry.makeGauge(descriptor: Self.named("queue_depth", "Requests waiting for a sequence slot."))
         running = registry.makeGauge(descriptor: Self.named("running_sequences", "Sequences prefilling or decoding."))
         batchSize = registry.makeGauge(descriptor: Self.named("decode_batch_size", "Sequences in the last decode step."))
+        prefillBatchSize = registry.makeGauge(descriptor: Self.named("prefill_batch_size", "Prompts in the last prefill step's graph."))
         decodeTokensPerSecond = registry.makeGauge(descriptor: Self.named("decode_tokens_per_second", "Aggregate tokens per second of the last decode step."))
         cacheBytes = registry.makeGauge(descriptor: Self.named("state_cache_bytes", "Bytes held by the state cache."))
         timeToFirstToken = registry.makeDurationHistogram(

@@ -88,6 +88,52 @@ func eventually(_ seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
         #expect(await eventually { batched.load == (0, 0) })
     }
 
+    /// Prompts that arrive together are prefilled in shared graphs, several prompts' equal pieces at once: eight
+    /// prompts of 16 bytes go through one graph of 8 × 16 tokens, and prompts of 16 to 23 bytes (pieces of 16,
+    /// then 4, 2 and 1 grouped as they match, moving between slots) — and each one's text is still the text
+    /// it gets alone, with the same seed.
+    @Test func promptsArrivingTogetherShareAPrefillGraph() async throws {
+        let alone = try ProjectModel.engine(parallel: 1, cacheMiB: 0)
+        defer { alone.shutdown() }
+        for (round, prompts) in [(0..<8).map { "Tale \($0): one day," }, (0..<8).map { "Tale \($0): one day," + String(repeating: "!", count: $0) }].enumerated() {
+            var expected: [Outcome] = []
+            for (i, prompt) in prompts.enumerated() {
+                expected.append(await Outcome.collect(try alone.submit(ProjectModel.job(prompt, maxTokens: 12, seed: UInt64(i)))))
+            }
+            let metrics = ServerMetrics()
+            let together = try InferenceEngine(model: try ProjectModel.model.get(), codec: .bytes, threads: 2, parallel: 8, queueLimit: 8,
+                                               cacheBytes: 0, prefillChunk: 128, metrics: metrics)
+            defer { together.shutdown() }
+            // Queued before the engine starts: its first step sees all eight.
+            let streams = try prompts.enumerated().map { i, prompt in try together.submit(ProjectModel.job(prompt, maxTokens: 12, seed: UInt64(i))) }
+            together.start()
+            var outcomes: [Outcome] = []
+            for stream in streams { outcomes.append(await Outcome.collect(stream)) }
+            #expect(outcomes == expected, "round \(round)")
+            #expect(outcomes.allSatisfy { $0.failure == nil && $0.usage?.completionTokens ?? 0 > 0 })
+            if round == 0 {
+                #expect(prompts.allSatisfy { $0.utf8.count == 16 })
+                #expect(metrics.render().contains("rwkv_prefill_batch_size 8"), "\(metrics.render())")
+            }
+        }
+    }
+
+    /// The prefill schedule: a prompt's pieces are powers of two that depend on its length only; groups take
+    /// equal pieces (1, 2, 4 or 8 prompts, the earliest first) within the step's budget, the most tokens first.
+    @Test func prefillGroupsTakeEqualPiecesWithinTheBudget() {
+        #expect([300, 44, 20, 1].map { InferenceEngine.piece($0, budget: 128) } == [128, 32, 16, 1])
+        #expect(InferenceEngine.piece(300, budget: 100) == 64 && InferenceEngine.piece(5000, budget: 4096) == 256)
+        // A long prompt alone first, then the short ones together.
+        #expect(InferenceEngine.prefillGroup(pieces: [128, 16, 16], budget: 128, mostSequences: 8)! == ([0], 128))
+        #expect(InferenceEngine.prefillGroup(pieces: [16, 16, 32, 16, 16, 16], budget: 128, mostSequences: 8)! == ([0, 1, 3, 4], 16))
+        #expect(InferenceEngine.prefillGroup(pieces: Array(repeating: 16, count: 8), budget: 128, mostSequences: 8)!.members.count == 8)
+        #expect(InferenceEngine.prefillGroup(pieces: Array(repeating: 16, count: 8), budget: 128, mostSequences: 3)!.members == [0, 1])
+        #expect(InferenceEngine.prefillGroup(pieces: [32, 16], budget: 20, mostSequences: 8)! == ([1], 16))
+        #expect(InferenceEngine.prefillGroup(pieces: [32, 16], budget: 8, mostSequences: 8) == nil)
+        #expect(InferenceEngine.prefillGroup(pieces: [4, 8], budget: 8, mostSequences: 8)! == ([1], 8))
+        #expect(InferenceEngine.prefillGroup(pieces: [], budget: 128, mostSequences: 8) == nil)
+    }
+
     /// A long prompt, prefilled 16 tokens a step, does not stall a stream already running: that stream
     /// keeps producing tokens while the prompt is prefilled.
     @Test func chunkedPrefillInterleavesWithDecode() async throws {
