@@ -4,8 +4,8 @@ import RWKVGraph
 import Tensor
 
 /// llama-bench-style model benchmarks: `pp` (prefill of N tokens from the zero state, last logits only)
-/// and `tg` (N single-token decode steps with full logits), after a warm-up, repeated; `tg` of B sequences
-/// decoded together (llama-batched-bench's S_TG: aggregate tokens per second, B tokens a step).
+/// and `tg` (N single-token decode steps with full logits), after a warm-up, repeated; `pp` and `tg` of B
+/// sequences together (llama-batched-bench's S_PP and S_TG: aggregate tokens per second).
 public struct ModelBenchmark {
     /// One measured (model, type, threads, test).
     public struct Result: Codable, Equatable, Sendable {
@@ -58,8 +58,8 @@ public struct ModelBenchmark {
     /// % of the read bandwidth is the median over repetitions of each one's GB/s against its own roofline, so
     /// each comparison spans the same few seconds of a shared machine whose bandwidth changes from second to
     /// second. Peak memory is counted between probes, never including a probe's buffer.
-    /// `batches`: decode batch sizes; each B > 1 adds a row `tg<generate> b<B>` of B sequences decoded together
-    /// (B × `generate` tokens). `depth` > 0 (llama-bench's `-d`): each single-sequence test starts from the state
+    /// `batches`: batch sizes; each B > 1 adds a row `pp<prompt> b<B>` of B prompts prefilled together and a row
+    /// `tg<generate> b<B>` of B sequences decoded together (B × `prompt` and B × `generate` tokens). `depth` > 0 (llama-bench's `-d`): each single-sequence test starts from the state
     /// after `depth` prefilled tokens (untimed) and is named `… @ d<depth>`; what it measures is an RWKV-7b
     /// model's attention over a context that long (a plain RWKV-7's state does not grow).
     public func run(threads: Int, prompt: Int, generate: Int, repetitions: Int, batches: [Int] = [1], depth: Int = 0,
@@ -132,8 +132,17 @@ public struct ModelBenchmark {
                 }
             }
         }
-        for b in batches where b > 1 && generate > 0 && depth == 0 {
+        for b in batches where b > 1 && depth == 0 {
             let batch = try RWKV7Batch(model: model, capacity: b, threads: threads)
+            if prompt > 0 {
+                // B different prompts (the same tokens, rotated), prefilled together from the zero state.
+                let prompts = (0..<b).map { s in (0..<prompt).map { promptTokens[($0 + s) % prompt] } }
+                try measure("pp\(prompt) b\(b)", tokens: prompt * b, tokensPerStep: b) {
+                    for slot in 0..<b { batch.resetState(slot: slot) }
+                    _ = try batch.prefill(firstSlot: 0, prompts)
+                }
+            }
+            guard generate > 0 else { continue }
             try measure("tg\(generate) b\(b)", tokens: generate * b, tokensPerStep: b) {
                 for slot in 0..<b { batch.resetState(slot: slot) }
                 var tokens = Array(promptTokens.prefix(b)) + Array(repeating: promptTokens[0], count: max(0, b - promptTokens.count))

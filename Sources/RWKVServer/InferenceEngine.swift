@@ -35,7 +35,7 @@ public final class InferenceEngine: @unchecked Sendable {
     public let vocabularySize: Int
     let metrics: ServerMetrics
     private let batch: RWKV7Batch
-    /// Prompts prefilled at once, at most.
+    /// Prompts prefilled in one graph at most (and slots for prompts being prefilled).
     public let prefillSequences: Int
     /// The first of the `prefillSequences` slots where prompts are prefilled (after the `parallel` decode slots).
     private var prefillSlot: Int { parallel }
@@ -57,7 +57,8 @@ public final class InferenceEngine: @unchecked Sendable {
     private var cache: StateCache
 
     public init(model: RWKV7Model, codec: TextCodec, threads: Int, parallel: Int, queueLimit: Int, cacheBytes: Int,
-                prefillChunk: Int = 128, contextLimit: Int = RWKV7Session.defaultContextLimit, metrics: ServerMetrics = ServerMetrics()) throws {
+                prefillChunk: Int = 128, prefillSequences: Int = 8, contextLimit: Int = RWKV7Session.defaultContextLimit,
+                metrics: ServerMetrics = ServerMetrics()) throws {
         guard parallel >= 1 else { throw ServerError(500, "--parallel must be at least 1") }
         self.codec = codec
         self.parallel = parallel
@@ -65,8 +66,8 @@ public final class InferenceEngine: @unchecked Sendable {
         self.prefillChunk = max(1, prefillChunk)
         self.metrics = metrics
         vocabularySize = model.hyperparameters.vocabularySize
-        prefillSequences = min(parallel, Self.mostPrefillSequences)
-        batch = try RWKV7Batch(model: model, capacity: parallel + prefillSequences, threads: threads, contextLimit: contextLimit)
+        self.prefillSequences = min(parallel, max(1, prefillSequences))
+        batch = try RWKV7Batch(model: model, capacity: parallel + self.prefillSequences, threads: threads, contextLimit: contextLimit)
         cache = StateCache(capacityBytes: cacheBytes)
     }
 
@@ -205,9 +206,6 @@ public final class InferenceEngine: @unchecked Sendable {
             budget -= group.members.count * group.length
         }
     }
-
-    /// The most prompts prefilled in one graph.
-    static let mostPrefillSequences = 8
 
     /// The next piece of a prompt with `remaining` tokens left: the largest power of two up to the budget (at
     /// most 256). A prompt's pieces depend on its own length only, so its logits are the same bits alone or

@@ -14,8 +14,8 @@ struct BenchCommand: ParsableCommand {
             With -m MODEL or --shape 0.1b|0.4b|1.5b|2.9b|7.2b|13.3b (random weights; -de adds DeepEmbed): pp<N> (prefill of -p tokens from the zero state, last \
             logits only) and tg<N> (-n single-token decode steps with full logits), after a warm-up, -r times, for \
             every type × thread count; decode also shows GB/s of weights and % of the read bandwidth measured in \
-            the same run. -b 1,2,4,8 adds, per batch size B > 1, tg<N> b<B>: B sequences decoded together, \
-            aggregate t/s (llama-batched-bench's S_TG). --kernels measures the read bandwidth (a streaming read of --bandwidth-gib GiB) and, per \
+            the same run. -b 1,2,4,8 adds, per batch size B > 1, pp<N> b<B> and tg<N> b<B>: B prompts prefilled \
+            together and B sequences decoded together, aggregate t/s (llama-batched-bench's S_PP and S_TG). --kernels measures the read bandwidth (a streaming read of --bandwidth-gib GiB) and, per \
             dtype and thread count, the GB/s of a matvec of the 0.1B head shape (65536 × 768). --executor measures \
             barrier latency and a small graph's time. -m MODEL --load measures load time (file opened → session ready) \
             and the first token of a --first-token-prompt-token prompt, with the file cached (warm) and dropped from \
@@ -35,7 +35,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customShort("n"), help: "Generated tokens for the tg test (0 = skip).")
     var generate = 128
 
-    @Option(name: .customShort("b"), help: "Decode batch sizes, comma-separated: B > 1 decodes B sequences together (aggregate t/s).")
+    @Option(name: .customShort("b"), help: "Batch sizes, comma-separated: B > 1 prefills B prompts and decodes B sequences together (aggregate t/s).")
     var batches = CommaList<Int>([1])
 
     @Option(name: .customShort("d"), help: "Context depths, comma-separated (llama-bench's -d): each test runs after this many tokens were prefilled (untimed), named `… @ dN`.")

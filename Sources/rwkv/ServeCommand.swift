@@ -32,6 +32,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "max_tokens when a request gives none.") var maxTokens = 512
     @Option(help: "Memory for cached states, MiB (0 = no cache).") var cacheMib = 512
     @Option(help: "Prompt tokens prefilled between two decode steps.") var prefillChunk = 128
+    @Option(help: "Prompts prefilled together in one graph at most (groups of 1, 2, 4, 8 …).") var prefillSequences = 8
     @Option(help: "The model's id in the API (default: the file's name).") var name: String?
     @Flag(help: "Chat in the G1 reasoning format (Assistant: <think) unless a request says \"reasoner\": false.") var reasoner = false
 
@@ -43,6 +44,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard ctxLimit >= 1, (1...ctxLimit).contains(maxTokens) else { throw ValidationError("--max-tokens must be 1…--ctx-limit") }
         guard (0...1 << 20).contains(cacheMib) else { throw ValidationError("--cache-mib must be 0…1048576") }
         guard (1...4096).contains(prefillChunk) else { throw ValidationError("--prefill-chunk must be 1…4096") }
+        guard (1...64).contains(prefillSequences) else { throw ValidationError("--prefill-sequences must be 1…64") }
     }
 
     func run() async throws {
@@ -52,7 +54,8 @@ struct ServeCommand: AsyncParsableCommand {
             let weights = try RWKV7Weights(checkpoint).converted(toRunAt: try precision.plan())
             let codec = try TextCodec.forModel(checkpoint, vocabularySize: weights.hyperparameters.vocabularySize, vocabularyPath: vocab)
             let engine = try InferenceEngine(model: try RWKV7Model(weights), codec: codec, threads: threads, parallel: parallel,
-                                             queueLimit: queue, cacheBytes: cacheMib << 20, prefillChunk: prefillChunk, contextLimit: ctxLimit)
+                                             queueLimit: queue, cacheBytes: cacheMib << 20, prefillChunk: prefillChunk, prefillSequences: prefillSequences,
+                                             contextLimit: ctxLimit)
             let id = name ?? URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
             server = OpenAIServer(engine: engine, options: ServerOptions(modelName: id, contextLimit: ctxLimit, defaultMaxTokens: maxTokens,
                                                                          reasoner: reasoner))

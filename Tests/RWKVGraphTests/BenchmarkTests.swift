@@ -33,6 +33,10 @@ import Testing
         let rows = try benchmark.run(threads: 1, prompt: 0, generate: 4, repetitions: 2, batches: [1, 3])
         #expect(rows.map(\.test) == ["tg4", "tg4 b3"] && rows.map(\.sequences) == [1, 3])
         #expect(abs(rows[1].gigabytesPerSecond! - bytesPerToken / 3 * rows[1].mean / 1e9) < 1e-9)
+        // With a prompt: B prompts prefilled together too (llama-batched-bench's S_PP), no GB/s for prefill.
+        let both = try benchmark.run(threads: 1, prompt: 6, generate: 2, repetitions: 1, batches: [1, 2])
+        #expect(both.map(\.test) == ["pp6", "tg2", "pp6 b2", "tg2 b2"] && both.map(\.sequences) == [1, 1, 2, 2])
+        #expect(both[2].gigabytesPerSecond == nil && both[2].mean > 0)
     }
 
     /// `--shape` sizes have the released checkpoints' layers, widths and LoRA ranks, and so their parameter
