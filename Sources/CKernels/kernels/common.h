@@ -115,6 +115,19 @@ static inline void prefetch_stream(const void *p, int64_t ahead, int64_t bytes) 
 /// How far ahead the interleaved (r8) kernels prefetch their weights.
 #define R8_PREFETCH 2048
 
+#if RWKV_SIMD
+/// acc + the sums of pairs of 16-bit products a · b, as exact int32 (wrapping): where VNNI is and `fused`, one
+/// `vpdpwssd`; else `vpmaddwd`, then `vpaddd`. The fused form puts a 5-cycle multiply on acc's dependency
+/// chain, so the K-quant tiles fuse only where several tokens' sums interleave. The same integers either way.
+static inline __attribute__((always_inline)) __m256i add_pair_products(__m256i acc, __m256i a, __m256i b, const int fused) {
+#if RWKV_VNNI
+    if (fused) return _mm256_dpwssd_epi32(acc, a, b);
+#endif
+    (void)fused;
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+}
+#endif
+
 /// Bytes of a Q8_0 and a Q4_0 block.
 #define Q8_BYTES ((int64_t)sizeof(rwkv_block_q8_0))
 #define Q4_BYTES ((int64_t)sizeof(rwkv_block_q4_0))

@@ -149,6 +149,23 @@ static inline __attribute__((always_inline)) void pack_half_panel(const uint16_t
 static inline __attribute__((always_inline)) void panel_times_tokens(const float *panel, int64_t width, const float *xs,
                                                                     float *out, int64_t m, int64_t rows, const int first,
                                                                     const int TT) {
+#if RWKV_LEVEL >= 2
+    // AVX-512: a panel column is one 16-lane vector, so a column costs one load and TT broadcast FMAs (half
+    // the FMAs of two 8-lane halves). The same FMA per (row, token) and column, in the same order.
+    if (rows == PANEL_ROWS) {
+        v16 wide[PANEL_TOKENS];
+        for (int t = 0; t < TT; t++) wide[t] = first ? (v16){0} : load16(out + t * m);
+        for (int64_t c = 0; c < width; c++) {
+            const v16 a = load16(panel + c * PANEL_ROWS);
+            for (int t = 0; t < TT; t++) {
+                const float x = xs[c * PANEL_TOKENS + t];
+                wide[t] = fma16(a, (v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}, wide[t]);
+            }
+        }
+        for (int t = 0; t < TT; t++) store16(out + t * m, wide[t]);
+        return;
+    }
+#endif
     v8 acc[2][PANEL_TOKENS];
     for (int t = 0; t < TT; t++) {
         if (rows == PANEL_ROWS) {

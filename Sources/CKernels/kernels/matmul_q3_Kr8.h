@@ -64,7 +64,7 @@ static inline __attribute__((always_inline)) void tile_q3_Kr8(const uint8_t *wg,
                     const __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 2 * shift), three), _mm256_and_si256(top, bit2));
                     for (int t = 0; t < TB; t++) {
                         const int8_t *xq = x[t * nb + b].qs + 32 * i + 4 * c;
-                        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(q, broadcast4(xq)), scale[2 * i + c / 4]));
+                        isum[t] = add_pair_products(isum[t], _mm256_maddubs_epi16(q, broadcast4(xq)), scale[2 * i + c / 4], TB >= 4);
                     }
                 }
             }

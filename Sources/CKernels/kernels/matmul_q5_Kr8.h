@@ -30,9 +30,13 @@ static inline __attribute__((always_inline)) void q5_Kr8_chunk(const uint8_t *un
     const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), fifth_bit(h, 2 * j + 1));
     for (int t = 0; t < TB; t++) {
         const int8_t *xq = x[t * nb].qs + 64 * j + 4 * c;
-        const __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, broadcast4(xq)), scale[2 * j]);
-        const __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, broadcast4(xq + 32)), scale[2 * j + 1]);
-        isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(plo, phi));
+        const __m256i mlo = _mm256_maddubs_epi16(lo, broadcast4(xq)), mhi = _mm256_maddubs_epi16(hi, broadcast4(xq + 32));
+        if (TB >= 4 && RWKV_VNNI) {
+            isum[t] = add_pair_products(add_pair_products(isum[t], mlo, scale[2 * j], 1), mhi, scale[2 * j + 1], 1);
+        } else {
+            const __m256i plo = _mm256_madd_epi16(mlo, scale[2 * j]), phi = _mm256_madd_epi16(mhi, scale[2 * j + 1]);
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(plo, phi));
+        }
     }
 }
 

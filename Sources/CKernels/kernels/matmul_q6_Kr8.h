@@ -52,10 +52,16 @@ static inline __attribute__((always_inline)) void tile_q6_Kr8(const uint8_t *wg,
 #pragma clang loop unroll(full)
                 for (int t = 0; t < TB; t++) {
                     const int8_t *xq = x[t * nb + b].qs + 128 * h + 4 * c;
+                    if (TB >= 4 && RWKV_VNNI) {
+                        for (int quarter = 0; quarter < 4; quarter++)
+                            isum[t] = add_pair_products(isum[t], _mm256_maddubs_epi16(q[quarter], broadcast4(xq + 32 * quarter)),
+                                                        scale[8 * h + 2 * quarter + c / 4], 1);
+                        continue;
+                    }
                     __m256i sum = _mm256_setzero_si256();
                     for (int quarter = 0; quarter < 4; quarter++)
-                        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[quarter], broadcast4(xq + 32 * quarter)),
-                                                                      scale[8 * h + 2 * quarter + c / 4]));
+                        sum = add_pair_products(sum, _mm256_maddubs_epi16(q[quarter], broadcast4(xq + 32 * quarter)),
+                                                scale[8 * h + 2 * quarter + c / 4], 0);
                     isum[t] = _mm256_add_epi32(isum[t], sum);
                 }
             }
