@@ -118,6 +118,32 @@ func eventually(_ seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
         }
     }
 
+    /// Prompts that leave while being prefilled (their clients gone) free their prefill slots, and the
+    /// prompts left, moved between slots, still give the texts they get alone.
+    @Test func cancelledPromptsLeaveThePrefillSlots() async throws {
+        let story = String(repeating: "The cat sat on the mat and looked at the sun. ", count: 12)  // 552 bytes
+        let prompts = (0..<4).map { "\($0) " + story }
+        let alone = try ProjectModel.engine(parallel: 1, cacheMiB: 0, prefillChunk: 64)
+        defer { alone.shutdown() }
+        var expected: [Outcome] = []
+        for i in [1, 3] { expected.append(await Outcome.collect(try alone.submit(ProjectModel.job(prompts[i], maxTokens: 10, seed: UInt64(i))))) }
+        let together = try InferenceEngine(model: try ProjectModel.model.get(), codec: .bytes, threads: 2, parallel: 4, queueLimit: 8,
+                                           cacheBytes: 0, prefillChunk: 64)
+        defer { together.shutdown() }
+        var kept: [AsyncStream<GenerationEvent>] = []
+        do {  // prompts 0 and 2 are cancelled when this scope ends, a few steps into their prefill
+            let streams = try prompts.enumerated().map { i, prompt in try together.submit(ProjectModel.job(prompt, maxTokens: 10, seed: UInt64(i))) }
+            together.start()
+            #expect(await eventually { together.load == (4, 0) })
+            kept = [streams[1], streams[3]]
+            withExtendedLifetime(streams) {}
+        }
+        var outcomes: [Outcome] = []
+        for stream in kept { outcomes.append(await Outcome.collect(stream)) }
+        #expect(outcomes == expected)
+        #expect(await eventually { together.load == (0, 0) }, "\(together.load)")
+    }
+
     /// The prefill schedule: a prompt's pieces are powers of two that depend on its length only; groups take
     /// equal pieces (1, 2, 4 or 8 prompts, the earliest first) within the step's budget, the most tokens first.
     @Test func prefillGroupsTakeEqualPiecesWithinTheBudget() {
