@@ -125,7 +125,8 @@ public final class RWKV7Batch {
     /// and each sequence gets the bits it would get alone.
     public func prefill(firstSlot: Int, _ prompts: [[Int32]]) throws -> Tensor {
         let count = prompts.count
-        guard count >= 1, firstSlot >= 0, firstSlot + count <= capacity else {
+        guard count >= 1 else { throw ExecutionError("no prompts to prefill") }
+        guard firstSlot >= 0, firstSlot + count <= capacity else {
             throw ExecutionError("slots \(firstSlot)..<\(firstSlot + count) are outside 0..<\(capacity)")
         }
         let length = prompts[0].count
