@@ -176,20 +176,32 @@ static void matmul_k_r8_rows(const k_r8_block_sums block, int64_t group_block, i
         }
 }
 
-static void q4_Kr8_block_sums(const uint8_t *wb, int lane, const rwkv_block_q8_K *xb, int32_t *sums, int32_t *mins) {
+/// Value l (0–31) of sub-block s of row `lane` in a group's super-block.
+typedef int (*k_r8_quant)(const uint8_t *wb, int lane, int s, int l);
+
+/// S and M of a super-block whose 8 sub-blocks of 32 have 6-bit scales and minimums packed as Q4_K's (stored
+/// transposed: byte i of row `lane` at 32 + 8i + lane), for Q4_K and Q5_K, whose values `quant` reads.
+static inline void k_r8_scale_min_sums(const k_r8_quant quant, const uint8_t *wb, int lane, const rwkv_block_q8_K *xb,
+                                       int32_t *sums, int32_t *mins) {
     uint8_t packed[12];
     for (int i = 0; i < 12; i++) packed[i] = wb[32 + 8 * i + lane];
     for (int s = 0; s < 8; s++) {
         int scale, min;
         k_scale_min(packed, s, &scale, &min);
         int32_t dot = 0;
-        for (int l = 0; l < 32; l++) {
-            const uint8_t byte = wb[Q4_KR8_QUANTS + 32 * (8 * (s / 2) + l / 4) + 4 * lane + l % 4];
-            dot += (s % 2 ? byte >> 4 : byte & 0x0F) * xb->qs[32 * s + l];
-        }
+        for (int l = 0; l < 32; l++) dot += quant(wb, lane, s, l) * xb->qs[32 * s + l];
         *sums += scale * dot;
         *mins += min * (xb->bsums[2 * s] + xb->bsums[2 * s + 1]);
     }
+}
+
+static int q4_Kr8_quant(const uint8_t *wb, int lane, int s, int l) {
+    const uint8_t byte = wb[Q4_KR8_QUANTS + 32 * (8 * (s / 2) + l / 4) + 4 * lane + l % 4];
+    return s % 2 ? byte >> 4 : byte & 0x0F;
+}
+
+static void q4_Kr8_block_sums(const uint8_t *wb, int lane, const rwkv_block_q8_K *xb, int32_t *sums, int32_t *mins) {
+    k_r8_scale_min_sums(q4_Kr8_quant, wb, lane, xb, sums, mins);
 }
 
 static void matmul_q4_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,

@@ -86,22 +86,14 @@ static void matmul_q5_Kr8(const void *weights, const void *activations, float *o
 
 #else  // portable: the same integers and the same float operations, one row at a time
 
+static int q5_Kr8_quant(const uint8_t *wb, int lane, int s, int l) {
+    const uint8_t *unit = wb + Q5_KR8_UNITS + Q5_KR8_UNIT_BYTES * (l / 4);
+    const uint8_t byte = unit[32 + 32 * (s / 2) + 4 * lane + l % 4], qh = unit[4 * lane + l % 4];
+    return (s % 2 ? byte >> 4 : byte & 0x0F) | (qh >> s & 1) << 4;
+}
+
 static void q5_Kr8_block_sums(const uint8_t *wb, int lane, const rwkv_block_q8_K *xb, int32_t *sums, int32_t *mins) {
-    uint8_t packed[12];
-    for (int i = 0; i < 12; i++) packed[i] = wb[32 + 8 * i + lane];
-    for (int s = 0; s < 8; s++) {
-        int scale, min;
-        k_scale_min(packed, s, &scale, &min);
-        int32_t dot = 0;
-        for (int l = 0; l < 32; l++) {
-            const uint8_t *unit = wb + Q5_KR8_UNITS + Q5_KR8_UNIT_BYTES * (l / 4);
-            const uint8_t byte = unit[32 + 32 * (s / 2) + 4 * lane + l % 4], qh = unit[4 * lane + l % 4];
-            const int q = (s % 2 ? byte >> 4 : byte & 0x0F) | (qh >> s & 1) << 4;
-            dot += q * xb->qs[32 * s + l];
-        }
-        *sums += scale * dot;
-        *mins += min * (xb->bsums[2 * s] + xb->bsums[2 * s + 1]);
-    }
+    k_r8_scale_min_sums(q5_Kr8_quant, wb, lane, xb, sums, mins);
 }
 
 static void matmul_q5_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
