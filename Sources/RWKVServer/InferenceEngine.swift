@@ -55,6 +55,9 @@ public final class InferenceEngine: @unchecked Sendable {
     private var prefilling: [RunningSequence] = []
     private var decoding: [RunningSequence] = []
     private var cache: StateCache
+    /// Called on the scheduling thread after every step, while no other step runs (set before ``start()``):
+    /// a test can act between two steps, e.g. cancel a request at a known point of its prefill.
+    public var afterStep: (@Sendable () -> Void)?
 
     public init(model: RWKV7Model, codec: TextCodec, threads: Int, parallel: Int, queueLimit: Int, cacheBytes: Int,
                 prefillChunk: Int = 128, prefillSequences: Int = 8, contextLimit: Int = RWKV7Session.defaultContextLimit,
@@ -159,6 +162,7 @@ public final class InferenceEngine: @unchecked Sendable {
             metrics.queueDepth.set(Double(queued))
             metrics.running.set(Double(runningCount))
             condition.unlock()
+            afterStep?()
         }
     }
 

@@ -46,6 +46,14 @@ struct Outcome: Equatable {
     }
 }
 
+/// What `InferenceEngine.afterStep` saw, and the streams it lets go.
+final class StepLog: @unchecked Sendable {
+    let lock = NSLock()
+    var steps = 0
+    var loadAfterFirstStep: (running: Int, waiting: Int)?
+    var doomed: [AsyncStream<GenerationEvent>] = []
+}
+
 /// Waits until `condition` holds (polling), at most `seconds`.
 func eventually(_ seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
@@ -119,28 +127,39 @@ func eventually(_ seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
     }
 
     /// Prompts that leave while being prefilled (their clients gone) free their prefill slots, and the
-    /// prompts left, moved between slots, still give the texts they get alone.
+    /// prompts left, moved between slots, still give the texts they get alone. Four prompts of 60 bytes with
+    /// a budget of 128 are prefilled together in pieces of 32, 16, 8 and 4; the clients of prompts 0 and 2 go
+    /// away right after the first step (from the engine's `afterStep`, so at a known point however slow the
+    /// machine), and prompts 1 and 3 take the remaining pieces as a group of two.
     @Test func cancelledPromptsLeaveThePrefillSlots() async throws {
-        let story = String(repeating: "The cat sat on the mat and looked at the sun. ", count: 12)  // 552 bytes
-        let prompts = (0..<4).map { "\($0) " + story }
-        let alone = try ProjectModel.engine(parallel: 1, cacheMiB: 0, prefillChunk: 64)
+        let prompts = (0..<4).map { "\($0) " + String(String(repeating: "The cat sat on the mat. ", count: 3).prefix(58)) }
+        #expect(prompts.allSatisfy { $0.utf8.count == 60 })
+        let alone = try ProjectModel.engine(parallel: 1, cacheMiB: 0, prefillChunk: 128)
         defer { alone.shutdown() }
         var expected: [Outcome] = []
         for i in [1, 3] { expected.append(await Outcome.collect(try alone.submit(ProjectModel.job(prompts[i], maxTokens: 10, seed: UInt64(i))))) }
+        let metrics = ServerMetrics()
         let together = try InferenceEngine(model: try ProjectModel.model.get(), codec: .bytes, threads: 2, parallel: 4, queueLimit: 8,
-                                           cacheBytes: 0, prefillChunk: 64)
+                                           cacheBytes: 0, prefillChunk: 128, metrics: metrics)
         defer { together.shutdown() }
-        var kept: [AsyncStream<GenerationEvent>] = []
-        do {  // prompts 0 and 2 are cancelled when this scope ends, a few steps into their prefill
-            let streams = try prompts.enumerated().map { i, prompt in try together.submit(ProjectModel.job(prompt, maxTokens: 10, seed: UInt64(i))) }
-            together.start()
-            #expect(await eventually { together.load == (4, 0) })
-            kept = [streams[1], streams[3]]
-            withExtendedLifetime(streams) {}
+        let log = StepLog()
+        together.afterStep = { [weak together] in
+            log.lock.withLock {
+                log.steps += 1
+                guard log.steps == 1 else { return }
+                log.loadAfterFirstStep = together?.load
+                log.doomed.removeAll()  // the last references to streams 0 and 2: their requests are cancelled
+            }
         }
+        let streams = try prompts.enumerated().map { i, prompt in try together.submit(ProjectModel.job(prompt, maxTokens: 10, seed: UInt64(i))) }
+        log.lock.withLock { log.doomed = [streams[0], streams[2]] }
+        let kept = [streams[1], streams[3]]
+        together.start()
         var outcomes: [Outcome] = []
         for stream in kept { outcomes.append(await Outcome.collect(stream)) }
         #expect(outcomes == expected)
+        #expect(log.lock.withLock { log.loadAfterFirstStep! == (4, 0) }, "all four were prefilling after the first step")
+        #expect(metrics.render().contains("rwkv_prefill_batch_size 2"), "\(metrics.render())")
         #expect(await eventually { together.load == (0, 0) }, "\(together.load)")
     }
 
