@@ -156,7 +156,78 @@ static inline __attribute__((always_inline)) void tile_r8(const uint8_t *wg, con
     for (int t = 0; t < TB; t++) _mm256_storeu_ps(out + t * m, acc[t]);
 }
 
+#if RWKV_VNNI
+/// 32 bytes at `offset` of group block A in the low half and of group block B in the high half.
+static inline __m512i two_groups(const uint8_t *a, const uint8_t *b, const int64_t offset) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(a + offset))),
+                              _mm256_loadu_si256((const __m256i *)(b + offset)), 1);
+}
+
+/// The same as `fifth_bit`, 64 bytes at a time.
+static inline __m512i fifth_bit16(const __m512i h, const int s) {
+    const __m512i moved = s < 4 ? _mm512_slli_epi16(h, 4 - s) : _mm512_srli_epi16(h, s - 4);
+    return _mm512_and_si512(moved, _mm512_set1_epi8(0x10));
+}
+
+/// Two groups (16 rows) × TB tokens in 16-lane vectors: the groups' chunks side by side, so one 512-bit
+/// vpdpbusd takes 16 rows' bytes against a token's 4 bytes (broadcast from memory). Each lane's block sum is
+/// the same exact integer as in `tile_r8`, and its float steps are the same, so the results are bit for bit
+/// `tile_r8`'s. Two groups' chunks are put side by side once per block for all TB tokens.
+static inline __attribute__((always_inline)) void tile_r16(const uint8_t *wa, const uint8_t *wb_, const q8s_block *x, float *out,
+                                                            int64_t nb, int64_t m, const int TB, const int kind) {
+    const int64_t group_block = 8 * r8_block_bytes(kind);
+    const int quants = r8_quants_at(kind);
+    const int offset = kind == RWKV_R8_Q8_0 ? 128 : kind == RWKV_R8_Q4_0 ? 8 : kind == RWKV_R8_Q5_0 ? 16 : 0;
+    const __m512i mask = _mm512_set1_epi8(0x0F);
+    __m512 acc[8];
+#pragma clang loop unroll(full)
+    for (int t = 0; t < TB; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *ba = wa + b * group_block, *bb = wb_ + b * group_block;
+        prefetch_stream(ba, R8_PREFETCH, group_block);
+        prefetch_stream(bb, R8_PREFETCH, group_block);
+        __m512i w[8];
+        if (kind == RWKV_R8_Q8_0) {
+            for (int g = 0; g < 8; g++) w[g] = two_groups(ba, bb, quants + 32 * g);
+        } else {
+            const __m512i h = r8_has_fifth_bits(kind) ? two_groups(ba, bb, quants - 32) : _mm512_setzero_si512();
+            for (int c = 0; c < 4; c++) {
+                const __m512i v = two_groups(ba, bb, quants + 32 * c);
+                w[c] = _mm512_and_si512(v, mask);
+                w[c + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
+                if (r8_has_fifth_bits(kind)) {
+                    w[c] = _mm512_or_si512(w[c], fifth_bit16(h, 2 * c));
+                    w[c + 4] = _mm512_or_si512(w[c + 4], fifth_bit16(h, 2 * c + 1));
+                }
+            }
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)ba)),
+                                                                  _mm_loadu_si128((const __m128i *)bb), 1));
+        const __m512 mw = r8_has_min(kind) ? _mm512_cvtph_ps(_mm256_inserti128_si256(
+                                                 _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(ba + 16))),
+                                                 _mm_loadu_si128((const __m128i *)(bb + 16)), 1))
+                                           : _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+        for (int t = 0; t < TB; t++) {
+            const q8s_block *xb = x + t * nb + b;
+            __m512i sum = _mm512_set1_epi32(-offset * xb->sum);
+            for (int g = 0; g < 8; g++) {
+                int32_t four;
+                memcpy(&four, xb->qs + 4 * g, 4);
+                sum = _mm512_dpbusd_epi32(sum, w[g], _mm512_set1_epi32(four));
+            }
+            const __m512 dx = _mm512_set1_ps(xb->d);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, dx), acc[t]);
+            if (r8_has_min(kind)) acc[t] = _mm512_fmadd_ps(_mm512_set1_ps((float)xb->sum), _mm512_mul_ps(mw, dx), acc[t]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int t = 0; t < TB; t++) _mm512_storeu_ps(out + t * m, acc[t]);
+}
+#endif
+
 #define TOKEN_TILE 4
+#define R16_TOKENS 8  // tokens per 16-row tile at the VNNI level
 
 static inline __attribute__((always_inline)) void matmul_r8(const uint8_t *w, const q8s_block *x, float *out, int64_t k,
                                                              int64_t m, int64_t tokens, int64_t r0, int64_t r1, const int kind) {
@@ -166,6 +237,14 @@ static inline __attribute__((always_inline)) void matmul_r8(const uint8_t *w, co
     if (kind == RWKV_R8_Q8_0)  // the AVX2 Q8_0 tile makes each chunk's magnitudes once per tile: the wider, the fewer
         for (; t + 8 <= tokens; t += 8)
             for (int64_t r = r0; r < r1; r += 8) tile_r8_q8_avx2(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 8);
+#endif
+#if RWKV_VNNI
+    for (; t + R16_TOKENS <= tokens; t += R16_TOKENS) {
+        int64_t r = r0;
+        for (; r + 16 <= r1; r += 16)
+            tile_r16(w + r / 8 * group_bytes, w + (r / 8 + 1) * group_bytes, x + t * nb, out + t * m + r, nb, m, R16_TOKENS, kind);
+        for (; r < r1; r += 8) tile_r8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, R16_TOKENS, kind);
+    }
 #endif
     for (; t + TOKEN_TILE <= tokens; t += TOKEN_TILE)
         for (int64_t r = r0; r < r1; r += 8) tile_r8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, TOKEN_TILE, kind);
