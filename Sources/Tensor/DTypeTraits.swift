@@ -42,6 +42,10 @@ public struct DTypeTraits: @unchecked Sendable {
     public let activationType: DType
     /// The matmul kernel for weights of this type (nil: not a weight type).
     public let matmul: Matmul?
+    /// For a type whose sums change with the token count, a kernel that multiplies each of several tokens as
+    /// its own one-token product (the bits ``matmul`` gives it alone), reading each row once for all of them:
+    /// a batched decode step's matmul.
+    public var matmulColumns: Matmul? = nil
     /// Naive vec-dot against activations of ``activationType``: the test oracle (nil for the r8 layouts,
     /// which the reference de-interleaves first).
     public let vecDot: VecDot?
@@ -59,12 +63,12 @@ public struct DTypeTraits: @unchecked Sendable {
     /// The table, in ``DType`` order.
     public static let table: [DTypeTraits] = [
         DTypeTraits(name: "f32", ggufTypeID: 0, rwkvCppTypeID: 0, llamaFileType: 0, prefillInRowBlocks: true, blockSize: 1, bytesPerBlock: 4, fromFloat: \.f32_from_f32, toFloat: \.f32_to_f32,
-                    activationType: .f32, matmul: \.matmul_f32, vecDot: ReferenceVecDot.float(size: 4) { $0.loadUnaligned(as: Float.self) }),
+                    activationType: .f32, matmul: \.matmul_f32, matmulColumns: \.matmul_f32_columns, vecDot: ReferenceVecDot.float(size: 4) { $0.loadUnaligned(as: Float.self) }),
         DTypeTraits(name: "f16", ggufTypeID: 1, rwkvCppTypeID: 1, llamaFileType: 1, prefillInRowBlocks: true, blockSize: 1, bytesPerBlock: 2, fromFloat: \.f32_to_f16, toFloat: \.f16_to_f32,
-                    activationType: .f32, matmul: \.matmul_f16,
+                    activationType: .f32, matmul: \.matmul_f16, matmulColumns: \.matmul_f16_columns,
                     vecDot: ReferenceVecDot.float(size: 2) { HalfPrecision.f32(fromF16: $0.loadUnaligned(as: UInt16.self)) }),
         DTypeTraits(name: "bf16", ggufTypeID: 30, llamaFileType: 32, prefillInRowBlocks: true, blockSize: 1, bytesPerBlock: 2, fromFloat: \.f32_to_bf16, toFloat: \.bf16_to_f32,
-                    activationType: .f32, matmul: \.matmul_bf16,
+                    activationType: .f32, matmul: \.matmul_bf16, matmulColumns: \.matmul_bf16_columns,
                     vecDot: ReferenceVecDot.float(size: 2) { HalfPrecision.f32(fromBF16: $0.loadUnaligned(as: UInt16.self)) }),
         DTypeTraits(name: "q8_0", ggufTypeID: 8, rwkvCppTypeID: 9, llamaFileType: 7, blockSize: 32, bytesPerBlock: MemoryLayout<rwkv_block_q8_0>.size,
                     fromFloat: \.f32_to_q8_0, toFloat: \.q8_0_to_f32, activationType: .q8_0, matmul: \.matmul_q8_0,

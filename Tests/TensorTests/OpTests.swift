@@ -220,6 +220,34 @@ extension TensorTestSuite {
             }
         }
 
+        /// A batched decode step (one token per sequence) of the float types runs their columns kernel: each
+        /// sequence's column is the bits of its one-token product alone, for rows of ≤ 64 (four at a time), long
+        /// rows with a tail (k % 8, k % 32, k % 64), and sequence counts around the kernel's column groups.
+        @Test(arguments: [(DType.f32, 771, 5), (.f32, 64, 8), (.f16, 771, 7), (.f16, 64, 8), (.f16, 42, 3), (.bf16, 200, 6), (.bf16, 32, 2)])
+        func decodeColumnsAreBitIdenticalToAlone(_ type: DType, k: Int, sequences: Int) throws {
+            let m = 37
+            let weight = try randomTensor(Shape(k, m), scale: 0.5, seed: 7).converted(to: type)
+            let x = try randomTensor(Shape(k, sequences), seed: 8)
+            func product(_ columns: Tensor, sequences: Int, threads: Int, level: KernelLevel = .current) throws -> [UInt32] {
+                var g = Graph()
+                let input = try g.input("x", .f32, columns.shape)
+                try g.output(try g.matmul(g.weight(weight), input, sequences: sequences), "y")
+                let executor = Executor(graph: g, threads: threads, level: level)
+                try executor.bind(input, columns)
+                try executor.run()
+                return try executor.output("y").floats().map(\.bitPattern)
+            }
+            let xs = x.floats()
+            let alone = try (0..<sequences).flatMap { s in
+                try product(try Tensor(Array(xs[(s * k)..<((s + 1) * k)]), shape: Shape(k, 1)), sequences: 1, threads: 1)
+            }
+            for level in KernelLevel.supported {
+                for threads in [1, 3] {
+                    #expect(try product(x, sequences: sequences, threads: threads, level: level) == alone, "\(type) k \(k), \(level), \(threads) threads")
+                }
+            }
+        }
+
         /// Element-wise chains folded onto matmuls (matvec, GEMM and quantized tiles: channel blocks over every
         /// token) and onto row kernels: every step kind, row and full operands, a swapped add, a lerp; a node
         /// read twice stays a task of its own. Same results as unfolded, bit for bit (checked by the helper).

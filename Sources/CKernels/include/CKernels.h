@@ -327,6 +327,8 @@ typedef struct {
     /// Matmul kernels by weight type.
     rwkv_matmul_fn matmul_f32, matmul_f16, matmul_bf16, matmul_q8_0, matmul_q4_0, matmul_q8_0r8, matmul_q4_0r8, matmul_q4_1r8, matmul_q5_0r8, matmul_q5_1r8, matmul_q2_Kr8, matmul_q3_Kr8, matmul_q4_Kr8, matmul_q5_Kr8, matmul_q6_Kr8;
     rwkv_matmul_fn matmul_q4_1, matmul_q5_0, matmul_q5_1, matmul_iq4_nl;
+    /// F32/F16/BF16: each of several tokens as its own one-token product (a batched decode's sequences).
+    rwkv_matmul_fn matmul_f32_columns, matmul_f16_columns, matmul_bf16_columns;
     rwkv_matmul_fn matmul_q2_K, matmul_q3_K, matmul_q4_K, matmul_q5_K, matmul_q6_K, matmul_iq4_xs;
     /// Row conversions by type (f32 ones are copies).
     rwkv_to_f32_fn f32_to_f32, f16_to_f32, bf16_to_f32, q8_0_to_f32, q4_0_to_f32, q8_0s_to_f32;

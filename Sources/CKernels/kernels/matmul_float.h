@@ -42,6 +42,48 @@ static void matmul_f32(const void *weights, const void *activations, float *out,
     }
 }
 
+/// Columns of one F32 row taken together in a batched decode: CB at a time where the vector registers hold
+/// their 8 accumulators each.
+#define F32_COLUMNS (RWKV_LEVEL >= 2 ? 2 : 1)
+
+/// Row `wr` times CB columns (k floats apart), each with the one-token arithmetic of `matmul_f32` (8
+/// accumulators over 64-value steps, the same tree and tail), the row's loads shared by the columns.
+static inline __attribute__((always_inline)) void row_f32_columns(const float *wr, const float *x, int64_t k, float *out,
+                                                                 int64_t m, const int CB) {
+    v8 acc[F32_COLUMNS][8];
+    for (int c = 0; c < CB; c++)
+        for (int j = 0; j < 8; j++) acc[c][j] = splat8(0);
+    int64_t i = 0;
+    for (; i + 64 <= k; i += 64)
+        for (int j = 0; j < 8; j++) {
+            const v8 wv = load8(wr + i + 8 * j);
+            for (int c = 0; c < CB; c++) acc[c][j] = fma8(wv, load8(x + c * k + i + 8 * j), acc[c][j]);
+        }
+    for (; i + 8 <= k; i += 8) {
+        const v8 wv = load8(wr + i);
+        for (int c = 0; c < CB; c++) acc[c][0] = fma8(wv, load8(x + c * k + i), acc[c][0]);
+    }
+    for (int c = 0; c < CB; c++) {
+        const v8 *a = acc[c];
+        const v8 s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+        float sum = hsum8_pairwise(s);
+        for (int64_t j = i; j < k; j++) sum += wr[j] * x[c * k + j];
+        out[c * m] = sum;
+    }
+}
+
+/// Each of `columns` tokens (a batched decode step's sequences) times rows r0..r1 as its own one-token
+/// product: the bits `matmul_f32` gives that token alone, each row read once for all of them.
+static void matmul_f32_columns(const void *weights, const void *activations, float *out, int64_t k, int64_t m,
+                               int64_t columns, int64_t r0, int64_t r1) {
+    const float *w = (const float *)weights, *x = (const float *)activations;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t c = 0;
+        for (; c + F32_COLUMNS <= columns; c += F32_COLUMNS) row_f32_columns(w + r * k, x + c * k, k, out + c * m + r, m, F32_COLUMNS);
+        for (; c < columns; c++) row_f32_columns(w + r * k, x + c * k, k, out + c * m + r, m, 1);
+    }
+}
+
 typedef _Float16 h8 __attribute__((vector_size(16)));
 
 /// Eight weights widened to f32: F16 (F16C where present) or BF16 (a shift).
@@ -276,6 +318,59 @@ static inline __attribute__((always_inline)) void matmul_half(const uint16_t *w,
     if (k <= 64)
         for (; r + 4 <= r1; r += 4) rows_half(w + r * k, x, out + r, k, 4, bf16);
     for (; r < r1; r++) rows_half(w + r * k, x, out + r, k, 1, bf16);
+}
+
+/// Columns of one F16/BF16 row taken together in a batched decode (4 accumulators each).
+#define HALF_COLUMNS (RWKV_LEVEL >= 2 ? 4 : 2)
+
+/// One row times CB columns (k floats apart), each with the arithmetic of `rows_half` for one row (4
+/// accumulators over 32-value steps, the same tree and tail): the row is widened once for all CB.
+static inline __attribute__((always_inline)) void row_half_columns(const uint16_t *w, const float *x, int64_t k, float *out,
+                                                                  int64_t m, const int CB, const int bf16) {
+    v8 acc[HALF_COLUMNS][4];
+    for (int c = 0; c < CB; c++)
+        for (int j = 0; j < 4; j++) acc[c][j] = splat8(0);
+    int64_t i = 0;
+    for (; i + 32 <= k; i += 32)
+        for (int j = 0; j < 4; j++) {
+            const v8 wv = widen8(w + i + 8 * j, bf16);
+            for (int c = 0; c < CB; c++) acc[c][j] = fma8(wv, load8(x + c * k + i + 8 * j), acc[c][j]);
+        }
+    for (; i + 8 <= k; i += 8) {
+        const v8 wv = widen8(w + i, bf16);
+        for (int c = 0; c < CB; c++) acc[c][0] = fma8(wv, load8(x + c * k + i), acc[c][0]);
+    }
+    for (int c = 0; c < CB; c++) {
+        float sum = hsum8_pairwise((acc[c][0] + acc[c][1]) + (acc[c][2] + acc[c][3]));
+        for (int64_t j = i; j < k; j++) sum += widen1(w + j, bf16) * x[c * k + j];
+        out[c * m] = sum;
+    }
+}
+
+/// Each of `columns` tokens (a batched decode step's sequences) times rows r0..r1 as its own one-token
+/// product: the bits `matmul_half` gives that token alone. Short rows go four at a time per column as
+/// there; long rows one at a time, widened once for HALF_COLUMNS columns.
+static inline __attribute__((always_inline)) void matmul_half_columns(const uint16_t *w, const float *x, float *out, int64_t k,
+                                                                     int64_t m, int64_t columns, int64_t r0, int64_t r1,
+                                                                     const int bf16) {
+    int64_t r = r0;
+    if (k <= 64)
+        for (; r + 4 <= r1; r += 4)
+            for (int64_t c = 0; c < columns; c++) rows_half(w + r * k, x + c * k, out + c * m + r, k, 4, bf16);
+    for (; r < r1; r++) {
+        int64_t c = 0;
+        for (; c + HALF_COLUMNS <= columns; c += HALF_COLUMNS)
+            row_half_columns(w + r * k, x + c * k, k, out + c * m + r, m, HALF_COLUMNS, bf16);
+        for (; c < columns; c++) row_half_columns(w + r * k, x + c * k, k, out + c * m + r, m, 1, bf16);
+    }
+}
+
+static void matmul_f16_columns(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t columns, int64_t r0, int64_t r1) {
+    matmul_half_columns((const uint16_t *)w, (const float *)x, out, k, m, columns, r0, r1, 0);
+}
+
+static void matmul_bf16_columns(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t columns, int64_t r0, int64_t r1) {
+    matmul_half_columns((const uint16_t *)w, (const float *)x, out, k, m, columns, r0, r1, 1);
 }
 
 static void matmul_f16(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {

@@ -49,22 +49,26 @@ enum MatmulOps {
 
     /// The matmul's row. With several `sequences`, a type whose sums can change with the token count
     /// (``DTypeTraits/tokenCountChangesSums``) runs its kernel per sequence, on that sequence's columns,
-    /// reading its weights once per sequence; the other kernels read them once for all.
+    /// reading its weights once per sequence — or, with one token per sequence, its
+    /// ``DTypeTraits/matmulColumns`` kernel once for all; the other kernels read them once for all.
     static func matmul(sequences: Int) -> OpTraits {
         OpTraits(
             name: "matmul", takesEpilogue: true,
             lower: { context in
                 let type = context.dtype(0)
                 let k = context.width, m = context.shape(0)[1], tokens = context.shape(1).rowCount
-                let columnwise = sequences > 1 && type.traits.tokenCountChangesSums
+                var columnwise = sequences > 1 && type.traits.tokenCountChangesSums
                 let sequenceTokens = columnwise ? tokens / sequences : tokens
+                // One token per sequence (a batched decode step): a kernel that takes every column as alone.
+                let columnsKernel = columnwise && sequenceTokens == 1 ? type.traits.matmulColumns : nil
+                if columnsKernel != nil { columnwise = false }
                 let perUnit = type.traits.prefillInRowBlocks && sequenceTokens > 1 ? gemmRowsPerUnit : matvecRowsPerUnit
                 var task = rwkv_task()
                 task.run = context.kernels[\.matmul]
                 task.width = Int64(k)
                 task.rows = Int64(tokens)
                 task.out_width = Int64(m)
-                task.p.matmul.kernel = context.kernels[type.traits.matmul!]
+                task.p.matmul.kernel = context.kernels[columnsKernel ?? type.traits.matmul!]
                 task.p.matmul.rows_per_unit = Int64(perUnit)
                 task.p.matmul.column_bytes = columnwise ? Int64(type.traits.activationType.rowBytes(k)) : 0
                 task.p.matmul.sequence_columns = Int64(sequenceTokens)
