@@ -227,7 +227,17 @@ static inline __attribute__((always_inline)) void tile_r16(const uint8_t *wa, co
 #endif
 
 #define TOKEN_TILE 4
-#define R16_TOKENS 8  // tokens per 16-row tile at the VNNI level
+#define R16_TOKENS 8  // tokens per 16-row tile at the VNNI level (then TOKEN_TILE)
+
+#if RWKV_VNNI
+/// Rows [r0, r1) × TB tokens: 16 rows at a time, and a last group of 8 on its own.
+static inline __attribute__((always_inline)) void r16_tiles(const uint8_t *w, const q8s_block *x, float *out, int64_t nb, int64_t m,
+                                                             int64_t group_bytes, int64_t r0, int64_t r1, const int TB, const int kind) {
+    int64_t r = r0;
+    for (; r + 16 <= r1; r += 16) tile_r16(w + r / 8 * group_bytes, w + (r / 8 + 1) * group_bytes, x, out + r, nb, m, TB, kind);
+    for (; r < r1; r += 8) tile_r8(w + r / 8 * group_bytes, x, out + r, nb, m, TB, kind);
+}
+#endif
 
 static inline __attribute__((always_inline)) void matmul_r8(const uint8_t *w, const q8s_block *x, float *out, int64_t k,
                                                              int64_t m, int64_t tokens, int64_t r0, int64_t r1, const int kind) {
@@ -239,12 +249,8 @@ static inline __attribute__((always_inline)) void matmul_r8(const uint8_t *w, co
             for (int64_t r = r0; r < r1; r += 8) tile_r8_q8_avx2(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 8);
 #endif
 #if RWKV_VNNI
-    for (; t + R16_TOKENS <= tokens; t += R16_TOKENS) {
-        int64_t r = r0;
-        for (; r + 16 <= r1; r += 16)
-            tile_r16(w + r / 8 * group_bytes, w + (r / 8 + 1) * group_bytes, x + t * nb, out + t * m + r, nb, m, R16_TOKENS, kind);
-        for (; r < r1; r += 8) tile_r8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, R16_TOKENS, kind);
-    }
+    for (; t + R16_TOKENS <= tokens; t += R16_TOKENS) r16_tiles(w, x + t * nb, out + t * m, nb, m, group_bytes, r0, r1, R16_TOKENS, kind);
+    for (; t + TOKEN_TILE <= tokens; t += TOKEN_TILE) r16_tiles(w, x + t * nb, out + t * m, nb, m, group_bytes, r0, r1, TOKEN_TILE, kind);
 #endif
     for (; t + TOKEN_TILE <= tokens; t += TOKEN_TILE)
         for (int64_t r = r0; r < r1; r += 8) tile_r8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, TOKEN_TILE, kind);
