@@ -121,29 +121,134 @@ static inline __attribute__((always_inline)) void tile_q4_Kr8(const uint8_t *wg,
     for (int t = 0; t < TB; t++) _mm256_storeu_ps(out + t * m, _mm256_sub_ps(sums[t], mins[t]));
 }
 
-/// A K-quant r8 tile: one group of 8 rows (its first super-block at `wg`) × TB tokens.
-typedef void (*k_r8_tile)(const uint8_t *wg, const rwkv_block_q8_K *x, float *out, int64_t nb, int64_t m, const int TB);
+#if RWKV_VNNI
+// 16-row tiles at the VNNI level: two groups side by side in 512-bit vectors (group A's rows in the low
+// half), so one vpmaddubsw and one vpdpwssd take 16 rows. Each lane's integers and float steps are those of
+// the 8-row tile, so the results are the same bits.
 
-/// Rows [r0, r1) of a K-quant r8 matmul by `tile`, tokens 8, then 4, then 1 at a time (inlined with a constant
-/// `tile`, so each call's TB is a constant the tile is compiled for).
-static inline __attribute__((always_inline)) void matmul_k_r8(const k_r8_tile tile, int64_t group_block, const void *weights,
-                                                              const void *activations, float *out, int64_t k, int64_t m,
-                                                              int64_t tokens, int64_t r0, int64_t r1) {
+/// Both groups' scale pairs (`q4_Kr8_pairs`) and minimum pairs (`q4_Kr8_min_pairs`) of a super-block.
+static inline void q4_Kr16_scales(const uint8_t *ba, const uint8_t *bb, __m512i scale[8], __m512i min_pairs[4]) {
+    __m256i sc03[2], sc47[2], mn03[2], mn47[2];
+    q4_Kr8_scales(ba, &sc03[0], &sc47[0], &mn03[0], &mn47[0]);
+    q4_Kr8_scales(bb, &sc03[1], &sc47[1], &mn03[1], &mn47[1]);
+    for (int g = 0; g < 4; g++) {
+        scale[g] = join_groups(q4_Kr8_pairs(sc03[0], g), q4_Kr8_pairs(sc03[1], g));
+        scale[g + 4] = join_groups(q4_Kr8_pairs(sc47[0], g), q4_Kr8_pairs(sc47[1], g));
+    }
+    for (int p = 0; p < 2; p++) {
+        min_pairs[p] = join_groups(q4_Kr8_min_pairs(mn03[0], p), q4_Kr8_min_pairs(mn03[1], p));
+        min_pairs[p + 2] = join_groups(q4_Kr8_min_pairs(mn47[0], p), q4_Kr8_min_pairs(mn47[1], p));
+    }
+}
+
+/// `q4_Kr8_min_sums` for 16 rows.
+static inline __m512i q4_Kr16_min_sums(const __m512i min_pairs[4], const rwkv_block_q8_K *xb) {
+    const __m128i sub = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)xb->bsums), _mm_loadu_si128((const __m128i *)(xb->bsums + 8)));
+    __m512i im = _mm512_madd_epi16(min_pairs[0], _mm512_broadcastd_epi32(sub));
+    im = _mm512_add_epi32(im, _mm512_madd_epi16(min_pairs[1], _mm512_broadcastd_epi32(_mm_shuffle_epi32(sub, 0x55))));
+    im = _mm512_add_epi32(im, _mm512_madd_epi16(min_pairs[2], _mm512_broadcastd_epi32(_mm_shuffle_epi32(sub, 0xAA))));
+    return _mm512_add_epi32(im, _mm512_madd_epi16(min_pairs[3], _mm512_broadcastd_epi32(_mm_shuffle_epi32(sub, 0xFF))));
+}
+
+/// Four activation bytes broadcast to 16 lanes.
+static inline __m512i broadcast4x16(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/// acc + (unsigned quants `q` · 4 broadcast activation bytes, pair sums) · the rows' 16-bit scale pairs.
+static inline __m512i k_r16_scaled_dot(const __m512i acc, const __m512i q, const int8_t *xq, const __m512i scale) {
+    return _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q, broadcast4x16(xq)), scale);
+}
+
+/// For super-blocks whose sums end as Q4_K's (S with d, M with dmin): the float steps of `tile_q4_Kr8` for 16
+/// rows × TB tokens, from each token's S (`isum`) and M.
+static inline __attribute__((always_inline)) void k_r16_scale_min_step(const uint8_t *ba, const uint8_t *bb, const __m512i isum[8],
+                                                                      const __m512i min_pairs[4], const rwkv_block_q8_K *xb0,
+                                                                      int64_t nb, __m512 sums[8], __m512 mins[8], const int TB) {
+    const __m512 d = two_groups_f16(ba, bb, 0), dmin = two_groups_f16(ba, bb, 16);
+    for (int t = 0; t < TB; t++) {
+        const rwkv_block_q8_K *xb = xb0 + t * nb;
+        const __m512 dx = _mm512_set1_ps(xb->d);
+        sums[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, dx), sums[t]);
+        mins[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q4_Kr16_min_sums(min_pairs, xb)), _mm512_mul_ps(dmin, dx), mins[t]);
+    }
+}
+
+/// Two groups (16 rows; group A's super-blocks at `wa`, B's at `wb2`) × TB tokens.
+static inline __attribute__((always_inline)) void tile_q4_Kr16(const uint8_t *wa, const uint8_t *wb2, const rwkv_block_q8_K *x,
+                                                                float *out, int64_t nb, int64_t m, const int TB) {
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    __m512 sums[8], mins[8];
+    for (int t = 0; t < TB; t++) sums[t] = mins[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *ba = wa + b * Q4_KR8_GROUP_BYTES, *bb = wb2 + b * Q4_KR8_GROUP_BYTES;
+        prefetch_stream(ba, 2 * Q4_KR8_GROUP_BYTES, Q4_KR8_GROUP_BYTES);
+        prefetch_stream(bb, 2 * Q4_KR8_GROUP_BYTES, Q4_KR8_GROUP_BYTES);
+        __m512i scale[8], min_pairs[4], isum[8];
+        q4_Kr16_scales(ba, bb, scale, min_pairs);
+        for (int t = 0; t < TB; t++) isum[t] = _mm512_setzero_si512();
+        for (int j = 0; j < 4; j++)
+            for (int c = 0; c < 8; c++) {
+                const __m512i v = two_groups(ba, bb, Q4_KR8_QUANTS + 32 * (8 * j + c));
+                const __m512i lo = _mm512_and_si512(v, low), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+#pragma clang loop unroll(full)
+                for (int t = 0; t < TB; t++) {
+                    const int8_t *xq = x[t * nb + b].qs + 64 * j + 4 * c;
+                    isum[t] = k_r16_scaled_dot(k_r16_scaled_dot(isum[t], lo, xq, scale[2 * j]), hi, xq + 32, scale[2 * j + 1]);
+                }
+            }
+        k_r16_scale_min_step(ba, bb, isum, min_pairs, x + b, nb, sums, mins, TB);
+    }
+    for (int t = 0; t < TB; t++) _mm512_storeu_ps(out + t * m, _mm512_sub_ps(sums[t], mins[t]));
+}
+#endif
+
+/// A K-quant r8 tile: one group of 8 rows (its first super-block at `wg`) × TB tokens; and one of two groups
+/// (16 rows) at the VNNI level.
+typedef void (*k_r8_tile)(const uint8_t *wg, const rwkv_block_q8_K *x, float *out, int64_t nb, int64_t m, const int TB);
+typedef void (*k_r16_tile)(const uint8_t *wa, const uint8_t *wb, const rwkv_block_q8_K *x, float *out, int64_t nb, int64_t m,
+                           const int TB);
+
+/// Rows [r0, r1) × TB tokens: by `tile16` 16 rows at a time where there is one (VNNI), the rest by `tile`.
+static inline __attribute__((always_inline)) void k_r8_tiles(const k_r8_tile tile, const k_r16_tile tile16, const uint8_t *w,
+                                                             const rwkv_block_q8_K *x, float *out, int64_t nb, int64_t m,
+                                                             int64_t group_bytes, int64_t r0, int64_t r1, const int TB) {
+    int64_t r = r0;
+#if RWKV_VNNI
+    if (tile16 && TB >= 4)
+        for (; r + 16 <= r1; r += 16) tile16(w + r / 8 * group_bytes, w + (r / 8 + 1) * group_bytes, x, out + r, nb, m, TB);
+#else
+    (void)tile16;
+#endif
+    for (; r < r1; r += 8) tile(w + r / 8 * group_bytes, x, out + r, nb, m, TB);
+}
+
+/// Rows [r0, r1) of a K-quant r8 matmul, tokens 8, then 4, then 1 at a time (inlined with constant tiles, so
+/// each call's TB is a constant the tile is compiled for).
+static inline __attribute__((always_inline)) void matmul_k_r8(const k_r8_tile tile, const k_r16_tile tile16, int64_t group_block,
+                                                              const void *weights, const void *activations, float *out, int64_t k,
+                                                              int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
     const uint8_t *w = (const uint8_t *)weights;
     const rwkv_block_q8_K *x = (const rwkv_block_q8_K *)activations;
     const int64_t nb = k / RWKV_QK_K, group_bytes = nb * group_block;
     int64_t t = 0;
-    for (; t + 8 <= tokens; t += 8)
-        for (int64_t r = r0; r < r1; r += 8) tile(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 8);
-    for (; t + 4 <= tokens; t += 4)
-        for (int64_t r = r0; r < r1; r += 8) tile(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 4);
-    for (; t < tokens; t++)
-        for (int64_t r = r0; r < r1; r += 8) tile(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 1);
+    for (; t + 8 <= tokens; t += 8) k_r8_tiles(tile, tile16, w, x + t * nb, out + t * m, nb, m, group_bytes, r0, r1, 8);
+    for (; t + 4 <= tokens; t += 4) k_r8_tiles(tile, tile16, w, x + t * nb, out + t * m, nb, m, group_bytes, r0, r1, 4);
+    for (; t < tokens; t++) k_r8_tiles(tile, tile16, w, x + t * nb, out + t * m, nb, m, group_bytes, r0, r1, 1);
 }
+
+/// The 16-row tile of a type at the VNNI level (NULL elsewhere).
+#if RWKV_VNNI
+#define K_R16(tile) tile
+#else
+#define K_R16(tile) NULL
+#endif
 
 static void matmul_q4_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
                           int64_t r0, int64_t r1) {
-    matmul_k_r8(tile_q4_Kr8, Q4_KR8_GROUP_BYTES, weights, activations, out, k, m, tokens, r0, r1);
+    matmul_k_r8(tile_q4_Kr8, K_R16(tile_q4_Kr16), Q4_KR8_GROUP_BYTES, weights, activations, out, k, m, tokens, r0, r1);
 }
 
 #else  // portable: the same integers and the same float operations, one row at a time

@@ -81,7 +81,7 @@ static inline __attribute__((always_inline)) void tile_q5_Kr8(const uint8_t *wg,
 
 static void matmul_q5_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
                           int64_t r0, int64_t r1) {
-    matmul_k_r8(tile_q5_Kr8, Q5_KR8_GROUP_BYTES, weights, activations, out, k, m, tokens, r0, r1);
+    matmul_k_r8(tile_q5_Kr8, NULL, Q5_KR8_GROUP_BYTES, weights, activations, out, k, m, tokens, r0, r1);
 }
 
 #else  // portable: the same integers and the same float operations, one row at a time

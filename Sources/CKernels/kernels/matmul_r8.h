@@ -163,6 +163,17 @@ static inline __m512i two_groups(const uint8_t *a, const uint8_t *b, const int64
                               _mm256_loadu_si256((const __m256i *)(b + offset)), 1);
 }
 
+/// Group A's vector in the low half and group B's in the high half.
+static inline __m512i join_groups(const __m256i a, const __m256i b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+}
+
+/// The 8 f16 values at `offset` of group blocks A and B, widened: 16 rows' scales.
+static inline __m512 two_groups_f16(const uint8_t *a, const uint8_t *b, const int64_t offset) {
+    return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(a + offset))),
+                                                   _mm_loadu_si128((const __m128i *)(b + offset)), 1));
+}
+
 /// The same as `fifth_bit`, 64 bytes at a time.
 static inline __m512i fifth_bit16(const __m512i h, const int s) {
     const __m512i moved = s < 4 ? _mm512_slli_epi16(h, 4 - s) : _mm512_srli_epi16(h, s - 4);
@@ -201,12 +212,8 @@ static inline __attribute__((always_inline)) void tile_r16(const uint8_t *wa, co
                 }
             }
         }
-        const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)ba)),
-                                                                  _mm_loadu_si128((const __m128i *)bb), 1));
-        const __m512 mw = r8_has_min(kind) ? _mm512_cvtph_ps(_mm256_inserti128_si256(
-                                                 _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(ba + 16))),
-                                                 _mm_loadu_si128((const __m128i *)(bb + 16)), 1))
-                                           : _mm512_setzero_ps();
+        const __m512 dw = two_groups_f16(ba, bb, 0);
+        const __m512 mw = r8_has_min(kind) ? two_groups_f16(ba, bb, 16) : _mm512_setzero_ps();
 #pragma clang loop unroll(full)
         for (int t = 0; t < TB; t++) {
             const q8s_block *xb = x + t * nb + b;
