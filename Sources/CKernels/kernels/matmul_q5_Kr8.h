@@ -79,9 +79,43 @@ static inline __attribute__((always_inline)) void tile_q5_Kr8(const uint8_t *wg,
     for (int t = 0; t < TB; t++) _mm256_storeu_ps(out + t * m, _mm256_sub_ps(sums[t], mins[t]));
 }
 
+#if RWKV_VNNI
+/// Two groups (16 rows) × TB tokens, as `tile_q4_Kr16` (the same integers per lane as `tile_q5_Kr8`).
+static inline __attribute__((always_inline)) void tile_q5_Kr16(const uint8_t *wa, const uint8_t *wb2, const rwkv_block_q8_K *x,
+                                                                float *out, int64_t nb, int64_t m, const int TB) {
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    __m512 sums[8], mins[8];
+    for (int t = 0; t < TB; t++) sums[t] = mins[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *ba = wa + b * Q5_KR8_GROUP_BYTES, *bb = wb2 + b * Q5_KR8_GROUP_BYTES;
+        prefetch_stream(ba, 2 * Q5_KR8_GROUP_BYTES, Q5_KR8_GROUP_BYTES);
+        prefetch_stream(bb, 2 * Q5_KR8_GROUP_BYTES, Q5_KR8_GROUP_BYTES);
+        __m512i scale[8], min_pairs[4], isum[8];
+        q4_Kr16_scales(ba, bb, scale, min_pairs);
+        for (int t = 0; t < TB; t++) isum[t] = _mm512_setzero_si512();
+        for (int c = 0; c < 8; c++) {
+            const int64_t unit = Q5_KR8_UNITS + Q5_KR8_UNIT_BYTES * c;
+            const __m512i h = two_groups(ba, bb, unit);
+            for (int j = 0; j < 4; j++) {
+                const __m512i v = two_groups(ba, bb, unit + 32 + 32 * j);
+                const __m512i lo = _mm512_or_si512(_mm512_and_si512(v, low), fifth_bit16(h, 2 * j));
+                const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), low), fifth_bit16(h, 2 * j + 1));
+#pragma clang loop unroll(full)
+                for (int t = 0; t < TB; t++) {
+                    const int8_t *xq = x[t * nb + b].qs + 64 * j + 4 * c;
+                    isum[t] = k_r16_scaled_dot(k_r16_scaled_dot(isum[t], lo, xq, scale[2 * j]), hi, xq + 32, scale[2 * j + 1]);
+                }
+            }
+        }
+        k_r16_scale_min_step(ba, bb, isum, min_pairs, x + b, nb, sums, mins, TB);
+    }
+    for (int t = 0; t < TB; t++) _mm512_storeu_ps(out + t * m, _mm512_sub_ps(sums[t], mins[t]));
+}
+#endif
+
 static void matmul_q5_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
                           int64_t r0, int64_t r1) {
-    matmul_k_r8(tile_q5_Kr8, NULL, Q5_KR8_GROUP_BYTES, weights, activations, out, k, m, tokens, r0, r1);
+    matmul_k_r8(tile_q5_Kr8, K_R16(tile_q5_Kr16), Q5_KR8_GROUP_BYTES, weights, activations, out, k, m, tokens, r0, r1);
 }
 
 #else  // portable: the same integers and the same float operations, one row at a time

@@ -79,9 +79,64 @@ static inline __attribute__((always_inline)) void tile_q6_Kr8(const uint8_t *wg,
     for (int t = 0; t < TB; t++) _mm256_storeu_ps(out + t * m, acc[t]);
 }
 
+#if RWKV_VNNI
+/// Two groups (16 rows) × TB tokens in 512-bit vectors (group A's rows in the low half): the same integers per
+/// lane as `tile_q6_Kr8`, and the same float steps.
+static inline __attribute__((always_inline)) void tile_q6_Kr16(const uint8_t *wa, const uint8_t *wb2, const rwkv_block_q8_K *x,
+                                                                float *out, int64_t nb, int64_t m, const int TB) {
+    const __m512i low = _mm512_set1_epi8(0x0F), two = _mm512_set1_epi8(0x30);
+    __m512 acc[8];
+    for (int t = 0; t < TB; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *ba = wa + b * Q6_KR8_GROUP_BYTES, *bb = wb2 + b * Q6_KR8_GROUP_BYTES;
+        prefetch_stream(ba, 2 * Q6_KR8_GROUP_BYTES, Q6_KR8_GROUP_BYTES);
+        prefetch_stream(bb, 2 * Q6_KR8_GROUP_BYTES, Q6_KR8_GROUP_BYTES);
+        __m512i scale[16], isum[8];
+        for (int s = 0; s < 16; s++) scale[s] = join_groups(q6_Kr8_scale(ba, s), q6_Kr8_scale(bb, s));
+        for (int t = 0; t < TB; t++) isum[t] = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++)
+            for (int c = 0; c < 8; c++) {
+                const int64_t unit = Q6_KR8_UNITS + 96 * (8 * h + c);
+                const __m512i l0 = two_groups(ba, bb, unit), l1 = two_groups(ba, bb, unit + 32), hb = two_groups(ba, bb, unit + 64);
+                const __m512i q[4] = {
+                    _mm512_or_si512(_mm512_and_si512(l0, low), _mm512_and_si512(_mm512_slli_epi16(hb, 4), two)),
+                    _mm512_or_si512(_mm512_and_si512(l1, low), _mm512_and_si512(_mm512_slli_epi16(hb, 2), two)),
+                    _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l0, 4), low), _mm512_and_si512(hb, two)),
+                    _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l1, 4), low), _mm512_and_si512(_mm512_srli_epi16(hb, 2), two)),
+                };
+#pragma clang loop unroll(full)
+                for (int t = 0; t < TB; t++) {
+                    const int8_t *xq = x[t * nb + b].qs + 128 * h + 4 * c;
+                    for (int quarter = 0; quarter < 4; quarter++)
+                        isum[t] = k_r16_scaled_dot(isum[t], q[quarter], xq + 32 * quarter, scale[8 * h + 2 * quarter + c / 4]);
+                }
+            }
+        // The offset, as in `tile_q6_Kr8`, from both groups' pairs of scales.
+        __m256i pairs_a[8], pairs_b[8];
+        k_r8_signed_pairs((const int8_t *)(ba + Q6_KR8_SCALES), pairs_a);
+        k_r8_signed_pairs((const int8_t *)(bb + Q6_KR8_SCALES), pairs_b);
+        __m512i pairs[8];
+        for (int i = 0; i < 8; i++) pairs[i] = join_groups(pairs_a[i], pairs_b[i]);
+        const __m512 d = two_groups_f16(ba, bb, 0);
+        for (int t = 0; t < TB; t++) {
+            const rwkv_block_q8_K *xb = x + t * nb + b;
+            __m512i offset = _mm512_setzero_si512();
+            for (int i = 0; i < 8; i++) {
+                int32_t group_sums;
+                memcpy(&group_sums, xb->bsums + 2 * i, 4);
+                offset = _mm512_add_epi32(offset, _mm512_madd_epi16(pairs[i], _mm512_set1_epi32(group_sums)));
+            }
+            const __m512i total = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(offset, 5));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, _mm512_set1_ps(xb->d)), acc[t]);
+        }
+    }
+    for (int t = 0; t < TB; t++) _mm512_storeu_ps(out + t * m, acc[t]);
+}
+#endif
+
 static void matmul_q6_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
                           int64_t r0, int64_t r1) {
-    matmul_k_r8(tile_q6_Kr8, NULL, Q6_KR8_GROUP_BYTES, weights, activations, out, k, m, tokens, r0, r1);
+    matmul_k_r8(tile_q6_Kr8, K_R16(tile_q6_Kr16), Q6_KR8_GROUP_BYTES, weights, activations, out, k, m, tokens, r0, r1);
 }
 
 #else  // portable: the same integers and the same float operations, one row at a time
