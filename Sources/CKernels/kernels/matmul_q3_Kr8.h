@@ -35,6 +35,12 @@ static inline void q3_Kr8_scales(const uint8_t *wb, int8_t scales[128]) {
         _mm256_storeu_si256((__m256i *)(scales + 32 * k), _mm256_sub_epi8(_mm256_or_si256(low[k], high[k]), offset));
 }
 
+/// Decoded scale s of the 8 rows as 16-bit lanes [s_0, s_0, s_1, s_1, …] (sign-extended).
+static inline __m256i q3_Kr8_scale(const int8_t *decoded, int s) {
+    const __m128i v = _mm_loadl_epi64((const __m128i *)(decoded + 8 * s));
+    return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(v, v));
+}
+
 /// 8 rows × TB tokens of one group.
 static inline __attribute__((always_inline)) void tile_q3_Kr8(const uint8_t *wg, const rwkv_block_q8_K *x, float *out,
                                                                int64_t nb, int64_t m, const int TB) {
@@ -47,10 +53,7 @@ static inline __attribute__((always_inline)) void tile_q3_Kr8(const uint8_t *wg,
         int8_t decoded[128];
         q3_Kr8_scales(wb, decoded);
         __m256i scale[16], isum[8];
-        for (int s = 0; s < 16; s++) {
-            const __m128i v = _mm_loadl_epi64((const __m128i *)(decoded + 8 * s));
-            scale[s] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(v, v));
-        }
+        for (int s = 0; s < 16; s++) scale[s] = q3_Kr8_scale(decoded, s);
         for (int t = 0; t < TB; t++) isum[t] = _mm256_setzero_si256();
         for (int c = 0; c < 8; c++) {
             const uint8_t *unit = wb + Q3_KR8_UNITS + 96 * c;
@@ -83,9 +86,55 @@ static inline __attribute__((always_inline)) void tile_q3_Kr8(const uint8_t *wg,
     for (int t = 0; t < TB; t++) _mm256_storeu_ps(out + t * m, acc[t]);
 }
 
+#if RWKV_VNNI
+/// Two groups (16 rows) × TB tokens in 512-bit vectors (group A's rows in the low half): the same integers per
+/// lane as `tile_q3_Kr8`, and the same float steps.
+static inline __attribute__((always_inline)) void tile_q3_Kr16(const uint8_t *wa, const uint8_t *wb2, const rwkv_block_q8_K *x,
+                                                                float *out, int64_t nb, int64_t m, const int TB) {
+    const __m512i three = _mm512_set1_epi8(3), bit2 = _mm512_set1_epi8(4);
+    __m512 acc[8];
+    for (int t = 0; t < TB; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *ba = wa + b * Q3_KR8_GROUP_BYTES, *bb = wb2 + b * Q3_KR8_GROUP_BYTES;
+        prefetch_stream(ba, 2 * Q3_KR8_GROUP_BYTES, Q3_KR8_GROUP_BYTES);
+        prefetch_stream(bb, 2 * Q3_KR8_GROUP_BYTES, Q3_KR8_GROUP_BYTES);
+        int8_t decoded_a[128], decoded_b[128];
+        q3_Kr8_scales(ba, decoded_a);
+        q3_Kr8_scales(bb, decoded_b);
+        __m512i scale[16], isum[8];
+        for (int s = 0; s < 16; s++) scale[s] = join_groups(q3_Kr8_scale(decoded_a, s), q3_Kr8_scale(decoded_b, s));
+        for (int t = 0; t < TB; t++) isum[t] = _mm512_setzero_si512();
+        for (int c = 0; c < 8; c++) {
+            const int64_t unit = Q3_KR8_UNITS + 96 * c;
+            const __m512i h = two_groups(ba, bb, unit);
+            for (int half = 0; half < 2; half++) {
+                const __m512i v = two_groups(ba, bb, unit + 32 + 32 * half);
+                for (int shift = 0; shift < 4; shift++) {
+                    const int i = 4 * half + shift;
+                    const __m512i top = i < 2 ? _mm512_slli_epi16(h, 2 - i) : _mm512_srli_epi16(h, i - 2);
+                    const __m512i q = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 2 * shift), three), _mm512_and_si512(top, bit2));
+#pragma clang loop unroll(full)
+                    for (int t = 0; t < TB; t++)
+                        isum[t] = k_r16_scaled_dot(isum[t], q, x[t * nb + b].qs + 32 * i + 4 * c, scale[2 * i + c / 4]);
+                }
+            }
+        }
+        __m512i pairs[8];
+        k_r16_signed_pairs(decoded_a, decoded_b, pairs);
+        const __m512 d = two_groups_f16(ba, bb, 0);
+        for (int t = 0; t < TB; t++) {
+            const rwkv_block_q8_K *xb = x + t * nb + b;
+            const __m512i total = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(k_r16_group_sums(pairs, xb), 2));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, _mm512_set1_ps(xb->d)), acc[t]);
+        }
+    }
+    for (int t = 0; t < TB; t++) _mm512_storeu_ps(out + t * m, acc[t]);
+}
+#endif
+
 static void matmul_q3_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
                           int64_t r0, int64_t r1) {
-    matmul_k_r8(tile_q3_Kr8, NULL, Q3_KR8_GROUP_BYTES, weights, activations, out, k, m, tokens, r0, r1);
+    matmul_k_r8(tile_q3_Kr8, K_R16(tile_q3_Kr16), Q3_KR8_GROUP_BYTES, weights, activations, out, k, m, tokens, r0, r1);
 }
 
 #else  // portable: the same integers and the same float operations, one row at a time

@@ -150,6 +150,25 @@ static inline __m512i q4_Kr16_min_sums(const __m512i min_pairs[4], const rwkv_bl
     return _mm512_add_epi32(im, _mm512_madd_epi16(min_pairs[3], _mm512_broadcastd_epi32(_mm_shuffle_epi32(sub, 0xFF))));
 }
 
+/// `k_r8_signed_pairs` of two groups (A's bytes at `a`, B's at `b`), joined.
+static inline void k_r16_signed_pairs(const int8_t *a, const int8_t *b, __m512i pairs[8]) {
+    __m256i pairs_a[8], pairs_b[8];
+    k_r8_signed_pairs(a, pairs_a);
+    k_r8_signed_pairs(b, pairs_b);
+    for (int i = 0; i < 8; i++) pairs[i] = join_groups(pairs_a[i], pairs_b[i]);
+}
+
+/// `k_r8_group_sums` for 16 rows.
+static inline __m512i k_r16_group_sums(const __m512i pairs[8], const rwkv_block_q8_K *xb) {
+    __m512i sum = _mm512_setzero_si512();
+    for (int i = 0; i < 8; i++) {
+        int32_t group_sums;
+        memcpy(&group_sums, xb->bsums + 2 * i, 4);
+        sum = _mm512_add_epi32(sum, _mm512_madd_epi16(pairs[i], _mm512_set1_epi32(group_sums)));
+    }
+    return sum;
+}
+
 /// Four activation bytes broadcast to 16 lanes.
 static inline __m512i broadcast4x16(const int8_t *p) {
     int32_t v;

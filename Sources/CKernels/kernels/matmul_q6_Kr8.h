@@ -112,20 +112,12 @@ static inline __attribute__((always_inline)) void tile_q6_Kr16(const uint8_t *wa
                 }
             }
         // The offset, as in `tile_q6_Kr8`, from both groups' pairs of scales.
-        __m256i pairs_a[8], pairs_b[8];
-        k_r8_signed_pairs((const int8_t *)(ba + Q6_KR8_SCALES), pairs_a);
-        k_r8_signed_pairs((const int8_t *)(bb + Q6_KR8_SCALES), pairs_b);
         __m512i pairs[8];
-        for (int i = 0; i < 8; i++) pairs[i] = join_groups(pairs_a[i], pairs_b[i]);
+        k_r16_signed_pairs((const int8_t *)(ba + Q6_KR8_SCALES), (const int8_t *)(bb + Q6_KR8_SCALES), pairs);
         const __m512 d = two_groups_f16(ba, bb, 0);
         for (int t = 0; t < TB; t++) {
             const rwkv_block_q8_K *xb = x + t * nb + b;
-            __m512i offset = _mm512_setzero_si512();
-            for (int i = 0; i < 8; i++) {
-                int32_t group_sums;
-                memcpy(&group_sums, xb->bsums + 2 * i, 4);
-                offset = _mm512_add_epi32(offset, _mm512_madd_epi16(pairs[i], _mm512_set1_epi32(group_sums)));
-            }
+            const __m512i offset = k_r16_group_sums(pairs, xb);
             const __m512i total = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(offset, 5));
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, _mm512_set1_ps(xb->d)), acc[t]);
         }
