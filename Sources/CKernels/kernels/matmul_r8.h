@@ -17,7 +17,9 @@
 // sums, one int→float conversion and one FMA per 8 rows. The unsigned offset is removed by starting from
 // −128·Σx (Q8_0), −8·Σx (Q4_0) or −16·Σx (Q5_0), with Σx stored in each activation block. Per (row, token)
 // the arithmetic is acc = fma(float(Σ_block), d_w·d_x, acc) in block order, and for the types with a minimum
-// then acc = fma(float(Σx), m_w·d_x, acc), whatever the tile, the level or the thread count.
+// then acc = fma(float(Σx), m_w·d_x, acc), whatever the tile, the level or the thread count. At the VNNI level
+// the several-token tiles put two groups' chunks side by side in a 512-bit vector, so that one vpdpbusd takes
+// 16 rows; each lane's sums and steps are the same.
 typedef rwkv_block_q8_0s q8s_block;
 
 /// What a layout of blocks of 32 holds (`kind` is its rwkv_r8_layout; constants wherever inlined).
@@ -93,6 +95,11 @@ static inline __attribute__((always_inline)) void tile_r8_q8_avx2(const uint8_t 
 }
 #endif
 
+/// What a layout's unsigned quants exceed its values by (removed through the activations' sums).
+static inline int r8_unsigned_offset(const int kind) {
+    return kind == RWKV_R8_Q8_0 ? Q8_OFFSET : kind == RWKV_R8_Q4_0 ? 8 : kind == RWKV_R8_Q5_0 ? 16 : 0;
+}
+
 /// Moves bit s (0–7) of each byte of `h` to bit 4 (16-bit shifts by at most 4: bit 4 of each byte comes from the
 /// same byte); the other bits are cleared.
 static inline __m256i fifth_bit(const __m256i h, const int s) {
@@ -111,7 +118,7 @@ static inline __attribute__((always_inline)) void tile_r8(const uint8_t *wg, con
 #endif
     const int64_t group_block = 8 * r8_block_bytes(kind);
     const int quants = r8_quants_at(kind);
-    const int offset = kind == RWKV_R8_Q8_0 ? Q8_OFFSET : kind == RWKV_R8_Q4_0 ? 8 : kind == RWKV_R8_Q5_0 ? 16 : 0;
+    const int offset = r8_unsigned_offset(kind);
     const __m256i mask = _mm256_set1_epi8(0x0F);
     __m256 acc[8];
     for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
@@ -184,17 +191,17 @@ static inline __m512i fifth_bit16(const __m512i h, const int s) {
 /// vpdpbusd takes 16 rows' bytes against a token's 4 bytes (broadcast from memory). Each lane's block sum is
 /// the same exact integer as in `tile_r8`, and its float steps are the same, so the results are bit for bit
 /// `tile_r8`'s. Two groups' chunks are put side by side once per block for all TB tokens.
-static inline __attribute__((always_inline)) void tile_r16(const uint8_t *wa, const uint8_t *wb_, const q8s_block *x, float *out,
+static inline __attribute__((always_inline)) void tile_r16(const uint8_t *wa, const uint8_t *wb2, const q8s_block *x, float *out,
                                                             int64_t nb, int64_t m, const int TB, const int kind) {
     const int64_t group_block = 8 * r8_block_bytes(kind);
     const int quants = r8_quants_at(kind);
-    const int offset = kind == RWKV_R8_Q8_0 ? 128 : kind == RWKV_R8_Q4_0 ? 8 : kind == RWKV_R8_Q5_0 ? 16 : 0;
+    const int offset = r8_unsigned_offset(kind);
     const __m512i mask = _mm512_set1_epi8(0x0F);
     __m512 acc[8];
 #pragma clang loop unroll(full)
     for (int t = 0; t < TB; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *ba = wa + b * group_block, *bb = wb_ + b * group_block;
+        const uint8_t *ba = wa + b * group_block, *bb = wb2 + b * group_block;
         prefetch_stream(ba, R8_PREFETCH, group_block);
         prefetch_stream(bb, R8_PREFETCH, group_block);
         __m512i w[8];
