@@ -151,9 +151,12 @@ func eventually(_ seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
                 log.doomed.removeAll()  // the last references to streams 0 and 2: their requests are cancelled
             }
         }
-        let streams = try prompts.enumerated().map { i, prompt in try together.submit(ProjectModel.job(prompt, maxTokens: 10, seed: UInt64(i))) }
-        log.lock.withLock { log.doomed = [streams[0], streams[2]] }
-        let kept = [streams[1], streams[3]]
+        // The log holds the only references to streams 0 and 2 once this closure returns (its array is gone).
+        let kept: [AsyncStream<GenerationEvent>] = try {
+            let streams = try prompts.enumerated().map { i, prompt in try together.submit(ProjectModel.job(prompt, maxTokens: 10, seed: UInt64(i))) }
+            log.lock.withLock { log.doomed = [streams[0], streams[2]] }
+            return [streams[1], streams[3]]
+        }()
         together.start()
         var outcomes: [Outcome] = []
         for stream in kept { outcomes.append(await Outcome.collect(stream)) }
