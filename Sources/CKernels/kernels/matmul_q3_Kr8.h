@@ -121,12 +121,7 @@ static inline __attribute__((always_inline)) void tile_q3_Kr16(const uint8_t *wa
         }
         __m512i pairs[8];
         k_r16_signed_pairs(decoded_a, decoded_b, pairs);
-        const __m512 d = two_groups_f16(ba, bb, 0);
-        for (int t = 0; t < TB; t++) {
-            const rwkv_block_q8_K *xb = x + t * nb + b;
-            const __m512i total = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(k_r16_group_sums(pairs, xb), 2));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, _mm512_set1_ps(xb->d)), acc[t]);
-        }
+        k_r16_offset_step(ba, bb, pairs, isum, x + b, nb, acc, 2, TB);
     }
     for (int t = 0; t < TB; t++) _mm512_storeu_ps(out + t * m, acc[t]);
 }

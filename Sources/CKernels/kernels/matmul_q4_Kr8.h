@@ -76,6 +76,25 @@ static inline __m256i k_r8_group_sums(const __m256i pairs[8], const rwkv_block_q
     return sum;
 }
 
+/// The float steps of a super-block whose sums end as Q4_K's (Q4_K, Q5_K) for 8 rows × TB tokens: each token's
+/// sums = fma(float(S), d · d_x, sums) from `isum`, and mins = fma(float(M), dmin · d_x, mins) with M from the
+/// rows' minimums (`q4_Kr8_scales`'s mn03, mn47).
+static inline __attribute__((always_inline)) void k_r8_scale_min_step(const uint8_t *wb, const __m256i mn03, const __m256i mn47,
+                                                                     const __m256i isum[8], const rwkv_block_q8_K *xb0, int64_t nb,
+                                                                     __m256 sums[8], __m256 mins[8], const int TB) {
+    const __m256i min_pairs[4] = {q4_Kr8_min_pairs(mn03, 0), q4_Kr8_min_pairs(mn03, 1), q4_Kr8_min_pairs(mn47, 0),
+                                  q4_Kr8_min_pairs(mn47, 1)};
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wb + 16)));
+    for (int t = 0; t < TB; t++) {
+        const rwkv_block_q8_K *xb = xb0 + t * nb;
+        const __m256i im = q4_Kr8_min_sums(min_pairs, xb);
+        const __m256 dx = _mm256_set1_ps(xb->d);
+        sums[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, dx), sums[t]);
+        mins[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(im), _mm256_mul_ps(dmin, dx), mins[t]);
+    }
+}
+
 /// 8 rows × TB tokens of one group.
 static inline __attribute__((always_inline)) void tile_q4_Kr8(const uint8_t *wg, const rwkv_block_q8_K *x, float *out,
                                                                int64_t nb, int64_t m, const int TB) {
@@ -106,17 +125,7 @@ static inline __attribute__((always_inline)) void tile_q4_Kr8(const uint8_t *wg,
                     }
                 }
             }
-        const __m256i min_pairs[4] = {q4_Kr8_min_pairs(mn03, 0), q4_Kr8_min_pairs(mn03, 1), q4_Kr8_min_pairs(mn47, 0),
-                                      q4_Kr8_min_pairs(mn47, 1)};
-        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb));
-        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wb + 16)));
-        for (int t = 0; t < TB; t++) {
-            const rwkv_block_q8_K *xb = x + t * nb + b;
-            const __m256i im = q4_Kr8_min_sums(min_pairs, xb);
-            const __m256 dx = _mm256_set1_ps(xb->d);
-            sums[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, dx), sums[t]);
-            mins[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(im), _mm256_mul_ps(dmin, dx), mins[t]);
-        }
+        k_r8_scale_min_step(wb, mn03, mn47, isum, x + b, nb, sums, mins, TB);
     }
     for (int t = 0; t < TB; t++) _mm256_storeu_ps(out + t * m, _mm256_sub_ps(sums[t], mins[t]));
 }
@@ -221,6 +230,19 @@ static inline __attribute__((always_inline)) void tile_q4_Kr16(const uint8_t *wa
         k_r16_scale_min_step(ba, bb, isum, min_pairs, x + b, nb, sums, mins, TB);
     }
     for (int t = 0; t < TB; t++) _mm512_storeu_ps(out + t * m, _mm512_sub_ps(sums[t], mins[t]));
+}
+
+/// `k_r8_group_sums` done for 16 rows, then each token's acc = fma(float(S − Σ_g v_g · (sum over g) << shift),
+/// d · d_x, acc): the last steps of Q3_K's and Q6_K's 16-row tiles (offsets 4 and 32), from `pairs` of their scales.
+static inline __attribute__((always_inline)) void k_r16_offset_step(const uint8_t *ba, const uint8_t *bb, const __m512i pairs[8],
+                                                                   const __m512i isum[8], const rwkv_block_q8_K *xb0, int64_t nb,
+                                                                   __m512 acc[8], const int shift, const int TB) {
+    const __m512 d = two_groups_f16(ba, bb, 0);
+    for (int t = 0; t < TB; t++) {
+        const rwkv_block_q8_K *xb = xb0 + t * nb;
+        const __m512i total = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(k_r16_group_sums(pairs, xb), shift));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, _mm512_set1_ps(xb->d)), acc[t]);
+    }
 }
 #endif
 

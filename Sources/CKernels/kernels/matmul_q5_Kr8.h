@@ -64,17 +64,7 @@ static inline __attribute__((always_inline)) void tile_q5_Kr8(const uint8_t *wg,
             for (int j = 0; j < 4; j++)
                 for (int c = 0; c < 8; c++) q5_Kr8_chunk(units, j, c, scale, x + b, nb, isum, TB);
         }
-        const __m256i min_pairs[4] = {q4_Kr8_min_pairs(mn03, 0), q4_Kr8_min_pairs(mn03, 1), q4_Kr8_min_pairs(mn47, 0),
-                                      q4_Kr8_min_pairs(mn47, 1)};
-        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb));
-        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wb + 16)));
-        for (int t = 0; t < TB; t++) {
-            const rwkv_block_q8_K *xb = x + t * nb + b;
-            const __m256i im = q4_Kr8_min_sums(min_pairs, xb);
-            const __m256 dx = _mm256_set1_ps(xb->d);
-            sums[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, dx), sums[t]);
-            mins[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(im), _mm256_mul_ps(dmin, dx), mins[t]);
-        }
+        k_r8_scale_min_step(wb, mn03, mn47, isum, x + b, nb, sums, mins, TB);
     }
     for (int t = 0; t < TB; t++) _mm256_storeu_ps(out + t * m, _mm256_sub_ps(sums[t], mins[t]));
 }
