@@ -5,6 +5,7 @@
 #include "norms.h"
 #include "convert.h"
 #include "matmul_float.h"
+#include "matmul_float_columns.h"
 #include "quant_types.h"
 #include "matmul_quant.h"
 #include "matmul_r8.h"

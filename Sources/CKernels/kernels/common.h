@@ -44,6 +44,24 @@ static inline v16 load16(const float *p) {
 
 static inline void store16(float *p, v16 v) { memcpy(p, &v, sizeof v); }
 
+/// A zero the compiler cannot fold: arrays of accumulators started from it stay in registers, where a constant
+/// start lets clang turn their initialisation into a memset of stack memory (a call per row).
+static inline v8 zero8(void) {
+    v8 z = {0};
+#if RWKV_LEVEL >= 1
+    __asm__("" : "+x"(z));
+#endif
+    return z;
+}
+
+#if RWKV_LEVEL >= 2
+static inline v16 zero16(void) {
+    v16 z = {0};
+    __asm__("" : "+v"(z));
+    return z;
+}
+#endif
+
 static inline v8 splat8(float x) { return (v8){x, x, x, x, x, x, x, x}; }
 
 /// `a · b + c` per lane, rounded once (a libm call per lane at the scalar level, where it is exact too).

@@ -1,7 +1,7 @@
 // F32, F16 and BF16 weights against f32 activations.
 //
 // F32: one token is a matvec (8 accumulators of 8 lanes over 64-value steps, loads kept in address order:
-// 5–15 % more read bandwidth on Zen 4 than other orders), several tokens a BLAS GEMM per fixed block of 64
+// 5–15 % more read bandwidth on Zen 4 than other orders; rows of ≤ 64 values four at a time, their sums in one tree), several tokens a BLAS GEMM per fixed block of 64
 // rows (OpenBLAS single-threaded inside), so every element is summed the same way whatever the thread count.
 // F16/BF16: decode streams rows one after another (rows of ≤ 64 values four at a time, their sums in one tree);
 // prefill widens panels of 16 rows × 256 columns to f32 and multiplies them 6 tokens at a time (below).
@@ -11,6 +11,57 @@
 
 /// Rows per BLAS call of a several-token F32 matmul.
 #define GEMM_ROWS 64
+
+/// Most dot products one end helper finishes at once (a row against the columns of a batched decode step).
+#define DOTS_MAX 8
+
+/// Lane sums of n vectors, each in the order of `hsum8_pairwise`, four at a time in one tree.
+static inline __attribute__((always_inline)) void lane_sums_pairwise(const v8 *v, const int n, float *sums) {
+    int c = 0;
+    for (; c + 4 <= n; c += 4) {
+        const v4 s = hsum4x8_pairwise(v[c], v[c + 1], v[c + 2], v[c + 3]);
+        for (int j = 0; j < 4; j++) sums[c + j] = s[j];
+    }
+    for (; c < n; c++) sums[c] = hsum8_pairwise(v[c]);
+}
+
+/// The end of N (≤ DOTS_MAX) F32 one-token dot products from their 8 accumulators each after the 64-value steps
+/// (i: where those ended). Product n is row w + n · w_step times column x + n · x_step into out[n · out_step]:
+/// rows against one column (x_step 0) or one row against several columns (w_step 0). Each: 8-value steps on
+/// accumulator 0, the tree, the lanes summed pairwise, then the last k % 8 in order.
+static inline __attribute__((always_inline)) void f32_dots_end(const float *w, int64_t w_step, const float *x, int64_t x_step,
+                                                              float *out, int64_t out_step, int64_t k, int64_t i,
+                                                              v8 acc[][8], const int N) {
+    for (; i + 8 <= k; i += 8)
+        for (int n = 0; n < N; n++) acc[n][0] = fma8(load8(w + n * w_step + i), load8(x + n * x_step + i), acc[n][0]);
+    v8 v[DOTS_MAX];
+    for (int n = 0; n < N; n++) {
+        const v8 *a = acc[n];
+        v[n] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    }
+    float sums[DOTS_MAX];
+    lane_sums_pairwise(v, N, sums);
+    for (int n = 0; n < N; n++) {
+        float sum = sums[n];
+        for (int64_t j = i; j < k; j++) sum += w[n * w_step + j] * x[n * x_step + j];
+        out[n * out_step] = sum;
+    }
+}
+
+/// Four F32 rows of ≤ 64 values against one column, each with the arithmetic of a row alone (8 accumulators
+/// over 64-value steps, then `f32_dots_end`), their lane sums in one tree.
+static inline __attribute__((always_inline)) void rows4_f32(const float *w, const float *x, float *out, int64_t k) {
+    v8 acc[4][8];
+    for (int r = 0; r < 4; r++)
+        for (int j = 0; j < 8; j++) acc[r][j] = zero8();
+    int64_t i = 0;
+    for (; i + 64 <= k; i += 64)
+        for (int j = 0; j < 8; j++) {
+            const v8 xv = load8(x + i + 8 * j);
+            for (int r = 0; r < 4; r++) acc[r][j] = fma8(load8(w + r * k + i + 8 * j), xv, acc[r][j]);
+        }
+    f32_dots_end(w, k, x, 0, out, 1, k, i, acc, 4);
+}
 
 static void matmul_f32(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
                        int64_t r0, int64_t r1) {
@@ -23,64 +74,22 @@ static void matmul_f32(const void *weights, const void *activations, float *out,
         }
         return;
     }
-    for (int64_t r = r0; r < r1; r++) {
+    int64_t r = r0;
+    // Short rows four at a time (their horizontal sums dominate otherwise); long rows one after another.
+    if (k <= 64)
+        for (; r + 4 <= r1; r += 4) rows4_f32(w + r * k, x, out + r, k);
+    for (; r < r1; r++) {
         const float *wr = w + r * k;
-        v8 acc[8];
-        for (int j = 0; j < 8; j++) acc[j] = splat8(0);
+        v8 acc[1][8];
+        for (int j = 0; j < 8; j++) acc[0][j] = zero8();
         int64_t i = 0;
         for (; i + 64 <= k; i += 64)
             for (int j = 0; j < 8; j++) {
-                acc[j] = fma8(load8(wr + i + 8 * j), load8(x + i + 8 * j), acc[j]);
+                acc[0][j] = fma8(load8(wr + i + 8 * j), load8(x + i + 8 * j), acc[0][j]);
                 // Keeps the weight loads in address order (reading a step's lines backwards cost ~20 % on Zen 4).
                 if (j & 1) __asm__ volatile("" ::: "memory");
             }
-        for (; i + 8 <= k; i += 8) acc[0] = fma8(load8(wr + i), load8(x + i), acc[0]);
-        const v8 s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        float sum = hsum8_pairwise(s);
-        for (; i < k; i++) sum += wr[i] * x[i];
-        out[r] = sum;
-    }
-}
-
-/// Columns of one F32 row taken together in a batched decode: CB at a time where the vector registers hold
-/// their 8 accumulators each.
-#define F32_COLUMNS (RWKV_LEVEL >= 2 ? 2 : 1)
-
-/// Row `wr` times CB columns (k floats apart), each with the one-token arithmetic of `matmul_f32` (8
-/// accumulators over 64-value steps, the same tree and tail), the row's loads shared by the columns.
-static inline __attribute__((always_inline)) void row_f32_columns(const float *wr, const float *x, int64_t k, float *out,
-                                                                 int64_t m, const int CB) {
-    v8 acc[F32_COLUMNS][8];
-    for (int c = 0; c < CB; c++)
-        for (int j = 0; j < 8; j++) acc[c][j] = splat8(0);
-    int64_t i = 0;
-    for (; i + 64 <= k; i += 64)
-        for (int j = 0; j < 8; j++) {
-            const v8 wv = load8(wr + i + 8 * j);
-            for (int c = 0; c < CB; c++) acc[c][j] = fma8(wv, load8(x + c * k + i + 8 * j), acc[c][j]);
-        }
-    for (; i + 8 <= k; i += 8) {
-        const v8 wv = load8(wr + i);
-        for (int c = 0; c < CB; c++) acc[c][0] = fma8(wv, load8(x + c * k + i), acc[c][0]);
-    }
-    for (int c = 0; c < CB; c++) {
-        const v8 *a = acc[c];
-        const v8 s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-        float sum = hsum8_pairwise(s);
-        for (int64_t j = i; j < k; j++) sum += wr[j] * x[c * k + j];
-        out[c * m] = sum;
-    }
-}
-
-/// Each of `columns` tokens (a batched decode step's sequences) times rows r0..r1 as its own one-token
-/// product: the bits `matmul_f32` gives that token alone, each row read once for all of them.
-static void matmul_f32_columns(const void *weights, const void *activations, float *out, int64_t k, int64_t m,
-                               int64_t columns, int64_t r0, int64_t r1) {
-    const float *w = (const float *)weights, *x = (const float *)activations;
-    for (int64_t r = r0; r < r1; r++) {
-        int64_t c = 0;
-        for (; c + F32_COLUMNS <= columns; c += F32_COLUMNS) row_f32_columns(w + r * k, x + c * k, k, out + c * m + r, m, F32_COLUMNS);
-        for (; c < columns; c++) row_f32_columns(w + r * k, x + c * k, k, out + c * m + r, m, 1);
+        f32_dots_end(wr, 0, x, 0, out + r, 1, k, i, acc, 1);
     }
 }
 
@@ -113,34 +122,38 @@ static inline float widen1(const uint16_t *p, int bf16) {
     return f16_to_f32(p);
 }
 
-/// RB (1 or 4) consecutive rows against one f32 column: per row four accumulators over 32-value steps,
-/// combined as (0 + 1) + (2 + 3), lanes summed pairwise, a tail of k % 8 in order. The same arithmetic per
-/// row whether a row is alone or one of four.
+/// `f32_dots_end` for F16/BF16 rows with four accumulators each after the 32-value steps: 8-value steps on
+/// accumulator 0, (0 + 1) + (2 + 3), the lanes summed pairwise, then the last k % 8 in order.
+static inline __attribute__((always_inline)) void half_dots_end(const uint16_t *w, int64_t w_step, const float *x,
+                                                               int64_t x_step, float *out, int64_t out_step, int64_t k,
+                                                               int64_t i, v8 acc[][4], const int N, const int bf16) {
+    for (; i + 8 <= k; i += 8)
+        for (int n = 0; n < N; n++) acc[n][0] = fma8(widen8(w + n * w_step + i, bf16), load8(x + n * x_step + i), acc[n][0]);
+    v8 v[DOTS_MAX];
+    for (int n = 0; n < N; n++) v[n] = (acc[n][0] + acc[n][1]) + (acc[n][2] + acc[n][3]);
+    float sums[DOTS_MAX];
+    lane_sums_pairwise(v, N, sums);
+    for (int n = 0; n < N; n++) {
+        float sum = sums[n];
+        for (int64_t j = i; j < k; j++) sum += widen1(w + n * w_step + j, bf16) * x[n * x_step + j];
+        out[n * out_step] = sum;
+    }
+}
+
+/// RB (1 or 4) consecutive rows against one f32 column: per row four accumulators over 32-value steps, then
+/// `half_dots_end`. The same arithmetic per row whether a row is alone or one of four.
 static inline __attribute__((always_inline)) void rows_half(const uint16_t *w, const float *x, float *out, int64_t k,
                                                            const int RB, const int bf16) {
     v8 acc[4][4];
     for (int r = 0; r < RB; r++)
-        for (int j = 0; j < 4; j++) acc[r][j] = splat8(0);
+        for (int j = 0; j < 4; j++) acc[r][j] = zero8();
     int64_t i = 0;
     for (; i + 32 <= k; i += 32)
         for (int j = 0; j < 4; j++) {
             const v8 xv = load8(x + i + 8 * j);
             for (int r = 0; r < RB; r++) acc[r][j] = fma8(widen8(w + r * k + i + 8 * j, bf16), xv, acc[r][j]);
         }
-    for (; i + 8 <= k; i += 8) {
-        const v8 xv = load8(x + i);
-        for (int r = 0; r < RB; r++) acc[r][0] = fma8(widen8(w + r * k + i, bf16), xv, acc[r][0]);
-    }
-    v8 v[4];
-    for (int r = 0; r < RB; r++) v[r] = (acc[r][0] + acc[r][1]) + (acc[r][2] + acc[r][3]);
-    v4 sums = {0};
-    if (RB == 4) sums = hsum4x8_pairwise(v[0], v[1], v[2], v[3]);
-    else sums[0] = hsum8_pairwise(v[0]);
-    for (int r = 0; r < RB; r++) {
-        float sum = sums[r];
-        for (int64_t j = i; j < k; j++) sum += widen1(w + r * k + j, bf16) * x[j];
-        out[r] = sum;
-    }
+    half_dots_end(w, k, x, 0, out, 1, k, i, acc, RB, bf16);
 }
 
 /// A several-token F16/BF16 matmul works on panels of PANEL_ROWS rows × PANEL_COLUMNS columns, widened to f32
@@ -318,59 +331,6 @@ static inline __attribute__((always_inline)) void matmul_half(const uint16_t *w,
     if (k <= 64)
         for (; r + 4 <= r1; r += 4) rows_half(w + r * k, x, out + r, k, 4, bf16);
     for (; r < r1; r++) rows_half(w + r * k, x, out + r, k, 1, bf16);
-}
-
-/// Columns of one F16/BF16 row taken together in a batched decode (4 accumulators each).
-#define HALF_COLUMNS (RWKV_LEVEL >= 2 ? 4 : 2)
-
-/// One row times CB columns (k floats apart), each with the arithmetic of `rows_half` for one row (4
-/// accumulators over 32-value steps, the same tree and tail): the row is widened once for all CB.
-static inline __attribute__((always_inline)) void row_half_columns(const uint16_t *w, const float *x, int64_t k, float *out,
-                                                                  int64_t m, const int CB, const int bf16) {
-    v8 acc[HALF_COLUMNS][4];
-    for (int c = 0; c < CB; c++)
-        for (int j = 0; j < 4; j++) acc[c][j] = splat8(0);
-    int64_t i = 0;
-    for (; i + 32 <= k; i += 32)
-        for (int j = 0; j < 4; j++) {
-            const v8 wv = widen8(w + i + 8 * j, bf16);
-            for (int c = 0; c < CB; c++) acc[c][j] = fma8(wv, load8(x + c * k + i + 8 * j), acc[c][j]);
-        }
-    for (; i + 8 <= k; i += 8) {
-        const v8 wv = widen8(w + i, bf16);
-        for (int c = 0; c < CB; c++) acc[c][0] = fma8(wv, load8(x + c * k + i), acc[c][0]);
-    }
-    for (int c = 0; c < CB; c++) {
-        float sum = hsum8_pairwise((acc[c][0] + acc[c][1]) + (acc[c][2] + acc[c][3]));
-        for (int64_t j = i; j < k; j++) sum += widen1(w + j, bf16) * x[c * k + j];
-        out[c * m] = sum;
-    }
-}
-
-/// Each of `columns` tokens (a batched decode step's sequences) times rows r0..r1 as its own one-token
-/// product: the bits `matmul_half` gives that token alone. Short rows go four at a time per column as
-/// there; long rows one at a time, widened once for HALF_COLUMNS columns.
-static inline __attribute__((always_inline)) void matmul_half_columns(const uint16_t *w, const float *x, float *out, int64_t k,
-                                                                     int64_t m, int64_t columns, int64_t r0, int64_t r1,
-                                                                     const int bf16) {
-    int64_t r = r0;
-    if (k <= 64)
-        for (; r + 4 <= r1; r += 4)
-            for (int64_t c = 0; c < columns; c++) rows_half(w + r * k, x + c * k, out + c * m + r, k, 4, bf16);
-    for (; r < r1; r++) {
-        int64_t c = 0;
-        for (; c + HALF_COLUMNS <= columns; c += HALF_COLUMNS)
-            row_half_columns(w + r * k, x + c * k, k, out + c * m + r, m, HALF_COLUMNS, bf16);
-        for (; c < columns; c++) row_half_columns(w + r * k, x + c * k, k, out + c * m + r, m, 1, bf16);
-    }
-}
-
-static void matmul_f16_columns(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t columns, int64_t r0, int64_t r1) {
-    matmul_half_columns((const uint16_t *)w, (const float *)x, out, k, m, columns, r0, r1, 0);
-}
-
-static void matmul_bf16_columns(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t columns, int64_t r0, int64_t r1) {
-    matmul_half_columns((const uint16_t *)w, (const float *)x, out, k, m, columns, r0, r1, 1);
 }
 
 static void matmul_f16(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {

@@ -1,0 +1,187 @@
+// A batched decode step's F32/F16/BF16 matmuls: every sequence's column times the rows with exactly the
+// one-token arithmetic of `matmul_f32` and `matmul_half` (matmul_float.h), each row read (and widened) once
+// for several columns.
+//
+// From AVX-512 on, one 16-lane accumulator holds two of the one-token kernel's 8-lane accumulators side by
+// side: lanes 0–7 and 8–15 see the same values, in the same order, as the two they stand for, so one FMA does
+// the work of two with the same bits. The pairs are split before the tails and the trees, which the one-token
+// kernel's own helpers then finish.
+
+#if RWKV_LEVEL >= 2
+static inline v8 low8(v16 a) { return __builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7); }
+static inline v8 high8(v16 a) { return __builtin_shufflevector(a, a, 8, 9, 10, 11, 12, 13, 14, 15); }
+
+typedef _Float16 h16 __attribute__((vector_size(32)));
+
+/// Sixteen weights widened to f32, as `widen8` does eight.
+static inline v16 widen16(const uint16_t *p, int bf16) {
+    if (bf16) {
+        typedef uint32_t u16x32 __attribute__((vector_size(64)));
+        typedef uint16_t u16x16 __attribute__((vector_size(32)));
+        u16x16 raw;
+        memcpy(&raw, p, sizeof raw);
+        const u16x32 bits = __builtin_convertvector(raw, u16x32) << 16;
+        v16 out;
+        memcpy(&out, &bits, sizeof out);
+        return out;
+    }
+    h16 h;
+    memcpy(&h, p, sizeof h);
+    return __builtin_convertvector(h, v16);
+}
+
+/// The 8-lane accumulators `pairs` stand for, in order: pairs[j] holds accumulators 2j and 2j + 1.
+static inline __attribute__((always_inline)) void split_pairs(const v16 *pairs, int count, v8 *acc) {
+    for (int j = 0; j < count; j++) {
+        acc[2 * j] = low8(pairs[j]);
+        acc[2 * j + 1] = high8(pairs[j]);
+    }
+}
+#endif
+
+/// Calls CALL(c, n) for consecutive groups of n columns from 0 to `columns`: groups of `widest` (a constant
+/// power of two), then the rest in halving groups (4, 2, 1), so every call's n is a constant ≤ widest.
+#define COLUMN_GROUPS(columns, widest, CALL)                                                                          \
+    do {                                                                                                             \
+        int64_t c_ = 0;                                                                                              \
+        for (; c_ + (widest) <= (columns); c_ += (widest)) CALL(c_, (widest));                                       \
+        if ((widest) > 4 && c_ + 4 <= (columns)) CALL(c_, ((widest) > 4 ? 4 : 1)), c_ += 4;                         \
+        if ((widest) > 2 && c_ + 2 <= (columns)) CALL(c_, ((widest) > 2 ? 2 : 1)), c_ += 2;                         \
+        for (; c_ < (columns); c_++) CALL(c_, 1);                                                                    \
+    } while (0)
+
+/// Columns of one F32 row taken together: CB at a time where the vector registers hold their accumulators.
+#define F32_COLUMNS (RWKV_LEVEL >= 2 ? 4 : 1)
+
+/// Row `wr` times CB columns (k floats apart), each with the one-token arithmetic of `matmul_f32` (8
+/// accumulators over 64-value steps, then `f32_dots_end`): the row's loads are shared by the columns, and
+/// their lane sums taken four at a time.
+static inline __attribute__((always_inline)) void row_f32_columns(const float *wr, const float *x, int64_t k, float *out,
+                                                                 int64_t m, const int CB) {
+    int64_t i = 0;
+#if RWKV_LEVEL >= 2
+    v16 pairs[F32_COLUMNS][4];
+    for (int c = 0; c < CB; c++)
+        for (int j = 0; j < 4; j++) pairs[c][j] = zero16();
+    for (; i + 64 <= k; i += 64)
+        for (int j = 0; j < 4; j++) {
+            const v16 wv = load16(wr + i + 16 * j);
+            for (int c = 0; c < CB; c++) pairs[c][j] = fma16(wv, load16(x + c * k + i + 16 * j), pairs[c][j]);
+        }
+    v8 acc[F32_COLUMNS][8];
+    for (int c = 0; c < CB; c++) split_pairs(pairs[c], 4, acc[c]);
+    f32_dots_end(wr, 0, x, k, out, m, k, i, acc, CB);
+#else
+    v8 acc[F32_COLUMNS][8];
+    for (int c = 0; c < CB; c++)
+        for (int j = 0; j < 8; j++) acc[c][j] = zero8();
+    for (; i + 64 <= k; i += 64)
+        for (int j = 0; j < 8; j++) {
+            const v8 wv = load8(wr + i + 8 * j);
+            for (int c = 0; c < CB; c++) acc[c][j] = fma8(wv, load8(x + c * k + i + 8 * j), acc[c][j]);
+        }
+    f32_dots_end(wr, 0, x, k, out, m, k, i, acc, CB);
+#endif
+}
+
+/// Each of `columns` tokens (a batched decode step's sequences) times rows r0..r1 as its own one-token
+/// product: the bits `matmul_f32` gives that token alone. Short rows go four at a time per column as there
+/// (in cache after the first column); long rows one at a time, read once for several columns.
+static void matmul_f32_columns(const void *weights, const void *activations, float *out, int64_t k, int64_t m,
+                               int64_t columns, int64_t r0, int64_t r1) {
+    const float *w = (const float *)weights, *x = (const float *)activations;
+#define F32_GROUP(c, n) row_f32_columns(w + r * k, x + (c) * k, k, out + (c) * m + r, m, n)
+    int64_t r = r0;
+    if (k <= 64)
+        for (; r + 4 <= r1; r += 4)
+            for (int64_t c = 0; c < columns; c++) rows4_f32(w + r * k, x + c * k, out + c * m + r, k);
+    for (; r < r1; r++) COLUMN_GROUPS(columns, F32_COLUMNS, F32_GROUP);
+#undef F32_GROUP
+}
+
+/// Columns of one long F16/BF16 row taken together (4 accumulators each).
+#define HALF_COLUMNS (RWKV_LEVEL >= 2 ? 8 : 2)
+
+/// One row times CB columns (k floats apart), each with the arithmetic of `rows_half` for one row (4
+/// accumulators over 32-value steps, then `half_dots_end`): the row is widened once for all CB.
+static inline __attribute__((always_inline)) void row_half_columns(const uint16_t *w, const float *x, int64_t k, float *out,
+                                                                  int64_t m, const int CB, const int bf16) {
+    int64_t i = 0;
+#if RWKV_LEVEL >= 2
+    v16 pairs[HALF_COLUMNS][2];
+    for (int c = 0; c < CB; c++) pairs[c][0] = pairs[c][1] = zero16();
+    for (; i + 32 <= k; i += 32)
+        for (int j = 0; j < 2; j++) {
+            const v16 wv = widen16(w + i + 16 * j, bf16);
+            for (int c = 0; c < CB; c++) pairs[c][j] = fma16(wv, load16(x + c * k + i + 16 * j), pairs[c][j]);
+        }
+    v8 acc[HALF_COLUMNS][4];
+    for (int c = 0; c < CB; c++) split_pairs(pairs[c], 2, acc[c]);
+    half_dots_end(w, 0, x, k, out, m, k, i, acc, CB, bf16);
+#else
+    v8 acc[HALF_COLUMNS][4];
+    for (int c = 0; c < CB; c++)
+        for (int j = 0; j < 4; j++) acc[c][j] = zero8();
+    for (; i + 32 <= k; i += 32)
+        for (int j = 0; j < 4; j++) {
+            const v8 wv = widen8(w + i + 8 * j, bf16);
+            for (int c = 0; c < CB; c++) acc[c][j] = fma8(wv, load8(x + c * k + i + 8 * j), acc[c][j]);
+        }
+    half_dots_end(w, 0, x, k, out, m, k, i, acc, CB, bf16);
+#endif
+}
+
+/// Columns of four short rows (≤ 64 values) taken together.
+#define HALF_SHORT_COLUMNS (RWKV_LEVEL >= 2 ? 2 : 1)
+
+/// Four rows of ≤ 64 values times CB columns, each column with the four-row arithmetic of `rows_half` (their
+/// sums in one tree), the rows widened once for all CB.
+static inline __attribute__((always_inline)) void rows4_half_columns(const uint16_t *w, const float *x, int64_t k, float *out,
+                                                                    int64_t m, const int CB, const int bf16) {
+#if RWKV_LEVEL >= 2
+    v16 pairs[HALF_SHORT_COLUMNS][4][2];
+    for (int c = 0; c < CB; c++)
+        for (int r = 0; r < 4; r++) pairs[c][r][0] = pairs[c][r][1] = zero16();
+    int64_t i = 0;
+    for (; i + 32 <= k; i += 32)
+        for (int j = 0; j < 2; j++) {
+            v16 xv[HALF_SHORT_COLUMNS];
+            for (int c = 0; c < CB; c++) xv[c] = load16(x + c * k + i + 16 * j);
+            for (int r = 0; r < 4; r++) {
+                const v16 wv = widen16(w + r * k + i + 16 * j, bf16);
+                for (int c = 0; c < CB; c++) pairs[c][r][j] = fma16(wv, xv[c], pairs[c][r][j]);
+            }
+        }
+    for (int c = 0; c < CB; c++) {
+        v8 acc[4][4];
+        for (int r = 0; r < 4; r++) split_pairs(pairs[c][r], 2, acc[r]);
+        half_dots_end(w, k, x + c * k, 0, out + c * m, 1, k, i, acc, 4, bf16);
+    }
+#else
+    for (int c = 0; c < CB; c++) rows_half(w, x + c * k, out + c * m, k, 4, bf16);
+#endif
+}
+
+/// Each of `columns` tokens (a batched decode step's sequences) times rows r0..r1 as its own one-token
+/// product: the bits `matmul_half` gives that token alone. Short rows go four at a time as there, long rows
+/// one at a time; each is widened once for several columns.
+static inline __attribute__((always_inline)) void matmul_half_columns(const uint16_t *w, const float *x, float *out, int64_t k,
+                                                                     int64_t m, int64_t columns, int64_t r0, int64_t r1,
+                                                                     const int bf16) {
+#define SHORT_GROUP(c, n) rows4_half_columns(w + r * k, x + (c) * k, k, out + (c) * m + r, m, n, bf16)
+#define LONG_GROUP(c, n) row_half_columns(w + r * k, x + (c) * k, k, out + (c) * m + r, m, n, bf16)
+    int64_t r = r0;
+    if (k <= 64)
+        for (; r + 4 <= r1; r += 4) COLUMN_GROUPS(columns, HALF_SHORT_COLUMNS, SHORT_GROUP);
+    for (; r < r1; r++) COLUMN_GROUPS(columns, HALF_COLUMNS, LONG_GROUP);
+#undef SHORT_GROUP
+#undef LONG_GROUP
+}
+
+static void matmul_f16_columns(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t columns, int64_t r0, int64_t r1) {
+    matmul_half_columns((const uint16_t *)w, (const float *)x, out, k, m, columns, r0, r1, 0);
+}
+
+static void matmul_bf16_columns(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t columns, int64_t r0, int64_t r1) {
+    matmul_half_columns((const uint16_t *)w, (const float *)x, out, k, m, columns, r0, r1, 1);
+}
