@@ -7,6 +7,26 @@
 // head: the state transposed into a local block (`head_transposed`). Per row and token, in this order:
 //   sa = Σ_j S[j]·a[j];  S[j] = (S[j]·w[j] + sa·b[j]) + v[i]·k[j];  y[i] = Σ_j S[j]·r[j]
 
+/// `hsum16` of n (1 or 4) vectors, each summed in hsum16's order; four at once share their shuffles (halves
+/// of pairs of vectors, then quarters of all four, then within each group of four lanes).
+static inline __attribute__((always_inline)) void hsum16_each(const v16 *v, const int n, float *sums) {
+    if (n != 4) {
+        for (int q = 0; q < n; q++) sums[q] = hsum16(v[q]);
+        return;
+    }
+    const v16 ab = __builtin_shufflevector(v[0], v[1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+                   __builtin_shufflevector(v[0], v[1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    const v16 cd = __builtin_shufflevector(v[2], v[3], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+                   __builtin_shufflevector(v[2], v[3], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    // Lanes 4q … 4q + 3: vector q's 8 + 8 halves, then 4 + 4.
+    const v16 quarters = __builtin_shufflevector(ab, cd, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+                         __builtin_shufflevector(ab, cd, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    // (0 + 2) and (1 + 3) of each group, then their sum.
+    const v16 pairs = quarters + __builtin_shufflevector(quarters, quarters, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+    const v16 total = pairs + __builtin_shufflevector(pairs, pairs, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+    for (int q = 0; q < 4; q++) sums[q] = total[4 * q];
+}
+
 /// Rows [i, i + ROWS) of one head over all tokens (ROWS is a compile-time constant at each call).
 static inline __attribute__((always_inline)) void wkv_rows(const int ROWS, const float *r, const float *w, const float *k,
                                                       const float *v, const float *a, const float *b, float *state, float *y,
@@ -24,12 +44,17 @@ static inline __attribute__((always_inline)) void wkv_rows(const int ROWS, const
             bv[c] = load16(b + base + 16 * c);
             rv[c] = load16(r + base + 16 * c);
         }
+        v16 dots[4];
+        float sa[4], ys[4];
+        for (int q = 0; q < ROWS; q++) dots[q] = (s[q][0] * av[0] + s[q][1] * av[1]) + (s[q][2] * av[2] + s[q][3] * av[3]);
+        hsum16_each(dots, ROWS, sa);
         for (int q = 0; q < ROWS; q++) {
-            const float sa = hsum16((s[q][0] * av[0] + s[q][1] * av[1]) + (s[q][2] * av[2] + s[q][3] * av[3]));
             const float vi = v[base + i + q];
-            for (int c = 0; c < 4; c++) s[q][c] = (s[q][c] * wv[c] + sa * bv[c]) + vi * kv[c];
-            y[base + i + q] = hsum16((s[q][0] * rv[0] + s[q][1] * rv[1]) + (s[q][2] * rv[2] + s[q][3] * rv[3]));
+            for (int c = 0; c < 4; c++) s[q][c] = (s[q][c] * wv[c] + sa[q] * bv[c]) + vi * kv[c];
+            dots[q] = (s[q][0] * rv[0] + s[q][1] * rv[1]) + (s[q][2] * rv[2] + s[q][3] * rv[3]);
         }
+        hsum16_each(dots, ROWS, ys);
+        for (int q = 0; q < ROWS; q++) y[base + i + q] = ys[q];
     }
     for (int q = 0; q < ROWS; q++)
         for (int c = 0; c < 4; c++) store16(state + (i + q) * 64 + 16 * c, s[q][c]);
@@ -40,12 +65,14 @@ static inline __attribute__((always_inline)) void wkv_rows(const int ROWS, const
 static inline __attribute__((always_inline)) void wkv_rows_one_token(const int ROWS, const float *r, const float *w,
                                                                 const float *k, const float *v, const float *a,
                                                                 const float *b, float *state, float *y, int64_t i) {
-    float sa[4];
+    v16 dots[4];
+    float sa[4], ys[4];
     for (int q = 0; q < ROWS; q++) {
         const float *s = state + (i + q) * 64;
-        sa[q] = hsum16((load16(s) * load16(a) + load16(s + 16) * load16(a + 16)) +
-                       (load16(s + 32) * load16(a + 32) + load16(s + 48) * load16(a + 48)));
+        dots[q] = (load16(s) * load16(a) + load16(s + 16) * load16(a + 16)) +
+                  (load16(s + 32) * load16(a + 32) + load16(s + 48) * load16(a + 48));
     }
+    hsum16_each(dots, ROWS, sa);
     for (int q = 0; q < ROWS; q++) {
         float *s = state + (i + q) * 64;
         const float vi = v[i + q];
@@ -55,8 +82,10 @@ static inline __attribute__((always_inline)) void wkv_rows_one_token(const int R
             store16(s + 16 * c, updated);
             product[c] = updated * load16(r + 16 * c);
         }
-        y[i + q] = hsum16((product[0] + product[1]) + (product[2] + product[3]));
+        dots[q] = (product[0] + product[1]) + (product[2] + product[3]);
     }
+    hsum16_each(dots, ROWS, ys);
+    for (int q = 0; q < ROWS; q++) y[i + q] = ys[q];
 }
 
 /// A whole head (64 rows) over several tokens, with the state transposed into a local [64 key][64 value]
