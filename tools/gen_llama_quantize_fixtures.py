@@ -11,6 +11,8 @@ gguf from PyPI and the llama-quantize binary; never run by the tests or CI.
 Output (Tests/RWKVGraphTests/Fixtures/llama-quantize/):
   source-f16.gguf   llama-quantize F16 of the random model: the input of every other file
   q4_k_m.gguf       llama-quantize Q4_K_M of source-f16.gguf, as a real file to load
+  iq4_xs.gguf       llama-quantize IQ4_XS of it with the attention's key and value in IQ4_NL: the IQ4 types,
+                    which `rwkv quantize` does not make, as a real file to load
   tensors.tsv       for every file type made: recipe, options, tensor, ggml type, FNV-1a-64 of its bytes
 """
 import argparse
@@ -36,7 +38,10 @@ RECIPES = [
     ("q5_k_m", "Q5_K_M", []), ("q6_k", "Q6_K", []),
     ("q4_0", "Q4_0", ["--pure"]),
     ("q4_k_m", "Q4_K_M", ["--tensor-type", "time_mix_key=q5_k", "--tensor-type", "output=q8_0"]),
+    ("iq4_xs", "IQ4_XS", ["--tensor-type", "time_mix_key=iq4_nl", "--tensor-type", "time_mix_value=iq4_nl"]),
 ]
+# The recipes whose files are kept as fixtures (with their options).
+KEPT = {("q4_k_m", ()): "q4_k_m.gguf", ("iq4_xs", ("--tensor-type", "time_mix_key=iq4_nl", "--tensor-type", "time_mix_value=iq4_nl")): "iq4_xs.gguf"}
 
 
 def write_f32(path):
@@ -84,8 +89,8 @@ def main():
             target = pathlib.Path(scratch) / f"{name}.gguf"
             quantize(source, target, type_name, options)
             lines += [f"{name}\t{' '.join(options)}\t{n}\t{t}\t{h}" for n, t, h in tensor_rows(target)]
-            if name == "q4_k_m" and not options:
-                (OUT / "q4_k_m.gguf").write_bytes(target.read_bytes())
+            if (name, tuple(options)) in KEPT:
+                (OUT / KEPT[(name, tuple(options))]).write_bytes(target.read_bytes())
     (OUT / "tensors.tsv").write_text("\n".join(lines) + "\n")
     print(f"wrote {len(RECIPES) + 1} files' tensors to {OUT / 'tensors.tsv'}", file=sys.stderr)
 

@@ -91,7 +91,7 @@ public struct DTypeTraits: @unchecked Sendable {
         kQuant("q4_K", ggufTypeID: 12, llamaFileType: 14, bytes: MemoryLayout<rwkv_block_q4_K>.size, from: \.f32_to_q4_K, to: \.q4_K_to_f32, matmul: \.matmul_q4_K, fallback: .q5_0),
         kQuant("q5_K", ggufTypeID: 13, llamaFileType: 16, bytes: MemoryLayout<rwkv_block_q5_K>.size, from: \.f32_to_q5_K, to: \.q5_K_to_f32, matmul: \.matmul_q5_K, fallback: .q5_1),
         kQuant("q6_K", ggufTypeID: 14, llamaFileType: 18, bytes: MemoryLayout<rwkv_block_q6_K>.size, from: \.f32_to_q6_K, to: \.q6_K_to_f32, matmul: \.matmul_q6_K, fallback: .q8_0),
-        decoded("iq4_xs", ggufTypeID: 23, llamaFileType: 30, blockSize: 256, bytes: MemoryLayout<rwkv_block_iq4_xs>.size, from: nil, to: \.iq4_xs_to_f32, matmul: \.matmul_iq4_xs, fallback: .iq4_nl),
+        kQuant("iq4_xs", ggufTypeID: 23, llamaFileType: 30, bytes: MemoryLayout<rwkv_block_iq4_xs>.size, from: nil, to: \.iq4_xs_to_f32, matmul: \.matmul_iq4_xs, fallback: .iq4_nl),
         DTypeTraits(name: "q8_K", ggufTypeID: nil, blockSize: 256, bytesPerBlock: MemoryLayout<rwkv_block_q8_K>.size,
                     fromFloat: \.f32_to_q8_K, toFloat: \.q8_K_to_f32, activationType: .q8_K, matmul: nil, vecDot: nil),
         interleavedK("q4_Kr8", rows: .q4_K, bytes: MemoryLayout<rwkv_block_q4_K>.size, matmul: \.matmul_q4_Kr8, layout: RWKV_R8_Q4_K),
@@ -104,9 +104,9 @@ public struct DTypeTraits: @unchecked Sendable {
         interleavedK("q2_Kr8", rows: .q2_K, bytes: MemoryLayout<rwkv_block_q2_K>.size, matmul: \.matmul_q2_Kr8, layout: RWKV_R8_Q2_K),
     ]
 
-    /// A K-quant multiplied against Q8_K activations on int8 dot products; its reference vec-dot decodes the
-    /// weights and dots them with the dequantized activations.
-    static func kQuant(_ name: String, ggufTypeID: UInt32, llamaFileType: UInt32, bytes: Int, from: FromFloat, to: ToFloat, matmul: Matmul,
+    /// A K-quant (or IQ4_XS) multiplied against Q8_K activations on int8 dot products; its reference vec-dot
+    /// decodes the weights and dots them with the dequantized activations.
+    static func kQuant(_ name: String, ggufTypeID: UInt32, llamaFileType: UInt32, bytes: Int, from: FromFloat?, to: ToFloat, matmul: Matmul,
                        fallback: DType) -> DTypeTraits {
         DTypeTraits(name: name, ggufTypeID: ggufTypeID, llamaFileType: llamaFileType, fallback: fallback, tokenCountChangesSums: false, blockSize: 256,
                     bytesPerBlock: bytes, fromFloat: from, toFloat: to, activationType: .q8_K, matmul: matmul,
@@ -133,15 +133,6 @@ public struct DTypeTraits: @unchecked Sendable {
         DTypeTraits(name: name, ggufTypeID: nil, tokenCountChangesSums: false, blockSize: 256, bytesPerBlock: bytes, fromFloat: nil, toFloat: nil,
                     activationType: .q8_K, matmul: matmul, vecDot: nil, interleaving: .init(rows: rows, layout: layout))
     }
-
-    /// A block type whose matmul decodes weight rows to f32 and multiplies them with f32 activations; its
-    /// reference vec-dot does the same, value by value.
-    static func decoded(_ name: String, ggufTypeID: UInt32, rwkvCppTypeID: UInt32? = nil, llamaFileType: UInt32, blockSize: Int,
-                        bytes: Int, from: FromFloat?, to: ToFloat, matmul: Matmul, fallback: DType? = nil) -> DTypeTraits {
-        DTypeTraits(name: name, ggufTypeID: ggufTypeID, rwkvCppTypeID: rwkvCppTypeID, llamaFileType: llamaFileType, fallback: fallback,
-                    blockSize: blockSize, bytesPerBlock: bytes, fromFloat: from, toFloat: to,
-                    activationType: .f32, matmul: matmul, vecDot: ReferenceVecDot.decoded(to, blockSize: blockSize, blockBytes: bytes))
-    }
 }
 
 extension DType {
@@ -165,21 +156,6 @@ public enum ReferenceVecDot {
         { w, x, n in
             var sum: Float = 0
             for i in 0..<n { sum += value(w + i * size) * x.load(fromByteOffset: i * 4, as: Float.self) }
-            return sum
-        }
-    }
-
-    /// A weight row decoded block by block (the kernels' row decoder, itself checked against gguf-py) and
-    /// dotted with f32 activations value by value.
-    static func decoded(_ decoder: DTypeTraits.ToFloat, blockSize: Int, blockBytes: Int) -> DTypeTraits.VecDot {
-        nonisolated(unsafe) let path = decoder
-        return { w, x, n in
-            var block = [Float](repeating: 0, count: blockSize)
-            var sum: Float = 0
-            for b in 0..<(n / blockSize) {
-                block.withUnsafeMutableBufferPointer { Kernels.current[path]!(w + b * blockBytes, $0.baseAddress!, Int64(blockSize)) }
-                for j in 0..<blockSize { sum += block[j] * x.load(fromByteOffset: (b * blockSize + j) * 4, as: Float.self) }
-            }
             return sum
         }
     }

@@ -1,11 +1,13 @@
-// K-quant matmuls (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) on int8 dot products against Q8_K activations, as ggml multiplies them.
+// K-quant matmuls (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) and IQ4_XS on int8 dot products against Q8_K activations, as ggml
+// multiplies them.
 //
 // A weight super-block is unpacked into 256 unsigned quants (0…3, 0…7, 0…15, 0…31 or 0…63) and 16 int16 scales, one per
 // group of 16 values (a Q4_K/Q5_K sub-block of 32 gives its scale to both of its groups). Its integer dot with
 // an activation block is Σ_g scale_g · Σ_{v ∈ g} q_v·x_v — AVX2 `vpmaddubsw` (unsigned quants against signed
 // activations: the pair sums cannot saturate) then `vpmaddwd` by the scales; the scalar level sums the same
 // integers. The minimums (Q2_K/Q4_K/Q5_K: dmin·m_s, Q3_K/Q6_K: the −4/−32 offset) come from the activation block's sums of
-// 16. Both stay in 8 lanes per token, scaled per super-block into f32 lane accumulators (accumulate_k) and
+// 16. IQ4_XS unpacks to its table's signed values (−127…113) instead, with no minimum: `vpmaddubsw` takes their
+// magnitudes against the activations given their signs (pair sums ≤ 2·127·127, no saturation either). Both stay in 8 lanes per token, scaled per super-block into f32 lane accumulators (accumulate_k) and
 // reduced once per row, so every level and every tiling gives the same bits.
 
 // MARK: - Q8_K activations
@@ -189,15 +191,40 @@ static inline void unpack_q3_K(const rwkv_block_q3_K *w, unpacked_k *u) {
 #endif
 }
 
+/// An IQ4_XS super-block: the table's signed values of its nibbles (as IQ4_NL's, low nibbles first in each
+/// sub-block of 32), the scale ls − 32 of each sub-block for both of its groups of 16, no minimum (dmin 0).
+static inline void unpack_iq4_xs(const rwkv_block_iq4_xs *w, unpacked_k *u) {
+    u->d = f16_to_f32(&w->d);
+    u->dmin = 0;
+    int16_t scales[16], mins[16] = {0};
+    for (int s = 0; s < 8; s++) {
+        const int low = w->scales_l[s / 2] >> (4 * (s % 2)) & 0x0F, high = w->scales_h >> (2 * s) & 3;
+        scales[2 * s] = scales[2 * s + 1] = (int16_t)((low | high << 4) - 32);
+    }
+    set_scales(u, scales, mins);
+#if RWKV_SIMD
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)iq4_values));
+    for (int s = 0; s < 8; s++) u->q[s] = _mm256_shuffle_epi8(table, load_q4_nibbles(w->qs + 16 * s));
+#else
+    for (int v = 0; v < RWKV_QK_K; v++) {
+        const uint8_t byte = w->qs[v / 32 * 16 + v % 16];
+        u->q[v] = (uint8_t)iq4_values[v % 32 < 16 ? byte & 0x0F : byte >> 4];
+    }
+#endif
+}
+
 /// Adds one super-block against one activation block to a token's two lane accumulators:
 /// S_l (lane l: the chunks' values 4l…4l + 3, each pair times its group's scale) and M_l (groups 2l and
 /// 2l + 1: min × activation sum), exact integers, then S += (d·d_x)·S_l and M += (dmin·d_x)·M_l lane by lane.
 /// The lanes are AVX2's `vpmaddubsw` / `vpmaddwd` lanes; the scalar level computes the same integers.
-static inline void accumulate_k(const unpacked_k *u, const rwkv_block_q8_K *x, v8 *sums, v8 *mins) {
+static inline __attribute__((always_inline)) void accumulate_k(const unpacked_k *u, const rwkv_block_q8_K *x, v8 *sums,
+                                                               v8 *mins, const int signed_quants) {
 #if RWKV_SIMD
     __m256i acc = _mm256_setzero_si256();
     for (int i = 0; i < 8; i++) {
-        const __m256i pairs = _mm256_maddubs_epi16(u->q[i], _mm256_loadu_si256((const __m256i *)(x->qs + 32 * i)));
+        const __m256i xq = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * i));
+        const __m256i pairs = signed_quants ? _mm256_maddubs_epi16(_mm256_sign_epi8(u->q[i], u->q[i]), _mm256_sign_epi8(xq, u->q[i]))
+                                            : _mm256_maddubs_epi16(u->q[i], xq);
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, u->scales[i]));
     }
     const __m256i m = _mm256_madd_epi16(u->mins, _mm256_loadu_si256((const __m256i *)x->bsums));
@@ -209,20 +236,23 @@ static inline void accumulate_k(const unpacked_k *u, const rwkv_block_q8_K *x, v
         for (int i = 0; i < 8; i++)
             for (int b = 0; b < 4; b++) {
                 const int v = 32 * i + 4 * l + b;
-                s += u->q[v] * x->qs[v] * u->scales[v / 16];
+                s += (signed_quants ? (int8_t)u->q[v] : u->q[v]) * x->qs[v] * u->scales[v / 16];
             }
         s_lanes[l] = (float)s;
         m_lanes[l] = (float)(u->mins[2 * l] * x->bsums[2 * l] + u->mins[2 * l + 1] * x->bsums[2 * l + 1]);
     }
 #endif
     *sums = fma8(s_lanes, splat8(u->d * x->d), *sums);
-    *mins = fma8(m_lanes, splat8(u->dmin * x->d), *mins);
+    if (!signed_quants) *mins = fma8(m_lanes, splat8(u->dmin * x->d), *mins);
 }
 
 /// Tokens sharing one unpacked super-block.
 #define K_TOKENS 8
 
-/// The K-quant matmul of `kind` (2, 3, 4, 5 or 6 bits): each weight super-block unpacked once per 8 tokens, each
+/// The IQ4_XS `kind` of `matmul_k`.
+#define K_IQ4_XS 7
+
+/// The K-quant matmul of `kind` (2, 3, 4, 5 or 6 bits, or K_IQ4_XS): each weight super-block unpacked once per 8 tokens, each
 /// token's lane sums accumulated over the row's super-blocks in order and reduced once at its end.
 static inline __attribute__((always_inline)) void matmul_k(const uint8_t *w, const rwkv_block_q8_K *x, float *out, int64_t k, int64_t m,
                                                            int64_t tokens, int64_t r0, int64_t r1, const int kind) {
@@ -231,7 +261,8 @@ static inline __attribute__((always_inline)) void matmul_k(const uint8_t *w, con
                           : kind == 3 ? (int64_t)sizeof(rwkv_block_q3_K)
                           : kind == 4 ? (int64_t)sizeof(rwkv_block_q4_K)
                           : kind == 5 ? (int64_t)sizeof(rwkv_block_q5_K)
-                                      : (int64_t)sizeof(rwkv_block_q6_K);
+                          : kind == 6 ? (int64_t)sizeof(rwkv_block_q6_K)
+                                      : (int64_t)sizeof(rwkv_block_iq4_xs);
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *wr = w + r * nb * block;
         for (int64_t t0 = 0; t0 < tokens; t0 += K_TOKENS) {
@@ -241,7 +272,9 @@ static inline __attribute__((always_inline)) void matmul_k(const uint8_t *w, con
             for (int64_t b = 0; b < nb; b++) {
                 unpacked_k u;
                 const uint8_t *wb = wr + b * block;
-                if (kind == 2) {
+                if (kind == K_IQ4_XS) {
+                    unpack_iq4_xs((const rwkv_block_iq4_xs *)wb, &u);
+                } else if (kind == 2) {
                     unpack_q2_K((const rwkv_block_q2_K *)wb, &u);
                 } else if (kind == 3) {
                     unpack_q3_K((const rwkv_block_q3_K *)wb, &u);
@@ -254,7 +287,7 @@ static inline __attribute__((always_inline)) void matmul_k(const uint8_t *w, con
                     const rwkv_block_q4_K *q4 = (const rwkv_block_q4_K *)wb;
                     unpack_q45_K(&q4->d, &q4->dmin, q4->scales, q4->qs, 0, &u);
                 }
-                for (int64_t t = 0; t < nt; t++) accumulate_k(&u, x + (t0 + t) * nb + b, &sums[t], &mins[t]);
+                for (int64_t t = 0; t < nt; t++) accumulate_k(&u, x + (t0 + t) * nb + b, &sums[t], &mins[t], kind == K_IQ4_XS);
             }
             for (int64_t t = 0; t < nt; t++) out[(t0 + t) * m + r] = hsum8_pairwise(sums[t]) - hsum8_pairwise(mins[t]);
         }
@@ -279,4 +312,8 @@ static void matmul_q5_K_int8(const void *w, const void *x, float *out, int64_t k
 
 static void matmul_q6_K_int8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
     matmul_k((const uint8_t *)w, (const rwkv_block_q8_K *)x, out, k, m, tokens, r0, r1, 6);
+}
+
+static void matmul_iq4_xs_int8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
+    matmul_k((const uint8_t *)w, (const rwkv_block_q8_K *)x, out, k, m, tokens, r0, r1, K_IQ4_XS);
 }

@@ -2,9 +2,7 @@
 // Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS (super-blocks of 256). Dequantization does the f32 operations of ggml's
 // dequantize_row_* (and gguf-py's `quants.dequantize`) in the same order, so the values are bit-identical;
 // Q4_1/Q5_0/Q5_1 are quantized as ggml's reference quantizers do. The blocks of 32 are multiplied on int8 dot
-// products (matmul_quant.h), Q2_K…Q6_K too (matmul_k.h); IQ4_XS decodes weight rows 256
-// values at a time into f32 and multiply them with f32 activations (one 8-lane FMA accumulator per row and
-// token over the whole row, so the result does not depend on tiling).
+// products (matmul_quant.h), Q2_K…Q6_K and IQ4_XS too (matmul_k.h).
 
 /// The non-linear values of IQ4_NL and IQ4_XS.
 static const int8_t iq4_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
@@ -236,43 +234,3 @@ static void iq4_xs_to_f32_row(const void *src, float *y, int64_t k) {
         }
     }
 }
-
-// MARK: - Matmul through f32 rows
-
-/// Weight values decoded per step (a multiple of every block size).
-#define DECODE_CHUNK 256
-/// Tokens sharing one decoded chunk.
-#define DECODE_TOKENS 16
-
-/// Rows [r0, r1) of weights whose rows `decode` turns into floats, against f32 activations: per (row, token)
-/// one 8-lane FMA accumulator over the whole row, then a pairwise sum.
-static inline __attribute__((always_inline)) void matmul_decoded(const uint8_t *w, const float *x, float *out, int64_t k, int64_t m,
-                                                                int64_t tokens, int64_t r0, int64_t r1, rwkv_to_f32_fn decode,
-                                                                int64_t block_values, int64_t block_bytes) {
-    const int64_t row_bytes = k / block_values * block_bytes;
-    float chunk[DECODE_CHUNK];
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *wr = w + r * row_bytes;
-        for (int64_t t0 = 0; t0 < tokens; t0 += DECODE_TOKENS) {
-            const int64_t nt = tokens - t0 < DECODE_TOKENS ? tokens - t0 : DECODE_TOKENS;
-            v8 acc[DECODE_TOKENS];
-            for (int64_t t = 0; t < nt; t++) acc[t] = splat8(0);
-            for (int64_t c = 0; c < k; c += DECODE_CHUNK) {
-                const int64_t n = k - c < DECODE_CHUNK ? k - c : DECODE_CHUNK;
-                decode(wr + c / block_values * block_bytes, chunk, n);
-                for (int64_t t = 0; t < nt; t++) {
-                    const float *xt = x + (t0 + t) * k + c;
-                    for (int64_t i = 0; i < n; i += 8) acc[t] = fma8(load8(chunk + i), load8(xt + i), acc[t]);
-                }
-            }
-            for (int64_t t = 0; t < nt; t++) out[(t0 + t) * m + r] = hsum8_pairwise(acc[t]);
-        }
-    }
-}
-
-#define DECODED_MATMUL(name, decoder, block_type, values)                                                                \
-    static void name(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) { \
-        matmul_decoded((const uint8_t *)w, (const float *)x, out, k, m, tokens, r0, r1, decoder, values, sizeof(block_type)); \
-    }
-
-DECODED_MATMUL(matmul_iq4_xs, iq4_xs_to_f32_row, rwkv_block_iq4_xs, RWKV_QK_K)
