@@ -1,10 +1,13 @@
-// F32, F16 and BF16 weights against f32 activations.
+// F32, F16 and BF16 weights against f32 activations: the arithmetic of a one-token product and the
+// several-token kernels.
 //
-// F32: one token is a matvec (8 accumulators of 8 lanes over 64-value steps, loads kept in address order:
-// 5–15 % more read bandwidth on Zen 4 than other orders; rows of ≤ 64 values four at a time, their sums in one tree), several tokens a BLAS GEMM per fixed block of 64
-// rows (OpenBLAS single-threaded inside), so every element is summed the same way whatever the thread count.
-// F16/BF16: decode streams rows one after another (rows of ≤ 64 values four at a time, their sums in one tree);
-// prefill widens panels of 16 rows × 256 columns to f32 and multiplies them 6 tokens at a time (below).
+// One token (decode; its kernels are in matmul_float_columns.h, shared with a batched decode step): per row,
+// F32 sums 8 accumulators of 8 lanes over 64-value steps (loads kept in address order: 5–15 % more read
+// bandwidth on Zen 4 than other orders), F16/BF16 4 accumulators over 32-value steps; then a tree, the lanes
+// summed pairwise (rows of ≤ 64 values four at a time, their sums in one tree) and a tail in order.
+// Several tokens: F32 a BLAS GEMM per fixed block of 64 rows (OpenBLAS single-threaded inside), so every
+// element is summed the same way whatever the thread count; F16/BF16 widen panels of 16 rows × 256 columns
+// to f32 and multiply them 6 tokens at a time (below).
 // The vector code is portable (GCC vector extensions, explicit FMA): the same arithmetic at every level.
 
 #include <cblas.h>
@@ -61,36 +64,6 @@ static inline __attribute__((always_inline)) void rows4_f32(const float *w, cons
             for (int r = 0; r < 4; r++) acc[r][j] = fma8(load8(w + r * k + i + 8 * j), xv, acc[r][j]);
         }
     f32_dots_end(w, k, x, 0, out, 1, k, i, acc, 4);
-}
-
-static void matmul_f32(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
-                       int64_t r0, int64_t r1) {
-    const float *w = (const float *)weights, *x = (const float *)activations;
-    if (tokens > 1) {
-        for (int64_t r = r0; r < r1; r += GEMM_ROWS) {
-            const int64_t rows = r1 - r < GEMM_ROWS ? r1 - r : GEMM_ROWS;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)tokens, (int)rows, (int)k, 1, x, (int)k,
-                        w + r * k, (int)k, 0, out + r, (int)m);
-        }
-        return;
-    }
-    int64_t r = r0;
-    // Short rows four at a time (their horizontal sums dominate otherwise); long rows one after another.
-    if (k <= 64)
-        for (; r + 4 <= r1; r += 4) rows4_f32(w + r * k, x, out + r, k);
-    for (; r < r1; r++) {
-        const float *wr = w + r * k;
-        v8 acc[1][8];
-        for (int j = 0; j < 8; j++) acc[0][j] = zero8();
-        int64_t i = 0;
-        for (; i + 64 <= k; i += 64)
-            for (int j = 0; j < 8; j++) {
-                acc[0][j] = fma8(load8(wr + i + 8 * j), load8(x + i + 8 * j), acc[0][j]);
-                // Keeps the weight loads in address order (reading a step's lines backwards cost ~20 % on Zen 4).
-                if (j & 1) __asm__ volatile("" ::: "memory");
-            }
-        f32_dots_end(wr, 0, x, 0, out + r, 1, k, i, acc, 1);
-    }
 }
 
 typedef _Float16 h8 __attribute__((vector_size(16)));
@@ -317,26 +290,4 @@ static inline __attribute__((always_inline)) void gemm_half(const uint16_t *w, c
             }
         }
     }
-}
-
-static inline __attribute__((always_inline)) void matmul_half(const uint16_t *w, const float *x, float *out, int64_t k,
-                                                             int64_t m, int64_t tokens, int64_t r0, int64_t r1, const int bf16) {
-    if (tokens > 1) {
-        gemm_half(w, x, out, k, m, tokens, r0, r1, bf16);
-        return;
-    }
-    int64_t r = r0;
-    // Short rows four at a time (their horizontal sums dominate otherwise); long rows one after another,
-    // one sequential stream, which the prefetcher follows best.
-    if (k <= 64)
-        for (; r + 4 <= r1; r += 4) rows_half(w + r * k, x, out + r, k, 4, bf16);
-    for (; r < r1; r++) rows_half(w + r * k, x, out + r, k, 1, bf16);
-}
-
-static void matmul_f16(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
-    matmul_half((const uint16_t *)w, (const float *)x, out, k, m, tokens, r0, r1, 0);
-}
-
-static void matmul_bf16(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
-    matmul_half((const uint16_t *)w, (const float *)x, out, k, m, tokens, r0, r1, 1);
 }

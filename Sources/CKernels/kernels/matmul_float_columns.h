@@ -1,11 +1,11 @@
-// A batched decode step's F32/F16/BF16 matmuls: every sequence's column times the rows with exactly the
-// one-token arithmetic of `matmul_f32` and `matmul_half` (matmul_float.h), each row read (and widened) once
-// for several columns.
+// Decode with F32/F16/BF16 weights: one token, or a batched decode step's columns (one per sequence), each
+// column with exactly the one-token arithmetic of matmul_float.h, each row read (and widened) once for several
+// columns. A token's result is therefore the same bits alone and in any batch.
 //
-// From AVX-512 on, one 16-lane accumulator holds two of the one-token kernel's 8-lane accumulators side by
+// From AVX-512 on, one 16-lane accumulator holds two of the one-token arithmetic's 8-lane accumulators side by
 // side: lanes 0–7 and 8–15 see the same values, in the same order, as the two they stand for, so one FMA does
-// the work of two with the same bits. The pairs are split before the tails and the trees, which the one-token
-// kernel's own helpers then finish.
+// the work of two with the same bits. The pairs are split before the tails and the trees, which the shared
+// end helpers (`f32_dots_end`, `half_dots_end`) then finish.
 
 #if RWKV_LEVEL >= 2
 static inline v8 low8(v16 a) { return __builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7); }
@@ -67,6 +67,9 @@ static inline __attribute__((always_inline)) void row_f32_columns(const float *w
         for (int j = 0; j < 4; j++) {
             const v16 wv = load16(wr + i + 16 * j);
             for (int c = 0; c < CB; c++) pairs[c][j] = fma16(wv, load16(x + c * k + i + 16 * j), pairs[c][j]);
+            // One token: the weight loads kept in address order (reading a step's lines backwards cost ~20 %
+            // of the read bandwidth on Zen 4).
+            if (CB == 1) __asm__ volatile("" ::: "memory");
         }
     v8 acc[F32_COLUMNS][8];
     for (int c = 0; c < CB; c++) split_pairs(pairs[c], 4, acc[c]);
@@ -79,14 +82,15 @@ static inline __attribute__((always_inline)) void row_f32_columns(const float *w
         for (int j = 0; j < 8; j++) {
             const v8 wv = load8(wr + i + 8 * j);
             for (int c = 0; c < CB; c++) acc[c][j] = fma8(wv, load8(x + c * k + i + 8 * j), acc[c][j]);
+            if (CB == 1 && (j & 1)) __asm__ volatile("" ::: "memory");  // as above, a line at a time
         }
     f32_dots_end(wr, 0, x, k, out, m, k, i, acc, CB);
 #endif
 }
 
-/// Each of `columns` tokens (a batched decode step's sequences) times rows r0..r1 as its own one-token
-/// product: the bits `matmul_f32` gives that token alone. Short rows go four at a time per column as there
-/// (in cache after the first column); long rows one at a time, read once for several columns.
+/// Each of `columns` tokens (one, or a batched decode step's sequences) times rows r0..r1 with the one-token
+/// arithmetic, so the same bits whatever the number of columns. Short rows go four at a time per column (in
+/// cache after the first column); long rows one at a time, read once for several columns.
 static void matmul_f32_columns(const void *weights, const void *activations, float *out, int64_t k, int64_t m,
                                int64_t columns, int64_t r0, int64_t r1) {
     const float *w = (const float *)weights, *x = (const float *)activations;
@@ -97,6 +101,24 @@ static void matmul_f32_columns(const void *weights, const void *activations, flo
             for (int64_t c = 0; c < columns; c++) rows4_f32(w + r * k, x + c * k, out + c * m + r, k);
     for (; r < r1; r++) COLUMN_GROUPS(columns, F32_COLUMNS, F32_GROUP);
 #undef F32_GROUP
+}
+
+/// One token is the columns kernel for one column (rows of ≤ 64 values four at a time, their sums in one
+/// tree; long rows one after another: 8 accumulators over 64-value steps, from AVX-512 on paired); several
+/// tokens are a BLAS GEMM per fixed block of GEMM_ROWS rows (OpenBLAS single-threaded inside), so every element
+/// is summed the same way whatever the thread count.
+static void matmul_f32(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
+                       int64_t r0, int64_t r1) {
+    if (tokens == 1) {
+        matmul_f32_columns(weights, activations, out, k, m, 1, r0, r1);
+        return;
+    }
+    const float *w = (const float *)weights, *x = (const float *)activations;
+    for (int64_t r = r0; r < r1; r += GEMM_ROWS) {
+        const int64_t rows = r1 - r < GEMM_ROWS ? r1 - r : GEMM_ROWS;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)tokens, (int)rows, (int)k, 1, x, (int)k, w + r * k,
+                    (int)k, 0, out + r, (int)m);
+    }
 }
 
 /// Columns of one long F16/BF16 row taken together (4 accumulators each).
@@ -162,9 +184,9 @@ static inline __attribute__((always_inline)) void rows4_half_columns(const uint1
 #endif
 }
 
-/// Each of `columns` tokens (a batched decode step's sequences) times rows r0..r1 as its own one-token
-/// product: the bits `matmul_half` gives that token alone. Short rows go four at a time as there, long rows
-/// one at a time; each is widened once for several columns.
+/// Each of `columns` tokens (one, or a batched decode step's sequences) times rows r0..r1 with the one-token
+/// arithmetic, so the same bits whatever the number of columns. Short rows go four at a time, long rows one
+/// at a time; each is widened once for several columns.
 static inline __attribute__((always_inline)) void matmul_half_columns(const uint16_t *w, const float *x, float *out, int64_t k,
                                                                      int64_t m, int64_t columns, int64_t r0, int64_t r1,
                                                                      const int bf16) {
@@ -184,4 +206,22 @@ static void matmul_f16_columns(const void *w, const void *x, float *out, int64_t
 
 static void matmul_bf16_columns(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t columns, int64_t r0, int64_t r1) {
     matmul_half_columns((const uint16_t *)w, (const float *)x, out, k, m, columns, r0, r1, 1);
+}
+
+/// One token is the columns kernel for one column (the same bits as `rows_half` row by row: rows of ≤ 64
+/// values four at a time, long rows one after another, one sequential stream, which the prefetcher follows
+/// best; from AVX-512 on with paired accumulators, half the instructions); several tokens are `gemm_half`'s
+/// panels.
+static inline __attribute__((always_inline)) void matmul_half(const uint16_t *w, const float *x, float *out, int64_t k,
+                                                             int64_t m, int64_t tokens, int64_t r0, int64_t r1, const int bf16) {
+    if (tokens > 1) gemm_half(w, x, out, k, m, tokens, r0, r1, bf16);
+    else matmul_half_columns(w, x, out, k, m, 1, r0, r1, bf16);
+}
+
+static void matmul_f16(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
+    matmul_half((const uint16_t *)w, (const float *)x, out, k, m, tokens, r0, r1, 0);
+}
+
+static void matmul_bf16(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
+    matmul_half((const uint16_t *)w, (const float *)x, out, k, m, tokens, r0, r1, 1);
 }
