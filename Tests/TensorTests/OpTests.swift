@@ -304,11 +304,12 @@ extension TensorTestSuite {
             try checkAgainstReference(inputs: [("x", x)], tolerance: 1e-5, errorScales: errorScales) { g, v in [try g.matmul(g.weight(weight), v["x"]!)] }
         }
 
-        /// Per (row, token) the interleaved kernels do the same arithmetic in 8- and 4-token tiles and alone, so a
-        /// prefill column equals a decode of that token bit for bit.
-        @Test(arguments: [DType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K])
-        func interleavedPrefillColumnsEqualDecode(_ type: DType) throws {
-            let k = 256, m = 48, t = 13
+        /// Per (row, token) the interleaved kernels do the same arithmetic in 8-, 4-, 3- and 2-token tiles and
+        /// alone, so a prefill column equals a decode of that token bit for bit (13 = 8 + 4 + 1, 15 = 8 + 4 + 3 and
+        /// 2 tokens; all three take each row group once for all their tiles, 20 takes each tile over all rows).
+        @Test(arguments: [DType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K], [13, 15, 2, 20])
+        func interleavedPrefillColumnsEqualDecode(_ type: DType, t: Int) throws {
+            let k = 256, m = 48
             let weight = try randomTensor(Shape(k, m), scale: 0.5, seed: 41).converted(to: type).interleavedRows()
             let x = try randomTensor(Shape(k, t), seed: 42)
             func run(_ input: Tensor) throws -> [Float] {

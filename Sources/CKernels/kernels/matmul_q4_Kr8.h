@@ -266,18 +266,28 @@ static inline __attribute__((always_inline)) void k_r8_tiles(const k_r8_tile til
     for (; r < r1; r += 8) tile(w + r / 8 * group_bytes, x, out + r, nb, m, TB);
 }
 
-/// Rows [r0, r1) of a K-quant r8 matmul, tokens 8, then 4, then 1 at a time (inlined with constant tiles, so
-/// each call's TB is a constant the tile is compiled for).
+/// Rows [r0, r1) of a K-quant r8 matmul, tokens 8, then 4 at a time, then the last 1, 2 or 3 together (inlined
+/// with constant tiles, so each call's TB is a constant the tile is compiled for).
 static inline __attribute__((always_inline)) void matmul_k_r8(const k_r8_tile tile, const k_r16_tile tile16, int64_t group_block,
                                                               const void *weights, const void *activations, float *out, int64_t k,
                                                               int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
     const uint8_t *w = (const uint8_t *)weights;
     const rwkv_block_q8_K *x = (const rwkv_block_q8_K *)activations;
     const int64_t nb = k / RWKV_QK_K, group_bytes = nb * group_block;
-    int64_t t = 0;
-    for (; t + 8 <= tokens; t += 8) k_r8_tiles(tile, tile16, w, x + t * nb, out + t * m, nb, m, group_bytes, r0, r1, 8);
-    for (; t + 4 <= tokens; t += 4) k_r8_tiles(tile, tile16, w, x + t * nb, out + t * m, nb, m, group_bytes, r0, r1, 4);
-    for (; t < tokens; t++) k_r8_tiles(tile, tile16, w, x + t * nb, out + t * m, nb, m, group_bytes, r0, r1, 1);
+    // A batched decode step goes row group by row group (16 rows where k_r8_tiles makes them), all token
+    // tiles each, so a group's weights come from memory once (ROWS_FIRST_TOKENS).
+    const int rows_first = tokens > 1 && tokens <= ROWS_FIRST_TOKENS;
+    for (int64_t g0 = r0; g0 < r1;) {
+        const int64_t g1 = !rows_first ? r1 : RWKV_VNNI && tile16 && g0 + 16 <= r1 ? g0 + 16 : g0 + 8;
+        int64_t t = 0;
+        for (; t + 8 <= tokens; t += 8) k_r8_tiles(tile, tile16, w, x + t * nb, out + t * m, nb, m, group_bytes, g0, g1, 8);
+        for (; t + 4 <= tokens; t += 4) k_r8_tiles(tile, tile16, w, x + t * nb, out + t * m, nb, m, group_bytes, g0, g1, 4);
+        // The last 2 or 3 tokens in one tile, so the weights are unpacked once for them.
+        if (tokens - t == 2) k_r8_tiles(tile, tile16, w, x + t * nb, out + t * m, nb, m, group_bytes, g0, g1, 2);
+        else if (tokens - t == 3) k_r8_tiles(tile, tile16, w, x + t * nb, out + t * m, nb, m, group_bytes, g0, g1, 3);
+        else if (tokens - t == 1) k_r8_tiles(tile, tile16, w, x + t * nb, out + t * m, nb, m, group_bytes, g0, g1, 1);
+        g0 = g1;
+    }
 }
 
 /// The 16-row tile of a type at the VNNI level (NULL elsewhere).

@@ -241,6 +241,10 @@ static inline __attribute__((always_inline)) void tile_r16(const uint8_t *wa, co
 #endif
 
 #define TOKEN_TILE 4
+/// Most tokens for which a matmul takes each row group once for all its token tiles (a batched decode step:
+/// the group's blocks stay in L1 between the tiles); beyond, each token tile takes every row (prefill: the
+/// tile's activations stay in L1). The same tiles, so the same bits, either way.
+#define ROWS_FIRST_TOKENS 16
 #define R16_TOKENS 8  // tokens per 16-row tile at the VNNI level (then TOKEN_TILE)
 
 #if RWKV_VNNI
@@ -253,9 +257,11 @@ static inline __attribute__((always_inline)) void r16_tiles(const uint8_t *w, co
 }
 #endif
 
-static inline __attribute__((always_inline)) void matmul_r8(const uint8_t *w, const q8s_block *x, float *out, int64_t k,
-                                                             int64_t m, int64_t tokens, int64_t r0, int64_t r1, const int kind) {
-    const int64_t nb = k / 32, group_bytes = nb * 8 * r8_block_bytes(kind);
+/// Rows [r0, r1) × every token: token tiles of R16_TOKENS (VNNI) or 8 (the AVX2 Q8_0 tile), then TOKEN_TILE,
+/// then the last 2 or 3 tokens together or a last one alone, each over all the rows.
+static inline __attribute__((always_inline)) void r8_token_tiles(const uint8_t *w, const q8s_block *x, float *out, int64_t nb,
+                                                                  int64_t m, int64_t group_bytes, int64_t tokens, int64_t r0,
+                                                                  int64_t r1, const int kind) {
     int64_t t = 0;
 #if !RWKV_VNNI
     if (kind == RWKV_R8_Q8_0)  // the AVX2 Q8_0 tile makes each chunk's magnitudes once per tile: the wider, the fewer
@@ -268,8 +274,37 @@ static inline __attribute__((always_inline)) void matmul_r8(const uint8_t *w, co
 #endif
     for (; t + TOKEN_TILE <= tokens; t += TOKEN_TILE)
         for (int64_t r = r0; r < r1; r += 8) tile_r8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, TOKEN_TILE, kind);
+    // The last 2 or 3 tokens in one tile, so the weights are unpacked once for them.
+    const int64_t rest = tokens - t;
+    if (rest == 2 || rest == 3) {
+#if RWKV_VNNI
+        if (rest == 2) r16_tiles(w, x + t * nb, out + t * m, nb, m, group_bytes, r0, r1, 2, kind);
+        else r16_tiles(w, x + t * nb, out + t * m, nb, m, group_bytes, r0, r1, 3, kind);
+#else
+        for (int64_t r = r0; r < r1; r += 8)
+            if (rest == 2) tile_r8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 2, kind);
+            else tile_r8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 3, kind);
+#endif
+        return;
+    }
     for (; t < tokens; t++)
         for (int64_t r = r0; r < r1; r += 8) tile_r8(w + r / 8 * group_bytes, x + t * nb, out + t * m + r, nb, m, 1, kind);
+}
+
+static inline __attribute__((always_inline)) void matmul_r8(const uint8_t *w, const q8s_block *x, float *out, int64_t k,
+                                                             int64_t m, int64_t tokens, int64_t r0, int64_t r1, const int kind) {
+    const int64_t nb = k / 32, group_bytes = nb * 8 * r8_block_bytes(kind);
+    if (tokens == 1 || tokens > ROWS_FIRST_TOKENS) {
+        r8_token_tiles(w, x, out, nb, m, group_bytes, tokens, r0, r1, kind);
+        return;
+    }
+    // A batched decode step: row group by row group (the groups r8_token_tiles would make), all token tiles
+    // each, so a group's weights come from memory once however many tiles the tokens make.
+    for (int64_t r = r0; r < r1;) {
+        const int64_t rows = RWKV_VNNI && r + 16 <= r1 ? 16 : 8;
+        r8_token_tiles(w, x, out, nb, m, group_bytes, tokens, r, r + rows, kind);
+        r += rows;
+    }
 }
 
 #else  // portable: the same per-(row, token) arithmetic, one row at a time
