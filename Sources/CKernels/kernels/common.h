@@ -130,7 +130,7 @@ static inline void prefetch_stream(const void *p, int64_t ahead, int64_t bytes) 
     for (int64_t line = 0; line < bytes; line += 64) __builtin_prefetch((const char *)p + ahead + line, 0, 3);
 }
 
-/// How far ahead the interleaved (r8) kernels prefetch their weights.
+/// How far ahead the kernels that stream weights (the interleaved tiles, F32/F16/BF16 decode) prefetch them.
 #define R8_PREFETCH 2048
 
 #if RWKV_SIMD

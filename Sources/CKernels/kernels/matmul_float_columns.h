@@ -63,7 +63,9 @@ static inline __attribute__((always_inline)) void row_f32_columns(const float *w
     v16 pairs[F32_COLUMNS][4];
     for (int c = 0; c < CB; c++)
         for (int j = 0; j < 4; j++) pairs[c][j] = zero16();
-    for (; i + 64 <= k; i += 64)
+    for (; i + 64 <= k; i += 64) {
+        // The weights are streamed: asked for R8_PREFETCH bytes ahead, four lines (64 values) per step.
+        prefetch_stream(wr + i, R8_PREFETCH, 256);
         for (int j = 0; j < 4; j++) {
             const v16 wv = load16(wr + i + 16 * j);
             for (int c = 0; c < CB; c++) pairs[c][j] = fma16(wv, load16(x + c * k + i + 16 * j), pairs[c][j]);
@@ -71,6 +73,7 @@ static inline __attribute__((always_inline)) void row_f32_columns(const float *w
             // of the read bandwidth on Zen 4).
             if (CB == 1) __asm__ volatile("" ::: "memory");
         }
+    }
     v8 acc[F32_COLUMNS][8];
     for (int c = 0; c < CB; c++) split_pairs(pairs[c], 4, acc[c]);
     f32_dots_end(wr, 0, x, k, out, m, k, i, acc, CB);
@@ -78,12 +81,14 @@ static inline __attribute__((always_inline)) void row_f32_columns(const float *w
     v8 acc[F32_COLUMNS][8];
     for (int c = 0; c < CB; c++)
         for (int j = 0; j < 8; j++) acc[c][j] = zero8();
-    for (; i + 64 <= k; i += 64)
+    for (; i + 64 <= k; i += 64) {
+        prefetch_stream(wr + i, R8_PREFETCH, 256);  // as above
         for (int j = 0; j < 8; j++) {
             const v8 wv = load8(wr + i + 8 * j);
             for (int c = 0; c < CB; c++) acc[c][j] = fma8(wv, load8(x + c * k + i + 8 * j), acc[c][j]);
             if (CB == 1 && (j & 1)) __asm__ volatile("" ::: "memory");  // as above, a line at a time
         }
+    }
     f32_dots_end(wr, 0, x, k, out, m, k, i, acc, CB);
 #endif
 }
@@ -132,11 +137,14 @@ static inline __attribute__((always_inline)) void row_half_columns(const uint16_
 #if RWKV_LEVEL >= 2
     v16 pairs[HALF_COLUMNS][2];
     for (int c = 0; c < CB; c++) pairs[c][0] = pairs[c][1] = zero16();
-    for (; i + 32 <= k; i += 32)
+    for (; i + 32 <= k; i += 32) {
+        // The weights are streamed: asked for R8_PREFETCH bytes ahead, a line (32 values) per step.
+        prefetch_stream(w + i, R8_PREFETCH, 64);
         for (int j = 0; j < 2; j++) {
             const v16 wv = widen16(w + i + 16 * j, bf16);
             for (int c = 0; c < CB; c++) pairs[c][j] = fma16(wv, load16(x + c * k + i + 16 * j), pairs[c][j]);
         }
+    }
     v8 acc[HALF_COLUMNS][4];
     for (int c = 0; c < CB; c++) split_pairs(pairs[c], 2, acc[c]);
     half_dots_end(w, 0, x, k, out, m, k, i, acc, CB, bf16);
@@ -144,11 +152,13 @@ static inline __attribute__((always_inline)) void row_half_columns(const uint16_
     v8 acc[HALF_COLUMNS][4];
     for (int c = 0; c < CB; c++)
         for (int j = 0; j < 4; j++) acc[c][j] = zero8();
-    for (; i + 32 <= k; i += 32)
+    for (; i + 32 <= k; i += 32) {
+        prefetch_stream(w + i, R8_PREFETCH, 64);  // as above
         for (int j = 0; j < 4; j++) {
             const v8 wv = widen8(w + i + 8 * j, bf16);
             for (int c = 0; c < CB; c++) acc[c][j] = fma8(wv, load8(x + c * k + i + 8 * j), acc[c][j]);
         }
+    }
     half_dots_end(w, 0, x, k, out, m, k, i, acc, CB, bf16);
 #endif
 }
