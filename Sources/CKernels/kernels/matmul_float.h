@@ -113,20 +113,20 @@ static inline __attribute__((always_inline)) void half_dots_end(const uint16_t *
     }
 }
 
-/// RB (1 or 4) consecutive rows against one f32 column: per row four accumulators over 32-value steps, then
-/// `half_dots_end`. The same arithmetic per row whether a row is alone or one of four.
-static inline __attribute__((always_inline)) void rows_half(const uint16_t *w, const float *x, float *out, int64_t k,
-                                                           const int RB, const int bf16) {
+/// Four F16/BF16 rows of ≤ 64 values against one f32 column, each with the arithmetic of a row alone (four
+/// accumulators over 32-value steps, then `half_dots_end`), their lane sums in one tree.
+static inline __attribute__((always_inline)) void rows4_half(const uint16_t *w, const float *x, float *out, int64_t k,
+                                                            const int bf16) {
     v8 acc[4][4];
-    for (int r = 0; r < RB; r++)
+    for (int r = 0; r < 4; r++)
         for (int j = 0; j < 4; j++) acc[r][j] = zero8();
     int64_t i = 0;
     for (; i + 32 <= k; i += 32)
         for (int j = 0; j < 4; j++) {
             const v8 xv = load8(x + i + 8 * j);
-            for (int r = 0; r < RB; r++) acc[r][j] = fma8(widen8(w + r * k + i + 8 * j, bf16), xv, acc[r][j]);
+            for (int r = 0; r < 4; r++) acc[r][j] = fma8(widen8(w + r * k + i + 8 * j, bf16), xv, acc[r][j]);
         }
-    half_dots_end(w, k, x, 0, out, 1, k, i, acc, RB, bf16);
+    half_dots_end(w, k, x, 0, out, 1, k, i, acc, 4, bf16);
 }
 
 /// A several-token F16/BF16 matmul works on panels of PANEL_ROWS rows × PANEL_COLUMNS columns, widened to f32

@@ -129,7 +129,7 @@ static void matmul_f32(const void *weights, const void *activations, float *out,
 /// Columns of one long F16/BF16 row taken together (4 accumulators each).
 #define HALF_COLUMNS (RWKV_LEVEL >= 2 ? 8 : 2)
 
-/// One row times CB columns (k floats apart), each with the arithmetic of `rows_half` for one row (4
+/// One row times CB columns (k floats apart), each with the one-token arithmetic of a long F16/BF16 row (4
 /// accumulators over 32-value steps, then `half_dots_end`): the row is widened once for all CB.
 static inline __attribute__((always_inline)) void row_half_columns(const uint16_t *w, const float *x, int64_t k, float *out,
                                                                   int64_t m, const int CB, const int bf16) {
@@ -166,7 +166,7 @@ static inline __attribute__((always_inline)) void row_half_columns(const uint16_
 /// Columns of four short rows (≤ 64 values) taken together.
 #define HALF_SHORT_COLUMNS (RWKV_LEVEL >= 2 ? 2 : 1)
 
-/// Four rows of ≤ 64 values times CB columns, each column with the four-row arithmetic of `rows_half` (their
+/// Four rows of ≤ 64 values times CB columns, each column with the arithmetic of `rows4_half` (their
 /// sums in one tree), the rows widened once for all CB.
 static inline __attribute__((always_inline)) void rows4_half_columns(const uint16_t *w, const float *x, int64_t k, float *out,
                                                                     int64_t m, const int CB, const int bf16) {
@@ -190,7 +190,7 @@ static inline __attribute__((always_inline)) void rows4_half_columns(const uint1
         half_dots_end(w, k, x + c * k, 0, out + c * m, 1, k, i, acc, 4, bf16);
     }
 #else
-    for (int c = 0; c < CB; c++) rows_half(w, x + c * k, out + c * m, k, 4, bf16);
+    for (int c = 0; c < CB; c++) rows4_half(w, x + c * k, out + c * m, k, bf16);
 #endif
 }
 
@@ -218,7 +218,7 @@ static void matmul_bf16_columns(const void *w, const void *x, float *out, int64_
     matmul_half_columns((const uint16_t *)w, (const float *)x, out, k, m, columns, r0, r1, 1);
 }
 
-/// One token is the columns kernel for one column (the same bits as `rows_half` row by row: rows of ≤ 64
+/// One token is the columns kernel for one column (the one-token arithmetic of matmul_float.h: rows of ≤ 64
 /// values four at a time, long rows one after another, one sequential stream, which the prefetcher follows
 /// best; from AVX-512 on with paired accumulators, half the instructions); several tokens are `gemm_half`'s
 /// panels.
