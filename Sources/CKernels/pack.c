@@ -1,4 +1,4 @@
-// The r8 layouts (see kernels/matmul_r8.h and matmul_q{2,3,4,5,6}_Kr8.h): Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the
+// The r8 layouts (see kernels/matmul_r8.h and matmul_q{2,3,4,5,6}_Kr8.h): Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL and the
 // K-quants Q2_K … Q6_K with rows interleaved by 8, and back. Plain byte moves, compiled once for every CPU.
 #include "CKernels.h"
 
@@ -139,7 +139,8 @@ static void pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv
                           : layout == RWKV_R8_Q4_0 ? (int64_t)sizeof(rwkv_block_q4_0)
                           : layout == RWKV_R8_Q4_1 ? (int64_t)sizeof(rwkv_block_q4_1)
                           : layout == RWKV_R8_Q5_0 ? (int64_t)sizeof(rwkv_block_q5_0)
-                                                   : (int64_t)sizeof(rwkv_block_q5_1);
+                          : layout == RWKV_R8_Q5_1 ? (int64_t)sizeof(rwkv_block_q5_1)
+                                                   : (int64_t)sizeof(rwkv_block_iq4_nl);
     const int64_t nb = k / (k_quant ? 256 : 32), group_block = 8 * block;
     uint8_t *rows_bytes = (uint8_t *)(pack ? src : dst), *groups = (uint8_t *)(pack ? dst : src);
     for (int64_t group = 0; group < rows / 8; group++)

@@ -114,8 +114,8 @@ extension TensorTestSuite {
         @Test func traitsTableIsComplete() {
             #expect(DType.allCases.map(\.traits.name) == ["f32", "f16", "bf16", "q8_0", "q4_0", "i32", "q8_0r8", "q4_0r8", "q8_0s",
                                                           "q4_1", "q5_0", "q5_1", "iq4_nl", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_xs", "q8_K",
-                                                          "q4_Kr8", "q6_Kr8", "q5_Kr8", "q4_1r8", "q5_0r8", "q5_1r8", "q3_Kr8", "q2_Kr8"])
-            #expect(DType.allCases.map(\.traits.ggufTypeID) == [0, 1, 30, 8, 2, 26, nil, nil, nil, 3, 6, 7, 20, 10, 11, 12, 13, 14, 23, nil, nil, nil, nil, nil, nil, nil, nil, nil])
+                                                          "q4_Kr8", "q6_Kr8", "q5_Kr8", "q4_1r8", "q5_0r8", "q5_1r8", "q3_Kr8", "q2_Kr8", "iq4_nlr8"])
+            #expect(DType.allCases.map(\.traits.ggufTypeID) == [0, 1, 30, 8, 2, 26, nil, nil, nil, 3, 6, 7, 20, 10, 11, 12, 13, 14, 23, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil])
             // Block bytes from the C structs, as ggml's.
             #expect([DType.q4_1, .q5_0, .q5_1, .iq4_nl, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs].map(\.bytesPerBlock) == [20, 22, 24, 18, 84, 110, 144, 176, 210, 136])
             // The in-memory layouts are neither file types nor command-line names.
@@ -126,8 +126,8 @@ extension TensorTestSuite {
             #expect(DType.q4_Kr8.interleavedFrom == .q4_K && DType.q4_K.interleavedLayout == .q4_Kr8 && DType.iq4_xs.interleavedLayout == nil)
             #expect(DType.q2_K.interleavedLayout == .q2_Kr8 && DType.q2_Kr8.bytesPerBlock == 84)
             #expect(DType.q3_K.interleavedLayout == .q3_Kr8 && DType.q3_Kr8.bytesPerBlock == 110 && DType.q3_Kr8.traits.activationType == .q8_K)
-            #expect([DType.q4_1, .q5_0, .q5_1].map(\.interleavedLayout) == [.q4_1r8, .q5_0r8, .q5_1r8] && DType.iq4_nl.interleavedLayout == nil)
-            #expect([DType.q4_1r8, .q5_0r8, .q5_1r8].map(\.bytesPerBlock) == [20, 22, 24] && DType.q5_1r8.traits.activationType == .q8_0s)
+            #expect([DType.q4_1, .q5_0, .q5_1, .iq4_nl].map(\.interleavedLayout) == [.q4_1r8, .q5_0r8, .q5_1r8, .iq4_nlr8])
+            #expect([DType.q4_1r8, .q5_0r8, .q5_1r8, .iq4_nlr8].map(\.bytesPerBlock) == [20, 22, 24, 18] && DType.iq4_nlr8.traits.activationType == .q8_0s)
             #expect(DType.q5_Kr8.interleavedFrom == .q5_K && DType.q5_K.interleavedLayout == .q5_Kr8 && DType.q5_Kr8.bytesPerBlock == 176)
             #expect(DType.q6_Kr8.interleavedFrom == .q6_K && DType.q6_K.interleavedLayout == .q6_Kr8 && DType.q6_Kr8.bytesPerBlock == 210)
             #expect(DType.q4_Kr8.traits.activationType == .q8_K && DType.q4_Kr8.bytesPerBlock == 144 && DType(name: "q4_Kr8") == nil)

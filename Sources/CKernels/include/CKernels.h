@@ -325,7 +325,7 @@ typedef struct {
     /// Applies a task's epilogue steps.
     rwkv_task_fn finish;
     /// Matmul kernels by weight type.
-    rwkv_matmul_fn matmul_f32, matmul_f16, matmul_bf16, matmul_q8_0, matmul_q4_0, matmul_q8_0r8, matmul_q4_0r8, matmul_q4_1r8, matmul_q5_0r8, matmul_q5_1r8, matmul_q2_Kr8, matmul_q3_Kr8, matmul_q4_Kr8, matmul_q5_Kr8, matmul_q6_Kr8;
+    rwkv_matmul_fn matmul_f32, matmul_f16, matmul_bf16, matmul_q8_0, matmul_q4_0, matmul_q8_0r8, matmul_q4_0r8, matmul_q4_1r8, matmul_q5_0r8, matmul_q5_1r8, matmul_q2_Kr8, matmul_q3_Kr8, matmul_q4_Kr8, matmul_q5_Kr8, matmul_q6_Kr8, matmul_iq4_nlr8, matmul_iq4_xsr8;
     rwkv_matmul_fn matmul_q4_1, matmul_q5_0, matmul_q5_1, matmul_iq4_nl;
     /// F32/F16/BF16: each of several tokens as its own one-token product (a batched decode's sequences).
     rwkv_matmul_fn matmul_f32_columns, matmul_f16_columns, matmul_bf16_columns;
@@ -361,6 +361,8 @@ typedef enum {
     RWKV_R8_Q5_1 = 7,
     RWKV_R8_Q3_K = 8,
     RWKV_R8_Q2_K = 9,
+    RWKV_R8_IQ4_NL = 10,
+    RWKV_R8_IQ4_XS = 11,
 } rwkv_r8_layout;
 
 /// Interleaves `rows` (a multiple of 8) rows of k elements into their r8 layout (described in

@@ -74,6 +74,7 @@ const rwkv_kernels RWKV_TABLE = {
     .matmul_q4_Kr8 = matmul_q4_Kr8,
     .matmul_q5_Kr8 = matmul_q5_Kr8,
     .matmul_q6_Kr8 = matmul_q6_Kr8,
+    .matmul_iq4_nlr8 = matmul_iq4_nlr8,
     .matmul_q4_1 = matmul_q4_1,
     .matmul_f32_columns = matmul_f32_columns,
     .matmul_f16_columns = matmul_f16_columns,

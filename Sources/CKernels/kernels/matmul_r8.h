@@ -1,4 +1,4 @@
-// Matrix products of blocks of 32 (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) on weights interleaved by 8 rows (the "r8"
+// Matrix products of blocks of 32 (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) on weights interleaved by 8 rows (the "r8"
 // layouts), against Q8_0s activations.
 //
 // Layout of one group of 8 rows × one block of 32 columns (groups one after another, blocks in order), the same
@@ -10,12 +10,15 @@
 //   Q8_0: 8 chunks of 32 bytes; chunk g holds, for row r = 0…7, the 4 quants of columns 4g…4g+3, each stored
 //         as (q XOR 0x80), i.e. q + 128 as an unsigned byte;
 //   the others: 4 chunks of 32 bytes; chunk c holds, for row r, bytes 4c…4c+3 of the row's 16 quant bytes (low
-//         nibbles: columns 4c…4c+3, high nibbles: columns 16+4c…16+4c+3).
+//         nibbles: columns 4c…4c+3, high nibbles: columns 16+4c…16+4c+3). IQ4_NL's nibbles index its table of
+//         16 signed values (−127…113), looked up with a byte shuffle.
 //
 // One vpdpbusd multiplies a chunk (8 rows × 4 unsigned bytes) by 4 activation bytes broadcast to every lane,
 // so each int32 lane is one row's partial sum and 8 chunks finish 8 rows' block sums at once: no horizontal
 // sums, one int→float conversion and one FMA per 8 rows. The unsigned offset is removed by starting from
-// −128·Σx (Q8_0), −8·Σx (Q4_0) or −16·Σx (Q5_0), with Σx stored in each activation block. Per (row, token)
+// −128·Σx (Q8_0, and IQ4_NL whose table is looked up as value + 128), −8·Σx (Q4_0) or −16·Σx (Q5_0), with Σx
+// stored in each activation block; AVX2, whose maddubs would saturate on those sums, multiplies Q8_0 and
+// IQ4_NL's signed values by the sign trick instead (the same exact integers). Per (row, token)
 // the arithmetic is acc = fma(float(Σ_block), d_w·d_x, acc) in block order, and for the types with a minimum
 // then acc = fma(float(Σx), m_w·d_x, acc), whatever the tile, the level or the thread count. At the VNNI level
 // the several-token tiles put two groups' chunks side by side in a 512-bit vector, so that one vpdpbusd takes
@@ -25,13 +28,16 @@ typedef rwkv_block_q8_0s q8s_block;
 /// What a layout of blocks of 32 holds (`kind` is its rwkv_r8_layout; constants wherever inlined).
 static inline int r8_has_min(const int kind) { return kind == RWKV_R8_Q4_1 || kind == RWKV_R8_Q5_1; }
 static inline int r8_has_fifth_bits(const int kind) { return kind == RWKV_R8_Q5_0 || kind == RWKV_R8_Q5_1; }
+/// Whether the quants are signed values (stored as q + 128, or looked up from IQ4_NL's table).
+static inline int r8_signed(const int kind) { return kind == RWKV_R8_Q8_0 || kind == RWKV_R8_IQ4_NL; }
 /// Bytes of one row's block, and where a group block's quant chunks start.
 static inline int64_t r8_block_bytes(const int kind) {
     return kind == RWKV_R8_Q8_0   ? (int64_t)sizeof(rwkv_block_q8_0)
            : kind == RWKV_R8_Q4_0 ? (int64_t)sizeof(rwkv_block_q4_0)
            : kind == RWKV_R8_Q4_1 ? (int64_t)sizeof(rwkv_block_q4_1)
            : kind == RWKV_R8_Q5_0 ? (int64_t)sizeof(rwkv_block_q5_0)
-                                  : (int64_t)sizeof(rwkv_block_q5_1);
+           : kind == RWKV_R8_Q5_1 ? (int64_t)sizeof(rwkv_block_q5_1)
+                                  : (int64_t)sizeof(rwkv_block_iq4_nl);
 }
 static inline int r8_quants_at(const int kind) { return 16 + 16 * r8_has_min(kind) + 32 * r8_has_fifth_bits(kind); }
 
@@ -54,14 +60,20 @@ static inline __m256i dot_unsigned(__m256i acc, __m256i w, __m256i x) {
 #endif
 }
 
-/// The same for Q8_0 chunks stored as q + 128.
-static inline __m256i dot_q8_chunk(__m256i acc, __m256i w, __m256i x) {
+/// The same for signed chunks (Q8_0, IQ4_NL) held as q + 128: VNNI multiplies them as they are (the offset
+/// is in `acc`), AVX2 makes them signed again and takes the sign trick.
+static inline __m256i dot_signed_chunk(__m256i acc, __m256i w, __m256i x) {
 #if RWKV_VNNI
     return _mm256_dpbusd_epi32(acc, w, x);
 #else
     const __m256i s = _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80));
     return dot_unsigned(acc, _mm256_sign_epi8(s, s), _mm256_sign_epi8(x, s));
 #endif
+}
+
+/// IQ4_NL's table as value + 128, in each 128-bit lane, for byte shuffles.
+static inline __m256i iq4_table_offset(void) {
+    return _mm256_xor_si256(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)iq4_values)), _mm256_set1_epi8((char)0x80));
 }
 
 #if !RWKV_VNNI
@@ -97,7 +109,7 @@ static inline __attribute__((always_inline)) void tile_r8_q8_avx2(const uint8_t 
 
 /// What a layout's unsigned quants exceed its values by (removed through the activations' sums).
 static inline int r8_unsigned_offset(const int kind) {
-    return kind == RWKV_R8_Q8_0 ? Q8_OFFSET : kind == RWKV_R8_Q4_0 ? 8 : kind == RWKV_R8_Q5_0 ? 16 : 0;
+    return r8_signed(kind) ? Q8_OFFSET : kind == RWKV_R8_Q4_0 ? 8 : kind == RWKV_R8_Q5_0 ? 16 : 0;
 }
 
 /// Moves bit s (0–7) of each byte of `h` to bit 4 (16-bit shifts by at most 4: bit 4 of each byte comes from the
@@ -138,6 +150,10 @@ static inline __attribute__((always_inline)) void tile_r8(const uint8_t *wg, con
                     w[c] = _mm256_or_si256(w[c], fifth_bit(h, 2 * c));
                     w[c + 4] = _mm256_or_si256(w[c + 4], fifth_bit(h, 2 * c + 1));
                 }
+                if (kind == RWKV_R8_IQ4_NL) {
+                    w[c] = _mm256_shuffle_epi8(iq4_table_offset(), w[c]);
+                    w[c + 4] = _mm256_shuffle_epi8(iq4_table_offset(), w[c + 4]);
+                }
             }
         }
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wb));
@@ -146,9 +162,9 @@ static inline __attribute__((always_inline)) void tile_r8(const uint8_t *wg, con
             const q8s_block *xb = x + t * nb + b;
             __m256i s0 = _mm256_set1_epi32(-offset * xb->sum), s1 = _mm256_setzero_si256();
             for (int g = 0; g < 8; g += 2) {
-                if (kind == RWKV_R8_Q8_0) {
-                    s0 = dot_q8_chunk(s0, w[g], broadcast4(xb->qs + 4 * g));
-                    s1 = dot_q8_chunk(s1, w[g + 1], broadcast4(xb->qs + 4 * g + 4));
+                if (r8_signed(kind)) {
+                    s0 = dot_signed_chunk(s0, w[g], broadcast4(xb->qs + 4 * g));
+                    s1 = dot_signed_chunk(s1, w[g + 1], broadcast4(xb->qs + 4 * g + 4));
                 } else {
                     s0 = dot_unsigned(s0, w[g], broadcast4(xb->qs + 4 * g));
                     s1 = dot_unsigned(s1, w[g + 1], broadcast4(xb->qs + 4 * g + 4));
@@ -216,6 +232,11 @@ static inline __attribute__((always_inline)) void tile_r16(const uint8_t *wa, co
                 if (r8_has_fifth_bits(kind)) {
                     w[c] = _mm512_or_si512(w[c], fifth_bit16(h, 2 * c));
                     w[c + 4] = _mm512_or_si512(w[c + 4], fifth_bit16(h, 2 * c + 1));
+                }
+                if (kind == RWKV_R8_IQ4_NL) {
+                    const __m512i table = _mm512_broadcast_i32x4(_mm256_castsi256_si128(iq4_table_offset()));
+                    w[c] = _mm512_shuffle_epi8(table, w[c]);
+                    w[c + 4] = _mm512_shuffle_epi8(table, w[c + 4]);
                 }
             }
         }
@@ -313,7 +334,7 @@ static void matmul_r8(const uint8_t *w, const q8s_block *x, float *out, int64_t 
                       int64_t r1, const int kind) {
     const int64_t nb = k / 32, group_block = 8 * r8_block_bytes(kind);
     const int quants = r8_quants_at(kind);
-    const int offset = kind == RWKV_R8_Q4_0 ? 8 : kind == RWKV_R8_Q5_0 ? 16 : 0;
+    const int offset = kind == RWKV_R8_Q4_0 ? 8 : kind == RWKV_R8_Q5_0 ? 16 : 0;  // IQ4_NL: the table's values
     for (int64_t t = 0; t < tokens; t++)
         for (int64_t r = r0; r < r1; r++) {
             float acc = 0;
@@ -331,7 +352,7 @@ static void matmul_r8(const uint8_t *w, const q8s_block *x, float *out, int64_t 
                         const uint8_t byte = wb[quants + 32 * (g % 4) + 4 * lane + j % 4];
                         q = g < 4 ? byte & 0x0F : byte >> 4;
                         if (r8_has_fifth_bits(kind)) q |= (wb[quants - 32 + 4 * lane + j % 4] >> (2 * (g % 4) + g / 4) & 1) << 4;
-                        q -= offset;
+                        q = kind == RWKV_R8_IQ4_NL ? iq4_values[q] : q - offset;
                     }
                     s += q * xb->qs[j];
                 }
@@ -362,4 +383,8 @@ static void matmul_q5_0r8(const void *w, const void *x, float *out, int64_t k, i
 
 static void matmul_q5_1r8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
     matmul_r8((const uint8_t *)w, (const q8s_block *)x, out, k, m, tokens, r0, r1, RWKV_R8_Q5_1);
+}
+
+static void matmul_iq4_nlr8(const void *w, const void *x, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
+    matmul_r8((const uint8_t *)w, (const q8s_block *)x, out, k, m, tokens, r0, r1, RWKV_R8_IQ4_NL);
 }
