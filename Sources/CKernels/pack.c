@@ -1,5 +1,5 @@
-// The r8 layouts (see kernels/matmul_r8.h and matmul_q{2,3,4,5,6}_Kr8.h): Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL and the
-// K-quants Q2_K … Q6_K with rows interleaved by 8, and back. Plain byte moves, compiled once for every CPU.
+// The r8 layouts (see kernels/matmul_r8.h, matmul_q{2,3,4,5,6}_Kr8.h and matmul_iq4_xsr8.h): Q8_0, Q4_0, Q4_1,
+// Q5_0, Q5_1, IQ4_NL, the K-quants Q2_K … Q6_K and IQ4_XS with rows interleaved by 8, and back. Plain byte moves, compiled once for every CPU.
 #include "CKernels.h"
 
 #include <string.h>
@@ -84,6 +84,17 @@ static void move_q6_K_group(uint8_t *rows, uint8_t *group_bytes, int64_t group, 
     }
 }
 
+/// IQ4_XS block `b` of rows group·8 … group·8 + 7 (in `rows`) to or from its group block `group_bytes`.
+static void move_iq4_xs_group(uint8_t *rows, uint8_t *group_bytes, int64_t group, int64_t b, int64_t nb, int pack) {
+    for (int r = 0; r < 8; r++) {
+        uint8_t *in = rows + ((group * 8 + r) * nb + b) * (int64_t)sizeof(rwkv_block_iq4_xs);
+        move_bytes(in, group_bytes + 2 * r, 2, pack);           // d
+        move_bytes(in + 2, group_bytes + 16 + 2 * r, 2, pack);  // scales_h
+        for (int i = 0; i < 4; i++) move_bytes(in + 4 + i, group_bytes + 32 + 8 * i + r, 1, pack);
+        for (int n = 0; n < 32; n++) move_bytes(in + 8 + 4 * n, group_bytes + 64 + 32 * n + 4 * r, 4, pack);
+    }
+}
+
 /// A row's 32 fifth bits (bit j: column j) rearranged as the r8 layouts of Q5_0/Q5_1 keep them: bit 2c of byte i
 /// is column 4c + i's, bit 2c + 1 column 16 + 4c + i's (c = 0…3), and back (`pack` 0).
 static uint32_t rearrange_fifth_bits(uint32_t bits, int pack) {
@@ -129,12 +140,14 @@ static void move_block32_group(uint8_t *rows, uint8_t *group_bytes, int64_t grou
 
 /// Interleaves (`pack`) or de-interleaves 8 rows at a time.
 static void pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout, int pack) {
-    const int k_quant = layout == RWKV_R8_Q2_K || layout == RWKV_R8_Q3_K || layout == RWKV_R8_Q4_K || layout == RWKV_R8_Q5_K || layout == RWKV_R8_Q6_K;
+    const int k_quant = layout == RWKV_R8_Q2_K || layout == RWKV_R8_Q3_K || layout == RWKV_R8_Q4_K || layout == RWKV_R8_Q5_K || layout == RWKV_R8_Q6_K ||
+                        layout == RWKV_R8_IQ4_XS;
     const int64_t block = layout == RWKV_R8_Q2_K   ? (int64_t)sizeof(rwkv_block_q2_K)
                           : layout == RWKV_R8_Q3_K ? (int64_t)sizeof(rwkv_block_q3_K)
                           : layout == RWKV_R8_Q4_K ? (int64_t)sizeof(rwkv_block_q4_K)
                           : layout == RWKV_R8_Q5_K ? (int64_t)sizeof(rwkv_block_q5_K)
                           : layout == RWKV_R8_Q6_K ? (int64_t)sizeof(rwkv_block_q6_K)
+                          : layout == RWKV_R8_IQ4_XS ? (int64_t)sizeof(rwkv_block_iq4_xs)
                           : layout == RWKV_R8_Q8_0 ? (int64_t)sizeof(rwkv_block_q8_0)
                           : layout == RWKV_R8_Q4_0 ? (int64_t)sizeof(rwkv_block_q4_0)
                           : layout == RWKV_R8_Q4_1 ? (int64_t)sizeof(rwkv_block_q4_1)
@@ -151,6 +164,7 @@ static void pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv
             else if (layout == RWKV_R8_Q4_K) move_q4_K_group(rows_bytes, group_bytes, group, b, nb, pack);
             else if (layout == RWKV_R8_Q5_K) move_q5_K_group(rows_bytes, group_bytes, group, b, nb, pack);
             else if (layout == RWKV_R8_Q6_K) move_q6_K_group(rows_bytes, group_bytes, group, b, nb, pack);
+            else if (layout == RWKV_R8_IQ4_XS) move_iq4_xs_group(rows_bytes, group_bytes, group, b, nb, pack);
             else move_block32_group(rows_bytes, group_bytes, group, b, nb, layout, block, pack);
         }
 }

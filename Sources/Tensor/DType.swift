@@ -29,8 +29,9 @@ public enum DType: Int, CaseIterable, Sendable, CustomStringConvertible {
     case q4_1r8, q5_0r8, q5_1r8
     /// In memory only: Q3_K / Q2_K weights with 8 rows interleaved super-block by super-block (as ``q4_Kr8``).
     case q3_Kr8, q2_Kr8
-    /// In memory only: IQ4_NL weights with 8 rows interleaved block by block (as ``q4_0r8``).
-    case iq4_nlr8
+    /// In memory only: IQ4_NL weights with 8 rows interleaved block by block (as ``q4_0r8``), and IQ4_XS
+    /// super-block by super-block (as ``q4_Kr8``).
+    case iq4_nlr8, iq4_xsr8
 
     /// The traits of this type.
     @inlinable public var traits: DTypeTraits { DTypeTraits.table[rawValue] }

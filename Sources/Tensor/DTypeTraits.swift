@@ -103,6 +103,7 @@ public struct DTypeTraits: @unchecked Sendable {
         interleavedK("q3_Kr8", rows: .q3_K, bytes: MemoryLayout<rwkv_block_q3_K>.size, matmul: \.matmul_q3_Kr8, layout: RWKV_R8_Q3_K),
         interleavedK("q2_Kr8", rows: .q2_K, bytes: MemoryLayout<rwkv_block_q2_K>.size, matmul: \.matmul_q2_Kr8, layout: RWKV_R8_Q2_K),
         interleaved32("iq4_nlr8", rows: .iq4_nl, bytes: MemoryLayout<rwkv_block_iq4_nl>.size, matmul: \.matmul_iq4_nlr8, layout: RWKV_R8_IQ4_NL),
+        interleavedK("iq4_xsr8", rows: .iq4_xs, bytes: MemoryLayout<rwkv_block_iq4_xs>.size, matmul: \.matmul_iq4_xsr8, layout: RWKV_R8_IQ4_XS),
     ]
 
     /// A K-quant (or IQ4_XS) multiplied against Q8_K activations on int8 dot products; its reference vec-dot

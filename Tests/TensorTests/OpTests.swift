@@ -199,7 +199,7 @@ extension TensorTestSuite {
         /// gguf-py fixture blocks (every kind of scale and minimum) cycled into 16 rows of 768: the r8 kernel against
         /// the reference on the plain rows, the error measured against Σ|w·x| as above; every level and thread
         /// count gives the same bits (checked by the helper).
-        @Test(arguments: [DType.q4_1, .q5_0, .q5_1, .iq4_nl, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K])
+        @Test(arguments: [DType.q4_1, .q5_0, .q5_1, .iq4_nl, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs])
         func interleavedTypesOnFileBlocks(_ type: DType) throws {
             let blocks = Array(try Fixtures.data("quant/\(type).blocks"))
             let blockBytes = type.bytesPerBlock, count = blocks.count / blockBytes

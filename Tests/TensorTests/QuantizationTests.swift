@@ -114,8 +114,8 @@ extension TensorTestSuite {
         @Test func traitsTableIsComplete() {
             #expect(DType.allCases.map(\.traits.name) == ["f32", "f16", "bf16", "q8_0", "q4_0", "i32", "q8_0r8", "q4_0r8", "q8_0s",
                                                           "q4_1", "q5_0", "q5_1", "iq4_nl", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_xs", "q8_K",
-                                                          "q4_Kr8", "q6_Kr8", "q5_Kr8", "q4_1r8", "q5_0r8", "q5_1r8", "q3_Kr8", "q2_Kr8", "iq4_nlr8"])
-            #expect(DType.allCases.map(\.traits.ggufTypeID) == [0, 1, 30, 8, 2, 26, nil, nil, nil, 3, 6, 7, 20, 10, 11, 12, 13, 14, 23, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil])
+                                                          "q4_Kr8", "q6_Kr8", "q5_Kr8", "q4_1r8", "q5_0r8", "q5_1r8", "q3_Kr8", "q2_Kr8", "iq4_nlr8", "iq4_xsr8"])
+            #expect(DType.allCases.map(\.traits.ggufTypeID) == [0, 1, 30, 8, 2, 26, nil, nil, nil, 3, 6, 7, 20, 10, 11, 12, 13, 14, 23, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil])
             // Block bytes from the C structs, as ggml's.
             #expect([DType.q4_1, .q5_0, .q5_1, .iq4_nl, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs].map(\.bytesPerBlock) == [20, 22, 24, 18, 84, 110, 144, 176, 210, 136])
             // The in-memory layouts are neither file types nor command-line names.
@@ -123,7 +123,8 @@ extension TensorTestSuite {
                                                               .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs])
             #expect(DType(name: "q8_0r8") == nil && DType(name: "q8_0s") == nil)
             #expect(DType.q8_0r8.interleavedFrom == .q8_0 && DType.q4_0r8.interleavedFrom == .q4_0 && DType.q8_0.interleavedFrom == nil)
-            #expect(DType.q4_Kr8.interleavedFrom == .q4_K && DType.q4_K.interleavedLayout == .q4_Kr8 && DType.iq4_xs.interleavedLayout == nil)
+            #expect(DType.q4_Kr8.interleavedFrom == .q4_K && DType.q4_K.interleavedLayout == .q4_Kr8 && DType.iq4_xs.interleavedLayout == .iq4_xsr8)
+            #expect(DType.iq4_xsr8.bytesPerBlock == 136 && DType.iq4_xsr8.traits.activationType == .q8_K)
             #expect(DType.q2_K.interleavedLayout == .q2_Kr8 && DType.q2_Kr8.bytesPerBlock == 84)
             #expect(DType.q3_K.interleavedLayout == .q3_Kr8 && DType.q3_Kr8.bytesPerBlock == 110 && DType.q3_Kr8.traits.activationType == .q8_K)
             #expect([DType.q4_1, .q5_0, .q5_1, .iq4_nl].map(\.interleavedLayout) == [.q4_1r8, .q5_0r8, .q5_1r8, .iq4_nlr8])

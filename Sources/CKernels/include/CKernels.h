@@ -366,7 +366,7 @@ typedef enum {
 } rwkv_r8_layout;
 
 /// Interleaves `rows` (a multiple of 8) rows of k elements into their r8 layout (described in
-/// kernels/matmul_r8.h and matmul_q{2,3,4,5,6}_Kr8.h), and back.
+/// kernels/matmul_r8.h, matmul_q{2,3,4,5,6}_Kr8.h and matmul_iq4_xsr8.h), and back.
 void rwkv_pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout);
 void rwkv_unpack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv_r8_layout layout);
 

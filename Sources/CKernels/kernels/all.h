@@ -15,6 +15,7 @@
 #include "matmul_q2_Kr8.h"
 #include "matmul_q5_Kr8.h"
 #include "matmul_q6_Kr8.h"
+#include "matmul_iq4_xsr8.h"
 #include "quantize_k.h"
 #include "rwkv.h"
 #include "attention.h"
@@ -75,6 +76,7 @@ const rwkv_kernels RWKV_TABLE = {
     .matmul_q5_Kr8 = matmul_q5_Kr8,
     .matmul_q6_Kr8 = matmul_q6_Kr8,
     .matmul_iq4_nlr8 = matmul_iq4_nlr8,
+    .matmul_iq4_xsr8 = matmul_iq4_xsr8,
     .matmul_q4_1 = matmul_q4_1,
     .matmul_f32_columns = matmul_f32_columns,
     .matmul_f16_columns = matmul_f16_columns,
