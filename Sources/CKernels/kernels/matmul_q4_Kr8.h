@@ -204,23 +204,29 @@ static inline __attribute__((always_inline)) void k_r16_scale_min_step(const uin
     }
 }
 
-/// Two groups (16 rows; group A's super-blocks at `wa`, B's at `wb2`) × TB tokens.
-static inline __attribute__((always_inline)) void tile_q4_Kr16(const uint8_t *wa, const uint8_t *wb2, const rwkv_block_q8_K *x,
-                                                                float *out, int64_t nb, int64_t m, const int TB) {
-    const __m512i low = _mm512_set1_epi8(0x0F);
+/// Quant chunk j (0–3) of column group c (0–7) of two groups' super-blocks (A's at `ba`, B's at `bb`) as unsigned
+/// values: `lo` columns 64j + 4c … + 3 of sub-block 2j, `hi` the same columns of sub-block 2j + 1.
+typedef void (*k_r16_chunk)(const uint8_t *ba, const uint8_t *bb, const int j, const int c, __m512i *lo, __m512i *hi);
+
+/// The 16-row tile of the types whose sums end as Q4_K's (Q4_K, Q5_K; `chunk` unpacks their quants): two groups
+/// (group A's super-blocks at `wa`, B's at `wb2`) × TB tokens.
+static inline __attribute__((always_inline)) void tile_k_scale_min_r16(const k_r16_chunk chunk, const int64_t group_bytes,
+                                                                        const uint8_t *wa, const uint8_t *wb2,
+                                                                        const rwkv_block_q8_K *x, float *out, int64_t nb,
+                                                                        int64_t m, const int TB) {
     __m512 sums[8], mins[8];
     for (int t = 0; t < TB; t++) sums[t] = mins[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *ba = wa + b * Q4_KR8_GROUP_BYTES, *bb = wb2 + b * Q4_KR8_GROUP_BYTES;
-        prefetch_stream(ba, 2 * Q4_KR8_GROUP_BYTES, Q4_KR8_GROUP_BYTES);
-        prefetch_stream(bb, 2 * Q4_KR8_GROUP_BYTES, Q4_KR8_GROUP_BYTES);
+        const uint8_t *ba = wa + b * group_bytes, *bb = wb2 + b * group_bytes;
+        prefetch_stream(ba, 2 * group_bytes, group_bytes);
+        prefetch_stream(bb, 2 * group_bytes, group_bytes);
         __m512i scale[8], min_pairs[4], isum[8];
         q4_Kr16_scales(ba, bb, scale, min_pairs);
         for (int t = 0; t < TB; t++) isum[t] = _mm512_setzero_si512();
         for (int j = 0; j < 4; j++)
             for (int c = 0; c < 8; c++) {
-                const __m512i v = two_groups(ba, bb, Q4_KR8_QUANTS + 32 * (8 * j + c));
-                const __m512i lo = _mm512_and_si512(v, low), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+                __m512i lo, hi;
+                chunk(ba, bb, j, c, &lo, &hi);
 #pragma clang loop unroll(full)
                 for (int t = 0; t < TB; t++) {
                     const int8_t *xq = x[t * nb + b].qs + 64 * j + 4 * c;
@@ -230,6 +236,18 @@ static inline __attribute__((always_inline)) void tile_q4_Kr16(const uint8_t *wa
         k_r16_scale_min_step(ba, bb, isum, min_pairs, x + b, nb, sums, mins, TB);
     }
     for (int t = 0; t < TB; t++) _mm512_storeu_ps(out + t * m, _mm512_sub_ps(sums[t], mins[t]));
+}
+
+static inline __attribute__((always_inline)) void q4_Kr16_chunk(const uint8_t *ba, const uint8_t *bb, const int j, const int c,
+                                                                 __m512i *lo, __m512i *hi) {
+    const __m512i low = _mm512_set1_epi8(0x0F), v = two_groups(ba, bb, Q4_KR8_QUANTS + 32 * (8 * j + c));
+    *lo = _mm512_and_si512(v, low);
+    *hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+}
+
+static inline __attribute__((always_inline)) void tile_q4_Kr16(const uint8_t *wa, const uint8_t *wb2, const rwkv_block_q8_K *x,
+                                                                float *out, int64_t nb, int64_t m, const int TB) {
+    tile_k_scale_min_r16(q4_Kr16_chunk, Q4_KR8_GROUP_BYTES, wa, wb2, x, out, nb, m, TB);
 }
 
 /// `k_r8_group_sums` done for 16 rows, then each token's acc = fma(float(S − Σ_g v_g · (sum over g) << shift),

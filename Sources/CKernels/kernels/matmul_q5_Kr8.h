@@ -70,36 +70,20 @@ static inline __attribute__((always_inline)) void tile_q5_Kr8(const uint8_t *wg,
 }
 
 #if RWKV_VNNI
-/// Two groups (16 rows) × TB tokens, as `tile_q4_Kr16` (the same integers per lane as `tile_q5_Kr8`).
+/// Quant chunk j of column group c of two groups' super-blocks with their fifth bits (`k_r16_chunk`).
+static inline __attribute__((always_inline)) void q5_Kr16_chunk(const uint8_t *ba, const uint8_t *bb, const int j, const int c,
+                                                                 __m512i *lo, __m512i *hi) {
+    const int64_t unit = Q5_KR8_UNITS + Q5_KR8_UNIT_BYTES * c;
+    const __m512i low = _mm512_set1_epi8(0x0F), h = two_groups(ba, bb, unit), v = two_groups(ba, bb, unit + 32 + 32 * j);
+    *lo = _mm512_or_si512(_mm512_and_si512(v, low), fifth_bit16(h, 2 * j));
+    *hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), low), fifth_bit16(h, 2 * j + 1));
+}
+
+/// Two groups (16 rows) × TB tokens: Q4_K's 16-row tile on 5-bit quants (the same integers per lane as
+/// `tile_q5_Kr8`).
 static inline __attribute__((always_inline)) void tile_q5_Kr16(const uint8_t *wa, const uint8_t *wb2, const rwkv_block_q8_K *x,
                                                                 float *out, int64_t nb, int64_t m, const int TB) {
-    const __m512i low = _mm512_set1_epi8(0x0F);
-    __m512 sums[8], mins[8];
-    for (int t = 0; t < TB; t++) sums[t] = mins[t] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *ba = wa + b * Q5_KR8_GROUP_BYTES, *bb = wb2 + b * Q5_KR8_GROUP_BYTES;
-        prefetch_stream(ba, 2 * Q5_KR8_GROUP_BYTES, Q5_KR8_GROUP_BYTES);
-        prefetch_stream(bb, 2 * Q5_KR8_GROUP_BYTES, Q5_KR8_GROUP_BYTES);
-        __m512i scale[8], min_pairs[4], isum[8];
-        q4_Kr16_scales(ba, bb, scale, min_pairs);
-        for (int t = 0; t < TB; t++) isum[t] = _mm512_setzero_si512();
-        for (int c = 0; c < 8; c++) {
-            const int64_t unit = Q5_KR8_UNITS + Q5_KR8_UNIT_BYTES * c;
-            const __m512i h = two_groups(ba, bb, unit);
-            for (int j = 0; j < 4; j++) {
-                const __m512i v = two_groups(ba, bb, unit + 32 + 32 * j);
-                const __m512i lo = _mm512_or_si512(_mm512_and_si512(v, low), fifth_bit16(h, 2 * j));
-                const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), low), fifth_bit16(h, 2 * j + 1));
-#pragma clang loop unroll(full)
-                for (int t = 0; t < TB; t++) {
-                    const int8_t *xq = x[t * nb + b].qs + 64 * j + 4 * c;
-                    isum[t] = k_r16_scaled_dot(k_r16_scaled_dot(isum[t], lo, xq, scale[2 * j]), hi, xq + 32, scale[2 * j + 1]);
-                }
-            }
-        }
-        k_r16_scale_min_step(ba, bb, isum, min_pairs, x + b, nb, sums, mins, TB);
-    }
-    for (int t = 0; t < TB; t++) _mm512_storeu_ps(out + t * m, _mm512_sub_ps(sums[t], mins[t]));
+    tile_k_scale_min_r16(q5_Kr16_chunk, Q5_KR8_GROUP_BYTES, wa, wb2, x, out, nb, m, TB);
 }
 #endif
 
