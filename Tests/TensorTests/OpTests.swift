@@ -222,11 +222,13 @@ extension TensorTestSuite {
         }
 
         /// A batched decode step (one token per sequence) of the float types runs their columns kernel: each
-        /// sequence's column is the bits of its one-token product alone, for rows of ≤ 64 (four at a time), long
-        /// rows with a tail (k % 8, k % 32, k % 64), and sequence counts around the kernel's column groups (8, 4,
-        /// 2 and 1 columns at a time).
-        @Test(arguments: [(DType.f32, 771, 5), (.f32, 64, 8), (.f32, 32, 11), (.f16, 771, 7), (.f16, 64, 8), (.f16, 42, 3),
-                          (.f16, 130, 15), (.f16, 56, 5), (.bf16, 200, 6), (.bf16, 32, 2), (.bf16, 64, 9)])
+        /// sequence's column is the bits of its one-token product alone, for rows of ≤ 64 (four at a time, and
+        /// from 3 columns on 16 at a time in the lanes where k is 64 for F32, 32 or 64 for F16/BF16), long rows
+        /// with a tail (k % 8, k % 32, k % 64), and sequence counts around the kernel's column groups (8, 4, 2
+        /// and 1 columns at a time).
+        @Test(arguments: [(DType.f32, 771, 5), (.f32, 64, 8), (.f32, 64, 3), (.f32, 32, 11), (.f16, 771, 7), (.f16, 64, 8),
+                          (.f16, 32, 5), (.f16, 42, 3), (.f16, 130, 15), (.f16, 56, 5), (.bf16, 200, 6), (.bf16, 32, 2),
+                          (.bf16, 32, 4), (.bf16, 64, 9)])
         func decodeColumnsAreBitIdenticalToAlone(_ type: DType, k: Int, sequences: Int) throws {
             let m = 37
             let weight = try randomTensor(Shape(k, m), scale: 0.5, seed: 7).converted(to: type)

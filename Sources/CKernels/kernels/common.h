@@ -63,6 +63,9 @@ static inline v16 zero16(void) {
 #endif
 
 static inline v8 splat8(float x) { return (v8){x, x, x, x, x, x, x, x}; }
+#if RWKV_LEVEL >= 2
+static inline v16 splat16(float x) { return (v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
+#endif
 
 /// `a · b + c` per lane, rounded once (a libm call per lane at the scalar level, where it is exact too).
 static inline v8 fma8(v8 a, v8 b, v8 c) { return __builtin_elementwise_fma(a, b, c); }
