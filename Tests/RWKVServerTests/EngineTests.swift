@@ -51,6 +51,7 @@ final class StepLog: @unchecked Sendable {
     let lock = NSLock()
     var steps = 0
     var stepsWithBoth = 0
+    var late: AsyncStream<GenerationEvent>?
     var loadAfterFirstStep: (running: Int, waiting: Int)?
     var doomed: [AsyncStream<GenerationEvent>] = []
 }
@@ -184,38 +185,37 @@ func eventually(_ seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
     }
 
     /// A long prompt, prefilled 16 tokens a step, does not stall a stream already running: that stream
-    /// keeps producing a token every step while the prompt is prefilled. Counted on the scheduling thread
-    /// (`afterStep`), not by when the test's consumers see events, which a loaded machine delays: the long
-    /// prompt's 115 pieces take ≥ 100 steps with both running, and the running stream's 400 tokens still take
-    /// about 400 steps in all (they would take 515 if its decode waited for the prefill).
+    /// keeps producing a token every step while the prompt is prefilled. Everything is done and counted on the
+    /// scheduling thread (`afterStep`), not when the test's tasks get to run, which a loaded machine delays:
+    /// the long prompt arrives after step 2 (the running stream decoding), its 115 pieces take ≥ 100 steps with
+    /// both running, and the running stream's 400 tokens still take about 400 steps in all (they would take 515
+    /// if its decode waited for the prefill).
     @Test func chunkedPrefillInterleavesWithDecode() async throws {
         let engine = try InferenceEngine(model: try ProjectModel.model.get(), codec: .bytes, threads: 2, parallel: 2, queueLimit: 8,
                                          cacheBytes: 0, prefillChunk: 16)
         defer { engine.shutdown() }
+        let long = String(repeating: "The cat sat on the mat and looked at the sun. ", count: 40)  // 1,840 tokens: 115 chunks
         let log = StepLog()
         engine.afterStep = { [weak engine] in
-            let load = engine?.load
-            log.lock.withLock {
+            guard let engine else { return }
+            let load = engine.load
+            let step = log.lock.withLock {
                 log.steps += 1
-                if load?.running == 2 { log.stepsWithBoth += 1 }
+                if load.running == 2 { log.stepsWithBoth += 1 }
+                return log.steps
             }
+            guard step == 2 else { return }
+            let late = try? engine.submit(ProjectModel.job(long, maxTokens: 1, temperature: 0))
+            log.lock.withLock { log.late = late }
         }
         engine.start()
-        let running = try engine.submit(ProjectModel.job("Once upon a time", maxTokens: 400, temperature: 0, ignoreEndOfText: true))
-        var iterator = running.makeAsyncIterator()
-        _ = await iterator.next()  // it is decoding
-        let long = String(repeating: "The cat sat on the mat and looked at the sun. ", count: 40)  // 1,840 tokens: 115 chunks
-        let late = try engine.submit(ProjectModel.job(long, maxTokens: 1, temperature: 0))
-        async let lateDone = Outcome.collect(late)
-        var end: GenerationEvent?
-        while let event = await iterator.next() {
-            if case .text = event { continue }
-            end = event
-        }
-        let lateOutcome = await lateDone
+        let running = await Outcome.collect(try engine.submit(ProjectModel.job("Once upon a time", maxTokens: 400, temperature: 0,
+                                                                               ignoreEndOfText: true)))
+        #expect(running.failure == nil && running.usage?.completionTokens == 400, "the running stream: \(running)")
+        #expect(await eventually { log.lock.withLock { log.late != nil } }, "the long prompt was not submitted")
+        guard let late = log.lock.withLock({ log.late }) else { return }
+        let lateOutcome = await Outcome.collect(late)
         #expect(lateOutcome.failure == nil && lateOutcome.reason != nil, "the long prompt: \(lateOutcome)")
-        guard case .finished(let usage, _) = end else { Issue.record("the running stream ended with \(String(describing: end))"); return }
-        #expect(usage.completionTokens == 400)
         let (steps, both) = log.lock.withLock { (log.steps, log.stepsWithBoth) }
         #expect(both >= 100 && steps <= 430, "\(steps) steps, \(both) with both sequences running")
     }
