@@ -25,7 +25,8 @@ import Testing
         let model = try Self.model.get()
         let serial = try RWKV7Session(model: model, threads: 1).process(tokens, chunk: 1, allLogits: true)
         let chunked = try RWKV7Session(model: model, threads: 1).process(tokens, chunk: 48, allLogits: true)
-        #expect(zip(serial, chunked).map { maxAbsDifference($0, $1) }.max()! <= 1e-5)
+        // Decode's matvecs and prefill's GEMMs round differently: 1.02e-5 seen (official package: 1e-4 above).
+        #expect(zip(serial, chunked).map { maxAbsDifference($0, $1) }.max()! <= 2e-5)
         for threads in [2, 3] {
             let other = try RWKV7Session(model: model, threads: threads).process(tokens, chunk: 48, allLogits: true)
             #expect(other.map { $0.map(\.bitPattern) } == chunked.map { $0.map(\.bitPattern) }, "\(threads) threads")

@@ -87,9 +87,11 @@ extension TensorTestSuite {
             try folded.run()
             try executor.bind("x", try randomTensor(Shape(1024, 1), seed: 3))
             try executor.run()
+            // The same bits folded or not, and libm's tanhf fifty times over within the vectorised tanh's few ulps.
             let want = try randomTensor(Shape(1024, 1), seed: 3).floats().map { (0..<50).reduce($0) { v, _ in tanhf(v) } }
-            #expect(try executor.output("y").floats() == want)
-            #expect(try folded.output("y").floats() == want)
+            let got = try executor.output("y").floats()
+            #expect(try folded.output("y").floats() == got)
+            #expect(zip(got, want).map { abs($0 - $1) }.max()! <= 1e-6)
         }
 
         @Test func independentNodesShareAPhase() throws {

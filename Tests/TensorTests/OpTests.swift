@@ -28,35 +28,41 @@ extension TensorTestSuite {
             }
         }
 
-        /// The vectorised exp and sigmoid against double precision over their whole range, in ulps, with the
-        /// special values (overflow to +inf, underflow through the subnormals to 0, NaN).
-        @Test func expAndSigmoidAreWithinAFewUlps() throws {
+        /// The vectorised exp, sigmoid and tanh against double precision over their whole range, in ulps, with the
+        /// special values (overflow to +inf, underflow through the subnormals to 0, NaN, ±0).
+        @Test func expSigmoidAndTanhAreWithinAFewUlps() throws {
             var values: [Float] = stride(from: -110.0, through: 95.0, by: 0.0173).map { Float($0) }
+            values += stride(from: -12.0, through: 12.0, by: 0.000731).map { Float($0) } + [0.625, -0.625, 0.62499994, 1e-30, -1e-30, 1e-40]
             values += [.nan, .infinity, -.infinity, 0, -0.0, 88.72, 88.73, -87.3, -103.9, 1e-8, -1e-8]
             var graph = Graph()
             let x = try graph.input("x", .f32, Shape(values.count))
             try graph.output(try graph.exp(x), "exp")
             try graph.output(try graph.sigmoid(x), "sigmoid")
+            try graph.output(try graph.tanh(x), "tanh")
             let executor = Executor(graph: graph, threads: 2)
             try executor.bind("x", try Tensor(values, shape: Shape(values.count)))
             try executor.run()
             let exp = try executor.output("exp").floats(), sigmoid = try executor.output("sigmoid").floats()
+            let tanh = try executor.output("tanh").floats()
             func ulps(_ got: Float, _ want: Double) -> Double {
                 guard want.isFinite, want <= Double(Float.greatestFiniteMagnitude) else { return got == .infinity ? 0 : .infinity }
                 return abs(Double(got) - want) / Double(Float(want).ulp)
             }
-            var worstExp = 0.0, worstSigmoid = 0.0
+            var worstExp = 0.0, worstSigmoid = 0.0, worstTanh = 0.0
             for (i, v) in values.enumerated() {
                 if v.isNaN {
-                    #expect(exp[i].isNaN && sigmoid[i].isNaN)
+                    #expect(exp[i].isNaN && sigmoid[i].isNaN && tanh[i].isNaN)
                     continue
                 }
+                let t = Foundation.tanh(Double(v))
+                worstTanh = max(worstTanh, t == 0 ? (tanh[i] == 0 && tanh[i].sign == v.sign ? 0 : .infinity) : ulps(tanh[i], t))
                 worstExp = max(worstExp, ulps(exp[i], Foundation.exp(Double(v))))
                 let s = 1 / (1 + Foundation.exp(-Double(v)))
                 if s > 1e-30 { worstSigmoid = max(worstSigmoid, ulps(sigmoid[i], s)) }
             }
             #expect(worstExp <= 2, "exp: \(worstExp) ulp")
             #expect(worstSigmoid <= 4, "sigmoid: \(worstSigmoid) ulp")
+            #expect(worstTanh <= 2, "tanh: \(worstTanh) ulp")
             #expect(exp[values.count - 10] == .infinity && exp[values.count - 9] == 0 && exp[values.count - 8] == 1)
         }
 
