@@ -207,12 +207,8 @@ extension TensorTestSuite {
         /// count gives the same bits (checked by the helper).
         @Test(arguments: [DType.q4_1, .q5_0, .q5_1, .iq4_nl, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs])
         func interleavedTypesOnFileBlocks(_ type: DType) throws {
-            let blocks = Array(try Fixtures.data("quant/\(type).blocks"))
-            let blockBytes = type.bytesPerBlock, count = blocks.count / blockBytes
             let k = 768, rows = 16
-            let bytes = (0..<(rows * k / type.blockSize)).flatMap { i in blocks[(i % count * blockBytes)..<((i % count + 1) * blockBytes)] }
-            let plain = try Tensor(zeros: type, Shape(k, rows))
-            plain.withUnsafeMutableBytes { $0.copyBytes(from: bytes) }
+            let plain = try Self.fileBlocksMatrix(type, k: k, rows: rows)
             let weight = try plain.interleavedRows()
             #expect(weight.dtype == type.interleavedLayout && weight.byteCount == plain.byteCount)
             #expect(try weight.deinterleavedRows().bytes == plain.bytes && weight.floats() == plain.floats())
@@ -313,13 +309,28 @@ extension TensorTestSuite {
             try checkAgainstReference(inputs: [("x", x)], tolerance: 1e-5, errorScales: errorScales) { g, v in [try g.matmul(g.weight(weight), v["x"]!)] }
         }
 
+        /// A k × rows matrix of `type` made of the gguf-py fixture blocks, cycled.
+        static func fileBlocksMatrix(_ type: DType, k: Int, rows: Int) throws -> Tensor {
+            let blocks = Array(try Fixtures.data("quant/\(type).blocks"))
+            let blockBytes = type.bytesPerBlock, count = blocks.count / blockBytes
+            let bytes = (0..<(rows * k / type.blockSize)).flatMap { i in blocks[(i % count * blockBytes)..<((i % count + 1) * blockBytes)] }
+            let matrix = try Tensor(zeros: type, Shape(k, rows))
+            matrix.withUnsafeMutableBytes { $0.copyBytes(from: bytes) }
+            return matrix
+        }
+
         /// Per (row, token) the interleaved kernels do the same arithmetic in 8-, 4-, 3- and 2-token tiles and
         /// alone, so a prefill column equals a decode of that token bit for bit (13 = 8 + 4 + 1, 15 = 8 + 4 + 3 and
-        /// 2 tokens; all three take each row group once for all their tiles, 20 takes each tile over all rows).
-        @Test(arguments: [DType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K], [13, 15, 2, 20])
+        /// 2 tokens; all three take each row group once for all their tiles, 20 takes each tile over all rows);
+        /// 40 rows end in a group of 8 after two of 16. IQ4_NL and IQ4_XS, which have no quantizer, on the
+        /// fixture blocks.
+        @Test(arguments: [DType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs], [13, 15, 2, 20])
         func interleavedPrefillColumnsEqualDecode(_ type: DType, t: Int) throws {
-            let k = 256, m = 48
-            let weight = try randomTensor(Shape(k, m), scale: 0.5, seed: 41).converted(to: type).interleavedRows()
+            let k = 256, m = 40
+            let plain = type.traits.fromFloat == nil ? try Self.fileBlocksMatrix(type, k: k, rows: m)
+                : try randomTensor(Shape(k, m), scale: 0.5, seed: 41).converted(to: type)
+            let weight = try plain.interleavedRows()
+            #expect(weight.dtype == type.interleavedLayout)
             let x = try randomTensor(Shape(k, t), seed: 42)
             func run(_ input: Tensor) throws -> [Float] {
                 var graph = Graph()
