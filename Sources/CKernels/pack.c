@@ -1,5 +1,6 @@
 // The r8 layouts (see kernels/matmul_r8.h, matmul_q{2,3,4,5,6}_Kr8.h and matmul_iq4_xsr8.h): Q8_0, Q4_0, Q4_1,
-// Q5_0, Q5_1, IQ4_NL, the K-quants Q2_K … Q6_K and IQ4_XS with rows interleaved by 8, and back. Plain byte moves, compiled once for every CPU.
+// Q5_0, Q5_1, IQ4_NL, the K-quants Q2_K … Q6_K and IQ4_XS with rows interleaved by 8, and back. Plain byte
+// moves, compiled once for every CPU.
 #include "CKernels.h"
 
 #include <string.h>
