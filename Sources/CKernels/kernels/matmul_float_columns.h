@@ -46,45 +46,30 @@ static inline __attribute__((always_inline)) void split_pairs(const v16 *pairs, 
 // the same bits, without a horizontal sum. A B = 8 step's 64-value LoRA rows: about a third less time (one
 // thread, the rows in cache); with 2 columns, or 128-value rows, the transposes cost what they save.
 
-/// Rows lo and hi (row bit B clear and set) with bit B of the row and of the lane exchanged.
-#define EXCHANGE_BIT(lo, hi, ...)                                   \
-    do {                                                           \
-        const v16 a_ = (lo), b_ = (hi);                            \
-        (lo) = __builtin_shufflevector(a_, b_, __VA_ARGS__);       \
-        (hi) = __builtin_shufflevector(a_, b_, EXCHANGE_HIGH_MASK); \
-    } while (0)
+#define LANE_LIST_(...) __VA_ARGS__
+/// One stage of `transpose16`: for each of the 8 row pairs (the i-th row with bit B clear, and that row + B),
+/// bit B of the row and of the lane exchanged; LOW and HIGH are the pair's two shuffles, as parenthesised lists.
+#define TRANSPOSE_STAGE(m, B, LOW, HIGH)                                                     \
+    _Pragma("clang loop unroll(full)") for (int i_ = 0; i_ < 8; i_++) {                      \
+        const int lo_ = (i_ & ~((B) - 1)) * 2 + (i_ & ((B) - 1));                            \
+        const v16 a_ = (m)[lo_], b_ = (m)[lo_ + (B)];                                        \
+        (m)[lo_] = __builtin_shufflevector(a_, b_, LANE_LIST_ LOW);                          \
+        (m)[lo_ + (B)] = __builtin_shufflevector(a_, b_, LANE_LIST_ HIGH);                   \
+    }
 
-/// The 16 × 16 transpose of m (sixteen rows of sixteen lanes) in place: row and lane bits exchanged one at a
-/// time (row pair i of a stage: the i-th row with bit B clear, and that row + B).
+/// The 16 × 16 transpose of m (sixteen rows of sixteen lanes) in place: row and lane bits exchanged one at a time.
 static inline __attribute__((always_inline)) void transpose16(v16 m[16]) {
-#define PAIR_LOW(i, B) (((i) & ~((B) - 1)) * 2 + ((i) & ((B) - 1)))
-#pragma clang loop unroll(full)
-    for (int i = 0; i < 8; i++) {
-#define EXCHANGE_HIGH_MASK 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
-        EXCHANGE_BIT(m[PAIR_LOW(i, 8)], m[PAIR_LOW(i, 8) + 8], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-#undef EXCHANGE_HIGH_MASK
-    }
-#pragma clang loop unroll(full)
-    for (int i = 0; i < 8; i++) {
-#define EXCHANGE_HIGH_MASK 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
-        EXCHANGE_BIT(m[PAIR_LOW(i, 4)], m[PAIR_LOW(i, 4) + 4], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
-#undef EXCHANGE_HIGH_MASK
-    }
-#pragma clang loop unroll(full)
-    for (int i = 0; i < 8; i++) {
-#define EXCHANGE_HIGH_MASK 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
-        EXCHANGE_BIT(m[PAIR_LOW(i, 2)], m[PAIR_LOW(i, 2) + 2], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
-#undef EXCHANGE_HIGH_MASK
-    }
-#pragma clang loop unroll(full)
-    for (int i = 0; i < 8; i++) {
-#define EXCHANGE_HIGH_MASK 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
-        EXCHANGE_BIT(m[PAIR_LOW(i, 1)], m[PAIR_LOW(i, 1) + 1], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
-#undef EXCHANGE_HIGH_MASK
-    }
-#undef PAIR_LOW
+    TRANSPOSE_STAGE(m, 8, (0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+                    (8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))
+    TRANSPOSE_STAGE(m, 4, (0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
+                    (4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
+    TRANSPOSE_STAGE(m, 2, (0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),
+                    (2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31))
+    TRANSPOSE_STAGE(m, 1, (0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),
+                    (1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))
 }
-#undef EXCHANGE_BIT
+#undef TRANSPOSE_STAGE
+#undef LANE_LIST_
 
 /// Fewest columns for which they are worth their transposes.
 #define LANES_MIN_COLUMNS 3
@@ -99,51 +84,54 @@ static inline __attribute__((always_inline)) void transpose16(v16 m[16]) {
         _Pragma("clang loop unroll(full)") for (int i_ = 0; i_ < 16; i_++) (t)[16 * q_ + i_] = block_[i_]; \
     }
 
+/// The pairwise tree of n (4 or 8) vectors: (0 + 1) + (2 + 3), and for 8 that plus the same of 4…7.
+static inline __attribute__((always_inline)) v16 pairwise16(const v16 *a, const int n) {
+    const v16 four = (a[0] + a[1]) + (a[2] + a[3]);
+    return n == 4 ? four : four + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/// 16 transposed rows (`t`, from TRANSPOSED_ROWS16) times `columns` columns (k floats apart, out m apart), each
+/// (row, column) with the one-token arithmetic of `accumulators` (8: F32, 4: F16/BF16) 8-lane accumulators from
+/// zero over steps of 8 · accumulators values, their pairwise tree, then the 8 lanes' pairwise tree.
+static inline __attribute__((always_inline)) void lanes_columns(const v16 *t, const float *x, float *out, int64_t k,
+                                                                int64_t m, int64_t columns, const int accumulators) {
+    const v16 zero = zero16();
+    for (int64_t c = 0; c < columns; c++) {
+        const float *xc = x + c * k;
+        v16 v[8];
+        for (int l = 0; l < 8; l++) {
+            v16 a[8];
+            for (int j = 0; j < accumulators; j++) {
+                a[j] = fma16(t[8 * j + l], splat16(xc[8 * j + l]), zero);
+                for (int64_t i = 8 * accumulators; i < k; i += 8 * accumulators)
+                    a[j] = fma16(t[i + 8 * j + l], splat16(xc[i + 8 * j + l]), a[j]);
+            }
+            v[l] = pairwise16(a, accumulators);
+        }
+        store16(out + c * m, pairwise16(v, 8));
+    }
+}
+
 /// Rows r..r + 15 of 64 F32 values times `columns` columns (64 floats apart, out m apart), each (row, column)
-/// with the one-token arithmetic (`rows4_f32`): 8 accumulators from zero over one 64-value step, their tree,
-/// the lanes summed pairwise.
+/// with the one-token arithmetic (`rows4_f32`: 8 accumulators over one 64-value step).
 static inline __attribute__((always_inline)) void rows16_f32_lanes(const float *w, const float *x, float *out, int64_t m,
                                                                    int64_t columns) {
     v16 t[64];
 #define LOAD_F32(at) load16(w + (at))
     TRANSPOSED_ROWS16(t, 64, LOAD_F32)
 #undef LOAD_F32
-    const v16 zero = zero16();
-    for (int64_t c = 0; c < columns; c++) {
-        const float *xc = x + c * 64;
-        v16 v[8];
-        for (int l = 0; l < 8; l++) {
-            v16 a[8];
-            for (int j = 0; j < 8; j++) a[j] = fma16(t[8 * j + l], splat16(xc[8 * j + l]), zero);
-            v[l] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-        }
-        store16(out + c * m, ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])));
-    }
+    lanes_columns(t, x, out, 64, m, columns, 8);
 }
 
 /// Rows r..r + 15 of k = 32 or 64 F16/BF16 values times `columns` columns, each (row, column) with the one-token
-/// arithmetic (`rows4_half`): 4 accumulators from zero over 32-value steps, (0 + 1) + (2 + 3), the lanes summed
-/// pairwise.
+/// arithmetic (`rows4_half`: 4 accumulators over 32-value steps).
 static inline __attribute__((always_inline)) void rows16_half_lanes(const uint16_t *w, const float *x, float *out, int64_t k,
                                                                     int64_t m, int64_t columns, const int bf16) {
     v16 t[64];
 #define WIDEN_HALF(at) widen16(w + (at), bf16)
     TRANSPOSED_ROWS16(t, k, WIDEN_HALF)
 #undef WIDEN_HALF
-    const v16 zero = zero16();
-    for (int64_t c = 0; c < columns; c++) {
-        const float *xc = x + c * k;
-        v16 v[8];
-        for (int l = 0; l < 8; l++) {
-            v16 a[4];
-            for (int j = 0; j < 4; j++) {
-                a[j] = fma16(t[8 * j + l], splat16(xc[8 * j + l]), zero);
-                if (k == 64) a[j] = fma16(t[32 + 8 * j + l], splat16(xc[32 + 8 * j + l]), a[j]);
-            }
-            v[l] = (a[0] + a[1]) + (a[2] + a[3]);
-        }
-        store16(out + c * m, ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])));
-    }
+    lanes_columns(t, x, out, k, m, columns, 4);
 }
 #undef TRANSPOSED_ROWS16
 #endif
