@@ -43,14 +43,19 @@ static void move_q3_K_group(uint8_t *rows, uint8_t *group_bytes, int64_t group, 
     }
 }
 
-/// Q4_K block `b` of rows group·8 … group·8 + 7 (in `rows`) to or from its group block `group_bytes`.
-static void move_q4_K_group(uint8_t *rows, uint8_t *group_bytes, int64_t group, int64_t b, int64_t nb, int pack) {
+/// Block `b` (`block` bytes) of rows group·8 … group·8 + 7 (in `rows`) to or from its group block, for the layouts
+/// of Q4_K (`scale_bytes` 12) and IQ4_XS (4): the rows' f16 d and the 2 bytes after it (Q4_K's dmin, IQ4_XS's
+/// scales_h) at 2r and 16 + 2r, their scale bytes transposed (byte i of row r at 32 + 8i + r), then 32 chunks of
+/// 4 quant bytes per row (chunk n of row r at 32 + 8 · scale_bytes + 32n + 4r).
+static void move_scaled_quants_group(uint8_t *rows, uint8_t *group_bytes, int64_t group, int64_t b, int64_t nb, int64_t block,
+                                     int scale_bytes, int pack) {
+    uint8_t *quants = group_bytes + 32 + 8 * scale_bytes;
     for (int r = 0; r < 8; r++) {
-        uint8_t *in = rows + ((group * 8 + r) * nb + b) * (int64_t)sizeof(rwkv_block_q4_K);
-        move_bytes(in, group_bytes + 2 * r, 2, pack);           // d
-        move_bytes(in + 2, group_bytes + 16 + 2 * r, 2, pack);  // dmin
-        for (int i = 0; i < 12; i++) move_bytes(in + 4 + i, group_bytes + 32 + 8 * i + r, 1, pack);
-        for (int n = 0; n < 32; n++) move_bytes(in + 16 + 4 * n, group_bytes + 128 + 32 * n + 4 * r, 4, pack);
+        uint8_t *in = rows + ((group * 8 + r) * nb + b) * block;
+        move_bytes(in, group_bytes + 2 * r, 2, pack);
+        move_bytes(in + 2, group_bytes + 16 + 2 * r, 2, pack);
+        for (int i = 0; i < scale_bytes; i++) move_bytes(in + 4 + i, group_bytes + 32 + 8 * i + r, 1, pack);
+        for (int n = 0; n < 32; n++) move_bytes(in + 4 + scale_bytes + 4 * n, quants + 32 * n + 4 * r, 4, pack);
     }
 }
 
@@ -82,17 +87,6 @@ static void move_q6_K_group(uint8_t *rows, uint8_t *group_bytes, int64_t group, 
             move_bytes(in + 4 * n, group_bytes + 144 + 96 * (8 * h + c) + 32 * second + 4 * r, 4, pack);
         }
         for (int u = 0; u < 16; u++) move_bytes(in + 128 + 4 * u, group_bytes + 144 + 96 * u + 64 + 4 * r, 4, pack);
-    }
-}
-
-/// IQ4_XS block `b` of rows group·8 … group·8 + 7 (in `rows`) to or from its group block `group_bytes`.
-static void move_iq4_xs_group(uint8_t *rows, uint8_t *group_bytes, int64_t group, int64_t b, int64_t nb, int pack) {
-    for (int r = 0; r < 8; r++) {
-        uint8_t *in = rows + ((group * 8 + r) * nb + b) * (int64_t)sizeof(rwkv_block_iq4_xs);
-        move_bytes(in, group_bytes + 2 * r, 2, pack);           // d
-        move_bytes(in + 2, group_bytes + 16 + 2 * r, 2, pack);  // scales_h
-        for (int i = 0; i < 4; i++) move_bytes(in + 4 + i, group_bytes + 32 + 8 * i + r, 1, pack);
-        for (int n = 0; n < 32; n++) move_bytes(in + 8 + 4 * n, group_bytes + 64 + 32 * n + 4 * r, 4, pack);
     }
 }
 
@@ -162,10 +156,10 @@ static void pack_rows8(const void *src, void *dst, int64_t rows, int64_t k, rwkv
             uint8_t *group_bytes = groups + (group * nb + b) * group_block;
             if (layout == RWKV_R8_Q2_K) move_q2_K_group(rows_bytes, group_bytes, group, b, nb, pack);
             else if (layout == RWKV_R8_Q3_K) move_q3_K_group(rows_bytes, group_bytes, group, b, nb, pack);
-            else if (layout == RWKV_R8_Q4_K) move_q4_K_group(rows_bytes, group_bytes, group, b, nb, pack);
+            else if (layout == RWKV_R8_Q4_K) move_scaled_quants_group(rows_bytes, group_bytes, group, b, nb, block, 12, pack);
             else if (layout == RWKV_R8_Q5_K) move_q5_K_group(rows_bytes, group_bytes, group, b, nb, pack);
             else if (layout == RWKV_R8_Q6_K) move_q6_K_group(rows_bytes, group_bytes, group, b, nb, pack);
-            else if (layout == RWKV_R8_IQ4_XS) move_iq4_xs_group(rows_bytes, group_bytes, group, b, nb, pack);
+            else if (layout == RWKV_R8_IQ4_XS) move_scaled_quants_group(rows_bytes, group_bytes, group, b, nb, block, 4, pack);
             else move_block32_group(rows_bytes, group_bytes, group, b, nb, layout, block, pack);
         }
 }
