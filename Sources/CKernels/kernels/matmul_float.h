@@ -6,8 +6,8 @@
 // bandwidth on Zen 4 than other orders), F16/BF16 4 accumulators over 32-value steps; then a tree, the lanes
 // summed pairwise (rows of ≤ 64 values four at a time, their sums in one tree) and a tail in order.
 // Several tokens: F32 a BLAS GEMM per fixed block of 64 rows (OpenBLAS single-threaded inside), so every
-// element is summed the same way whatever the thread count; F16/BF16 widen panels of 16 rows × 256 columns
-// to f32 and multiply them 6 tokens at a time (below).
+// element is summed the same way whatever the thread count; F16/BF16 widen panels of 64 rows × 64 columns
+// (16 × 256 below AVX-512) to f32 and multiply them 6 tokens at a time (below).
 // The vector code is portable (GCC vector extensions, explicit FMA): the same arithmetic at every level.
 
 #include <cblas.h>
@@ -130,12 +130,20 @@ static inline __attribute__((always_inline)) void rows4_half(const uint16_t *w, 
 }
 
 /// A several-token F16/BF16 matmul works on panels of PANEL_ROWS rows × PANEL_COLUMNS columns, widened to f32
-/// and stored column by column, and multiplies each by PANEL_TOKENS tokens at a time: 2 × 6 accumulators of 8
-/// lanes, one FMA per (row, token) and column, with no horizontal sums.
+/// and stored column by column (16 KB, kept in the L1 cache), and multiplies each by PANEL_TOKENS tokens at a
+/// time: one FMA per (row, token) and column, with no horizontal sums. From AVX-512 on a panel is 64 rows (four
+/// 16-lane vectors × 6 tokens: 24 accumulators, a column's 4 loads and 6 broadcasts shared by 24 FMAs);
+/// below, 16 rows (2 × 6 accumulators of 8 lanes).
+#if RWKV_LEVEL >= 2
+#define PANEL_ROWS 64
+#define PANEL_COLUMNS 64
+#else
 #define PANEL_ROWS 16
 #define PANEL_COLUMNS 256
+#endif
 #define PANEL_TOKENS 6
-_Static_assert(PANEL_ROWS == 16 && PANEL_TOKENS == 6, "the tile holds two 8-lane vectors of rows, and gemm_half names each tile width");
+_Static_assert(PANEL_ROWS % 16 == 0 && PANEL_ROWS * PANEL_COLUMNS == 4096 && PANEL_TOKENS == 6,
+               "a panel is whole 16-row vectors and 16 KB, and gemm_half names each tile width");
 
 /// The 8 × 8 transpose of r (eight rows of eight lanes) in place.
 static inline void transpose8x8(v8 r[8]) {
@@ -155,21 +163,50 @@ static inline void transpose8x8(v8 r[8]) {
     }
 }
 
-/// panel[c · PANEL_ROWS + i] = row i's column c0 + c widened, for `rows` rows (the rest of the panel zero).
+/// panel[c · PANEL_ROWS + i] = row i's column c0 + c widened, for `rows` rows (the rest of the panel zero):
+/// eight whole rows at a time through the 8 × 8 transpose.
 static inline __attribute__((always_inline)) void pack_half_panel(const uint16_t *w, int64_t k, int64_t rows, int64_t c0,
                                                                  int64_t width, float *panel, const int bf16) {
     int64_t c = 0;
-    if (rows == PANEL_ROWS)
-        for (; c + 8 <= width; c += 8)
-            for (int g = 0; g < PANEL_ROWS; g += 8) {
-                v8 r[8];
+    for (; c + 8 <= width; c += 8)
+        for (int g = 0; g < PANEL_ROWS; g += 8) {
+            v8 r[8];
+            if (g + 8 <= rows)
                 for (int i = 0; i < 8; i++) r[i] = widen8(w + (g + i) * k + c0 + c, bf16);
-                transpose8x8(r);
-                for (int j = 0; j < 8; j++) store8(panel + (c + j) * PANEL_ROWS + g, r[j]);
-            }
+            else
+                for (int i = 0; i < 8; i++) {
+                    float column[8] = {0};
+                    if (g + i < rows)
+                        for (int j = 0; j < 8; j++) column[j] = widen1(w + (g + i) * k + c0 + c + j, bf16);
+                    r[i] = load8(column);
+                }
+            transpose8x8(r);
+            for (int j = 0; j < 8; j++) store8(panel + (c + j) * PANEL_ROWS + g, r[j]);
+        }
     for (; c < width; c++)
         for (int i = 0; i < PANEL_ROWS; i++) panel[c * PANEL_ROWS + i] = i < rows ? widen1(w + i * k + c0 + c, bf16) : 0;
 }
+
+#if RWKV_LEVEL >= 2
+/// The first n (any count) of 16 floats at p, the rest zero.
+static inline v16 load_rows16(const float *p, int64_t n) {
+    if (n >= 16) return load16(p);
+    float part[16] = {0};
+    for (int64_t i = 0; i < n; i++) part[i] = p[i];
+    return load16(part);
+}
+
+/// Stores the first n (any count) of v's 16 lanes at p.
+static inline void store_rows16(float *p, v16 v, int64_t n) {
+    if (n >= 16) {
+        store16(p, v);
+        return;
+    }
+    float part[16];
+    store16(part, v);
+    for (int64_t i = 0; i < n; i++) p[i] = part[i];
+}
+#endif
 
 /// out[t · m + i] (i < rows, t < TT) += the panel's rows times TT tokens' columns, given column by column in
 /// `xs` (xs[c · PANEL_TOKENS + t]): per element one FMA per column in column order, continuing from the value in
@@ -178,22 +215,22 @@ static inline __attribute__((always_inline)) void panel_times_tokens(const float
                                                                     float *out, int64_t m, int64_t rows, const int first,
                                                                     const int TT) {
 #if RWKV_LEVEL >= 2
-    // AVX-512: a panel column is one 16-lane vector, so a column costs one load and TT broadcast FMAs (half
-    // the FMAs of two 8-lane halves). The same FMA per (row, token) and column, in the same order.
-    if (rows == PANEL_ROWS) {
-        v16 wide[PANEL_TOKENS];
-        for (int t = 0; t < TT; t++) wide[t] = first ? (v16){0} : load16(out + t * m);
-        for (int64_t c = 0; c < width; c++) {
-            const v16 a = load16(panel + c * PANEL_ROWS);
-            for (int t = 0; t < TT; t++) {
-                const float x = xs[c * PANEL_TOKENS + t];
-                wide[t] = fma16(a, (v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}, wide[t]);
-            }
+    // AVX-512: a panel column is four 16-lane vectors, each multiplied by TT broadcast token values. Rows past
+    // `rows` (zero in the panel) are computed and not stored.
+    v16 acc[4][PANEL_TOKENS];
+    for (int t = 0; t < TT; t++)
+        for (int v = 0; v < 4; v++) acc[v][t] = first ? zero16() : load_rows16(out + t * m + 16 * v, rows - 16 * v);
+    for (int64_t c = 0; c < width; c++) {
+        v16 a[4];
+        for (int v = 0; v < 4; v++) a[v] = load16(panel + c * PANEL_ROWS + 16 * v);
+        for (int t = 0; t < TT; t++) {
+            const v16 x = splat16(xs[c * PANEL_TOKENS + t]);
+            for (int v = 0; v < 4; v++) acc[v][t] = fma16(a[v], x, acc[v][t]);
         }
-        for (int t = 0; t < TT; t++) store16(out + t * m, wide[t]);
-        return;
     }
-#endif
+    for (int t = 0; t < TT; t++)
+        for (int v = 0; v < 4; v++) store_rows16(out + t * m + 16 * v, acc[v][t], rows - 16 * v);
+#else
     v8 acc[2][PANEL_TOKENS];
     for (int t = 0; t < TT; t++) {
         if (rows == PANEL_ROWS) {
@@ -226,6 +263,7 @@ static inline __attribute__((always_inline)) void panel_times_tokens(const float
         store8(sums + 8, acc[1][t]);
         for (int i = 0; i < rows; i++) out[t * m + i] = sums[i];
     }
+#endif
 }
 
 /// tile[c · PANEL_TOKENS + t] = x[t · k + c] for `tokens` (≤ PANEL_TOKENS) tokens and `width` columns, eight
@@ -275,7 +313,7 @@ static inline __attribute__((always_inline)) void gemm_half(const uint16_t *w, c
                     // The next tile's outputs, which an earlier column block left far out of the L1 cache.
                     if (c0 > 0)
                         for (int64_t u = PANEL_TOKENS; u < 2 * PANEL_TOKENS && t + u < group; u++) {
-                            __builtin_prefetch(o + u * m, 1, 3);
+                            for (int l = 0; l < PANEL_ROWS; l += 16) __builtin_prefetch(o + u * m + l, 1, 3);
                             __builtin_prefetch(o + u * m + PANEL_ROWS - 1, 1, 3);
                         }
                     switch (group - t < PANEL_TOKENS ? group - t : PANEL_TOKENS) {
