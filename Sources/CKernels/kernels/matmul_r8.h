@@ -245,14 +245,17 @@ static inline __attribute__((always_inline)) void tile_r16(const uint8_t *wa, co
 #pragma clang loop unroll(full)
         for (int t = 0; t < TB; t++) {
             const q8s_block *xb = x + t * nb + b;
-            __m512i sum = _mm512_set1_epi32(-offset * xb->sum);
-            for (int g = 0; g < 8; g++) {
-                int32_t four;
-                memcpy(&four, xb->qs + 4 * g, 4);
-                sum = _mm512_dpbusd_epi32(sum, w[g], _mm512_set1_epi32(four));
+            // Two chains of four (as tile_r8's): half the latency per token; the same exact integer sum.
+            __m512i s0 = _mm512_set1_epi32(-offset * xb->sum), s1 = _mm512_setzero_si512();
+            for (int g = 0; g < 8; g += 2) {
+                int32_t even, odd;
+                memcpy(&even, xb->qs + 4 * g, 4);
+                memcpy(&odd, xb->qs + 4 * g + 4, 4);
+                s0 = _mm512_dpbusd_epi32(s0, w[g], _mm512_set1_epi32(even));
+                s1 = _mm512_dpbusd_epi32(s1, w[g + 1], _mm512_set1_epi32(odd));
             }
             const __m512 dx = _mm512_set1_ps(xb->d);
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, dx), acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_mul_ps(dw, dx), acc[t]);
             if (r8_has_min(kind)) acc[t] = _mm512_fmadd_ps(_mm512_set1_ps((float)xb->sum), _mm512_mul_ps(mw, dx), acc[t]);
         }
     }
