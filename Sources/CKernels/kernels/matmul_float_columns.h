@@ -200,11 +200,17 @@ static void matmul_f32_columns(const void *weights, const void *activations, flo
     int64_t r = r0;
 #if RWKV_LEVEL >= 2
     if (columns >= LANES_MIN_COLUMNS && k == 64)
-        for (; r + 16 <= r1; r += 16) rows16_f32_lanes(w + r * k, x, out + r, m, columns);
+        for (; r + 16 <= r1; r += 16) {
+            prefetch_stream(w + r * k, R8_PREFETCH, 16 * 64 * (int64_t)sizeof(float));
+            rows16_f32_lanes(w + r * k, x, out + r, m, columns);
+        }
 #endif
     if (k <= 64)
-        for (; r + 4 <= r1; r += 4)
+        for (; r + 4 <= r1; r += 4) {
+            // Short rows are a stream too: asked for R8_PREFETCH bytes ahead, a line at a time.
+            prefetch_stream(w + r * k, R8_PREFETCH, 4 * k * (int64_t)sizeof(float));
             for (int64_t c = 0; c < columns; c++) rows4_f32(w + r * k, x + c * k, out + c * m + r, k);
+        }
     for (; r < r1; r++) COLUMN_GROUPS(columns, F32_COLUMNS, F32_GROUP);
 #undef F32_GROUP
 }
@@ -307,12 +313,17 @@ static inline __attribute__((always_inline)) void matmul_half_columns(const uint
 #if RWKV_LEVEL >= 2
     // k a constant in each call, so that the transposes and the steps unroll into registers.
     if (columns >= LANES_MIN_COLUMNS && (k == 32 || k == 64))
-        for (; r + 16 <= r1; r += 16)
+        for (; r + 16 <= r1; r += 16) {
+            prefetch_stream(w + r * k, R8_PREFETCH, 16 * k * (int64_t)sizeof(uint16_t));
             if (k == 64) rows16_half_lanes(w + r * k, x, out + r, 64, m, columns, bf16);
             else rows16_half_lanes(w + r * k, x, out + r, 32, m, columns, bf16);
+        }
 #endif
     if (k <= 64)
-        for (; r + 4 <= r1; r += 4) COLUMN_GROUPS(columns, HALF_SHORT_COLUMNS, SHORT_GROUP);
+        for (; r + 4 <= r1; r += 4) {
+            prefetch_stream(w + r * k, R8_PREFETCH, 4 * k * (int64_t)sizeof(uint16_t));  // as the F32 short rows
+            COLUMN_GROUPS(columns, HALF_SHORT_COLUMNS, SHORT_GROUP);
+        }
     for (; r < r1; r++) COLUMN_GROUPS(columns, HALF_COLUMNS, LONG_GROUP);
 #undef SHORT_GROUP
 #undef LONG_GROUP
