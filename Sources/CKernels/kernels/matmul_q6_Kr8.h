@@ -25,46 +25,81 @@ static inline __m256i q6_Kr8_scale(const uint8_t *wb, int s) {
     return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(v, v));
 }
 
+/// A unit's four quarters (8 rows × 4 columns each, unsigned 0…63): the low and high nibbles of its two `ql`
+/// chunks with two bits of its `qh` chunk on top.
+static inline void q6_Kr8_unpack(const uint8_t *unit, __m256i q[4]) {
+    const __m256i low = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(0x30);
+    const __m256i l0 = _mm256_loadu_si256((const __m256i *)unit);
+    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(unit + 32));
+    const __m256i hb = _mm256_loadu_si256((const __m256i *)(unit + 64));
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_and_si256(_mm256_slli_epi16(hb, 4), two));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_and_si256(_mm256_slli_epi16(hb, 2), two));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(hb, two));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_and_si256(_mm256_srli_epi16(hb, 2), two));
+}
+
 /// 8 rows × TB tokens of one group.
 static inline __attribute__((always_inline)) void tile_q6_Kr8(const uint8_t *wg, const rwkv_block_q8_K *x, float *out,
                                                                int64_t nb, int64_t m, const int TB) {
-    const __m256i low = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(0x30);
     __m256 acc[8];
     for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb = wg + b * Q6_KR8_GROUP_BYTES;
         prefetch_stream(wb, 2 * Q6_KR8_GROUP_BYTES, Q6_KR8_GROUP_BYTES);
-        __m256i scale[16], isum[8];
-        for (int s = 0; s < 16; s++) scale[s] = q6_Kr8_scale(wb, s);
+        __m256i isum[8];
         for (int t = 0; t < TB; t++) isum[t] = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++)
-            for (int c = 0; c < 8; c++) {
-                const uint8_t *unit = wb + Q6_KR8_UNITS + 96 * (8 * h + c);
-                const __m256i l0 = _mm256_loadu_si256((const __m256i *)unit);
-                const __m256i l1 = _mm256_loadu_si256((const __m256i *)(unit + 32));
-                const __m256i hb = _mm256_loadu_si256((const __m256i *)(unit + 64));
-                const __m256i q[4] = {
-                    _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_and_si256(_mm256_slli_epi16(hb, 4), two)),
-                    _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_and_si256(_mm256_slli_epi16(hb, 2), two)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(hb, two)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_and_si256(_mm256_srli_epi16(hb, 2), two)),
-                };
-#pragma clang loop unroll(full)
-                for (int t = 0; t < TB; t++) {
-                    const int8_t *xq = x[t * nb + b].qs + 128 * h + 4 * c;
-                    if (TB >= 4 && RWKV_VNNI) {
-                        for (int quarter = 0; quarter < 4; quarter++)
-                            isum[t] = add_pair_products(isum[t], _mm256_maddubs_epi16(q[quarter], broadcast4(xq + 32 * quarter)),
-                                                        scale[8 * h + 2 * quarter + c / 4], 1);
-                        continue;
+#if RWKV_VNNI
+        if (TB < 4) {
+            // Few tokens: the four units that share a scale (c / 4 fixed) summed per quarter by vpdpbusd, then
+            // multiplied by the row's scale once (vpmulld): the same integer S as the pairs path below, in about
+            // two thirds of the operations.
+            for (int h = 0; h < 2; h++)
+                for (int part = 0; part < 2; part++) {
+                    __m256i dot[3][4];
+                    for (int t = 0; t < TB; t++)
+                        for (int quarter = 0; quarter < 4; quarter++) dot[t][quarter] = _mm256_setzero_si256();
+                    for (int c = 4 * part; c < 4 * part + 4; c++) {
+                        const uint8_t *unit = wb + Q6_KR8_UNITS + 96 * (8 * h + c);
+                        __m256i q[4];
+                        q6_Kr8_unpack(unit, q);
+                        for (int t = 0; t < TB; t++) {
+                            const int8_t *xq = x[t * nb + b].qs + 128 * h + 4 * c;
+                            for (int quarter = 0; quarter < 4; quarter++)
+                                dot[t][quarter] = _mm256_dpbusd_epi32(dot[t][quarter], q[quarter], broadcast4(xq + 32 * quarter));
+                        }
                     }
-                    __m256i sum = _mm256_setzero_si256();
-                    for (int quarter = 0; quarter < 4; quarter++)
-                        sum = add_pair_products(sum, _mm256_maddubs_epi16(q[quarter], broadcast4(xq + 32 * quarter)),
-                                                scale[8 * h + 2 * quarter + c / 4], 0);
-                    isum[t] = _mm256_add_epi32(isum[t], sum);
+                    for (int quarter = 0; quarter < 4; quarter++) {
+                        const __m256i row_scale = _mm256_cvtepi8_epi32(
+                            _mm_loadl_epi64((const __m128i *)(wb + Q6_KR8_SCALES + 8 * (8 * h + 2 * quarter + part))));
+                        for (int t = 0; t < TB; t++) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(dot[t][quarter], row_scale));
+                    }
                 }
-            }
+        } else
+#endif
+        {
+            __m256i scale[16];
+            for (int s = 0; s < 16; s++) scale[s] = q6_Kr8_scale(wb, s);
+            for (int h = 0; h < 2; h++)
+                for (int c = 0; c < 8; c++) {
+                    __m256i q[4];
+                    q6_Kr8_unpack(wb + Q6_KR8_UNITS + 96 * (8 * h + c), q);
+#pragma clang loop unroll(full)
+                    for (int t = 0; t < TB; t++) {
+                        const int8_t *xq = x[t * nb + b].qs + 128 * h + 4 * c;
+                        if (TB >= 4 && RWKV_VNNI) {
+                            for (int quarter = 0; quarter < 4; quarter++)
+                                isum[t] = add_pair_products(isum[t], _mm256_maddubs_epi16(q[quarter], broadcast4(xq + 32 * quarter)),
+                                                            scale[8 * h + 2 * quarter + c / 4], 1);
+                            continue;
+                        }
+                        __m256i sum = _mm256_setzero_si256();
+                        for (int quarter = 0; quarter < 4; quarter++)
+                            sum = add_pair_products(sum, _mm256_maddubs_epi16(q[quarter], broadcast4(xq + 32 * quarter)),
+                                                    scale[8 * h + 2 * quarter + c / 4], 0);
+                        isum[t] = _mm256_add_epi32(isum[t], sum);
+                    }
+                }
+        }
         // The offset: 32 · Σ_s scale_s · (the activations' sum over group s), from pairs of groups.
         __m256i pairs[8];
         k_r8_signed_pairs((const int8_t *)(wb + Q6_KR8_SCALES), pairs);
