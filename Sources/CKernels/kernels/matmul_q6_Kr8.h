@@ -25,6 +25,11 @@ static inline __m256i q6_Kr8_scale(const uint8_t *wb, int s) {
     return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(v, v));
 }
 
+/// Scale s of the 8 rows as 32-bit lanes (sign-extended), for `vpmulld`.
+static inline __m256i q6_Kr8_scale32(const uint8_t *wb, int s) {
+    return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(wb + Q6_KR8_SCALES + 8 * s)));
+}
+
 /// A unit's four quarters (8 rows × 4 columns each, unsigned 0…63): the low and high nibbles of its two `ql`
 /// chunks with two bits of its `qh` chunk on top.
 static inline void q6_Kr8_unpack(const uint8_t *unit, __m256i q[4]) {
@@ -69,9 +74,8 @@ static inline __attribute__((always_inline)) void tile_q6_Kr8(const uint8_t *wg,
                         }
                     }
                     for (int quarter = 0; quarter < 4; quarter++) {
-                        const __m256i row_scale = _mm256_cvtepi8_epi32(
-                            _mm_loadl_epi64((const __m128i *)(wb + Q6_KR8_SCALES + 8 * (8 * h + 2 * quarter + part))));
-                        for (int t = 0; t < TB; t++) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(dot[t][quarter], row_scale));
+                        const __m256i scale = q6_Kr8_scale32(wb, 8 * h + 2 * quarter + part);
+                        for (int t = 0; t < TB; t++) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(dot[t][quarter], scale));
                     }
                 }
         } else
