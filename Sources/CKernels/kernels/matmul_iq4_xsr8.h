@@ -97,8 +97,7 @@ static inline __attribute__((always_inline)) void tile_iq4_xsr16(const uint8_t *
     for (int t = 0; t < TB; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *ba = wa + b * IQ4_XSR8_GROUP_BYTES, *bb = wb2 + b * IQ4_XSR8_GROUP_BYTES;
-        prefetch_stream(ba, 2 * IQ4_XSR8_GROUP_BYTES, IQ4_XSR8_GROUP_BYTES);
-        prefetch_stream(bb, 2 * IQ4_XSR8_GROUP_BYTES, IQ4_XSR8_GROUP_BYTES);
+        prefetch_group_pair(ba, bb, b * IQ4_XSR8_GROUP_BYTES, nb * IQ4_XSR8_GROUP_BYTES, 2 * IQ4_XSR8_GROUP_BYTES, IQ4_XSR8_GROUP_BYTES);
         __m512i isum[8];
         for (int t = 0; t < TB; t++) isum[t] = _mm512_setzero_si512();
         for (int s = 0; s < 8; s++) {

@@ -82,8 +82,7 @@ static inline __attribute__((always_inline)) void tile_q2_Kr16(const uint8_t *wa
     for (int t = 0; t < TB; t++) sums[t] = mins[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *ba = wa + b * Q2_KR8_GROUP_BYTES, *bb = wb2 + b * Q2_KR8_GROUP_BYTES;
-        prefetch_stream(ba, 2 * Q2_KR8_GROUP_BYTES, Q2_KR8_GROUP_BYTES);
-        prefetch_stream(bb, 2 * Q2_KR8_GROUP_BYTES, Q2_KR8_GROUP_BYTES);
+        prefetch_group_pair(ba, bb, b * Q2_KR8_GROUP_BYTES, nb * Q2_KR8_GROUP_BYTES, 2 * Q2_KR8_GROUP_BYTES, Q2_KR8_GROUP_BYTES);
         __m512i scale[16], isum[8];
         for (int g = 0; g < 16; g++) scale[g] = join_groups(q2_Kr8_scale(ba, g), q2_Kr8_scale(bb, g));
         for (int t = 0; t < TB; t++) isum[t] = _mm512_setzero_si512();

@@ -96,8 +96,7 @@ static inline __attribute__((always_inline)) void tile_q3_Kr16(const uint8_t *wa
     for (int t = 0; t < TB; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *ba = wa + b * Q3_KR8_GROUP_BYTES, *bb = wb2 + b * Q3_KR8_GROUP_BYTES;
-        prefetch_stream(ba, 2 * Q3_KR8_GROUP_BYTES, Q3_KR8_GROUP_BYTES);
-        prefetch_stream(bb, 2 * Q3_KR8_GROUP_BYTES, Q3_KR8_GROUP_BYTES);
+        prefetch_group_pair(ba, bb, b * Q3_KR8_GROUP_BYTES, nb * Q3_KR8_GROUP_BYTES, 2 * Q3_KR8_GROUP_BYTES, Q3_KR8_GROUP_BYTES);
         int8_t decoded_a[128], decoded_b[128];
         q3_Kr8_scales(ba, decoded_a);
         q3_Kr8_scales(bb, decoded_b);

@@ -218,8 +218,7 @@ static inline __attribute__((always_inline)) void tile_k_scale_min_r16(const k_r
     for (int t = 0; t < TB; t++) sums[t] = mins[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *ba = wa + b * group_bytes, *bb = wb2 + b * group_bytes;
-        prefetch_stream(ba, 2 * group_bytes, group_bytes);
-        prefetch_stream(bb, 2 * group_bytes, group_bytes);
+        prefetch_group_pair(ba, bb, b * group_bytes, nb * group_bytes, 2 * group_bytes, group_bytes);
         __m512i scale[8], min_pairs[4], isum[8];
         q4_Kr16_scales(ba, bb, scale, min_pairs);
         for (int t = 0; t < TB; t++) isum[t] = _mm512_setzero_si512();

@@ -128,8 +128,7 @@ static inline __attribute__((always_inline)) void tile_q6_Kr16(const uint8_t *wa
     for (int t = 0; t < TB; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *ba = wa + b * Q6_KR8_GROUP_BYTES, *bb = wb2 + b * Q6_KR8_GROUP_BYTES;
-        prefetch_stream(ba, 2 * Q6_KR8_GROUP_BYTES, Q6_KR8_GROUP_BYTES);
-        prefetch_stream(bb, 2 * Q6_KR8_GROUP_BYTES, Q6_KR8_GROUP_BYTES);
+        prefetch_group_pair(ba, bb, b * Q6_KR8_GROUP_BYTES, nb * Q6_KR8_GROUP_BYTES, 2 * Q6_KR8_GROUP_BYTES, Q6_KR8_GROUP_BYTES);
         __m512i scale[16], isum[8];
         for (int s = 0; s < 16; s++) scale[s] = join_groups(q6_Kr8_scale(ba, s), q6_Kr8_scale(bb, s));
         for (int t = 0; t < TB; t++) isum[t] = _mm512_setzero_si512();

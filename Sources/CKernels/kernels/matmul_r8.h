@@ -218,8 +218,7 @@ static inline __attribute__((always_inline)) void tile_r16(const uint8_t *wa, co
     for (int t = 0; t < TB; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *ba = wa + b * group_block, *bb = wb2 + b * group_block;
-        prefetch_stream(ba, R8_PREFETCH, group_block);
-        prefetch_stream(bb, R8_PREFETCH, group_block);
+        prefetch_group_pair(ba, bb, b * group_block, nb * group_block, R8_PREFETCH, group_block);
         __m512i w[8];
         if (kind == RWKV_R8_Q8_0) {
             for (int g = 0; g < 8; g++) w[g] = two_groups(ba, bb, quants + 32 * g);
