@@ -179,6 +179,38 @@ extension TensorTestSuite {
             #expect(firstBad == nil, "block \(firstBad ?? -1) differs")
         }
 
+        /// The same for Q8_K (the activations of the K-quant matmuls): scale, quants and group sums. The blocks
+        /// include exact .5 ties, a largest magnitude first reached by a positive value and then by a negative one
+        /// (and the reverse), and an all-zero block.
+        @Test(arguments: KernelLevel.supported)
+        func q8_KMatchesTheScalarQuantizerAtEveryLevel(_ level: KernelLevel) throws {
+            var generator = SeededGenerator(seed: 79)
+            var values = generator.floats(256 * 40, scale: 4)
+            values += (0..<256).map { Float($0 % 64) * 0.5 - 16 }   // .5 ties after scaling by −127/−16
+            var positiveFirst = generator.floats(256, scale: 1)
+            positiveFirst[37] = 3
+            positiveFirst[200] = -3
+            var negativeFirst = positiveFirst
+            negativeFirst[37] = -3
+            negativeFirst[200] = 3
+            values += positiveFirst + negativeFirst + [Float](repeating: 0, count: 256)
+            let blockBytes = DType.q8_K.bytesPerBlock
+            func quantized(_ level: KernelLevel) -> [UInt8] {
+                var bytes = [UInt8](repeating: 0xAA, count: values.count / 256 * blockBytes)
+                values.withUnsafeBufferPointer { src in
+                    bytes.withUnsafeMutableBytes { level.kernels![\.f32_to_q8_K]!(src.baseAddress!, $0.baseAddress!, Int64(values.count)) }
+                }
+                return bytes
+            }
+            let reference = quantized(.scalar), fast = quantized(level)
+            let blocks = values.count / 256
+            let firstBad = (0..<blocks).first { b in fast[(b * blockBytes)..<((b + 1) * blockBytes)] != reference[(b * blockBytes)..<((b + 1) * blockBytes)] }
+            #expect(firstBad == nil, "block \(firstBad ?? -1) differs")
+            // The scalar quantizer itself: a block's scale is its first value of largest magnitude over −127.
+            let scale = { (b: Int) in reference.withUnsafeBytes { $0.load(fromByteOffset: b * blockBytes, as: Float.self) } }
+            #expect(scale(blocks - 3) == 1 / (-127 / Float(3)) && scale(blocks - 2) == 1 / (-127 / Float(-3)) && scale(blocks - 1) == 0)
+        }
+
         /// Q8_0s blocks: the reference Q8_0 scale (widened from f16) and quants, plus the quants' sum.
         @Test func q8_0sHoldsTheQ8_0BlockAndItsSum() throws {
             var generator = SeededGenerator(seed: 78)

@@ -12,17 +12,63 @@
 
 // MARK: - Q8_K activations
 
+#if RWKV_SIMD
+/// `largest_magnitude` of 256 values: the largest |x| by vector maxima (an x that is NaN never wins, as in the
+/// scalar loop), then the first value of that magnitude, so the same value and sign.
+static inline float largest_magnitude256(const float *x, float *amax) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_setzero_ps();
+    for (int j = 0; j < RWKV_QK_K; j += 8) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)), m);
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    *amax = _mm_cvtss_f32(m4);
+    if (*amax == 0) return 0;
+    const __m256 target = _mm256_set1_ps(*amax);
+    for (int j = 0; j < RWKV_QK_K; j += 8) {
+        const int hits = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)), target, _CMP_EQ_OQ));
+        if (hits) return x[j + __builtin_ctz((unsigned)hits)];
+    }
+    return 0;  // not reached: some |x| equals the maximum
+}
+#endif
+
 /// ggml's Q8_K: the value of largest magnitude maps to ∓127, quants rounded to nearest even.
 static void f32_to_q8_K_row(const float *x, void *out, int64_t k) {
     rwkv_block_q8_K *y = (rwkv_block_q8_K *)out;
     for (int64_t i = 0; i < k / RWKV_QK_K; i++, x += RWKV_QK_K) {
         float amax;
+#if RWKV_SIMD
+        const float max = largest_magnitude256(x, &amax);
+#else
         const float max = largest_magnitude(RWKV_QK_K, x, &amax);
+#endif
         if (amax == 0) {
             memset(&y[i], 0, sizeof y[i]);
             continue;
         }
         const float iscale = -127.0f / max;
+#if RWKV_SIMD
+        // 16 values (one group) at a time: rounded to nearest even (rintf's mode), clamped, packed to bytes,
+        // and the group's sum from the same integers.
+        const __m256 scale = _mm256_set1_ps(iscale), lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+        for (int g = 0; g < 16; g++) {
+            __m256i q[2];
+            for (int h = 0; h < 2; h++) {
+                const __m256 v = _mm256_round_ps(_mm256_mul_ps(scale, _mm256_loadu_ps(x + 16 * g + 8 * h)),
+                                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                q[h] = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v, lo), hi));
+            }
+            const __m256i w16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xD8);  // 16 int16 in order
+            const __m128i bytes = _mm_packs_epi16(_mm256_castsi256_si128(w16), _mm256_extracti128_si256(w16, 1));
+            _mm_storeu_si128((__m128i *)(y[i].qs + 16 * g), bytes);
+            const __m256i s = _mm256_add_epi32(q[0], q[1]);
+            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+            y[i].bsums[g] = (int16_t)_mm_cvtsi128_si32(s4);
+        }
+#else
         for (int j = 0; j < RWKV_QK_K; j++) {
             const float v = rintf(iscale * x[j]);
             y[i].qs[j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
@@ -32,6 +78,7 @@ static void f32_to_q8_K_row(const float *x, void *out, int64_t k) {
             for (int j = 0; j < 16; j++) sum += y[i].qs[16 * g + j];
             y[i].bsums[g] = (int16_t)sum;
         }
+#endif
         y[i].d = 1 / iscale;
     }
 }
