@@ -222,16 +222,25 @@ static inline __attribute__((always_inline)) void tile_k_scale_min_r16(const k_r
         __m512i scale[8], min_pairs[4], isum[8];
         q4_Kr16_scales(ba, bb, scale, min_pairs);
         for (int t = 0; t < TB; t++) isum[t] = _mm512_setzero_si512();
-        for (int j = 0; j < 4; j++)
-            for (int c = 0; c < 8; c++) {
-                __m512i lo, hi;
-                chunk(ba, bb, j, c, &lo, &hi);
+        // Sub-blocks 2j and 2j + 1: each token's sum over a sub-block's 32 values by `vpdpbusd` (unsigned quants
+        // against signed activations, exact), then times the rows' scale once (`vpmulld`): the same integer S
+        // as `vpmaddubsw` + `vpdpwssd` per chunk, in 11 instructions per sub-block and token instead of 16.
+        const __m512i low16 = _mm512_set1_epi32(0xFFFF);
+        for (int j = 0; j < 4; j++) {
+            __m512i lo[8], hi[8];
+            for (int c = 0; c < 8; c++) chunk(ba, bb, j, c, &lo[c], &hi[c]);
+            const __m512i scale_lo = _mm512_and_si512(scale[2 * j], low16), scale_hi = _mm512_and_si512(scale[2 * j + 1], low16);
 #pragma clang loop unroll(full)
-                for (int t = 0; t < TB; t++) {
-                    const int8_t *xq = x[t * nb + b].qs + 64 * j + 4 * c;
-                    isum[t] = k_r16_scaled_dot(k_r16_scaled_dot(isum[t], lo, xq, scale[2 * j]), hi, xq + 32, scale[2 * j + 1]);
+            for (int t = 0; t < TB; t++) {
+                const int8_t *xq = x[t * nb + b].qs + 64 * j;
+                __m512i s_lo = _mm512_setzero_si512(), s_hi = _mm512_setzero_si512();
+                for (int c = 0; c < 8; c++) {
+                    s_lo = _mm512_dpbusd_epi32(s_lo, lo[c], broadcast4x16(xq + 4 * c));
+                    s_hi = _mm512_dpbusd_epi32(s_hi, hi[c], broadcast4x16(xq + 32 + 4 * c));
                 }
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(s_lo, scale_lo), _mm512_mullo_epi32(s_hi, scale_hi)));
             }
+        }
         k_r16_scale_min_step(ba, bb, isum, min_pairs, x + b, nb, sums, mins, TB);
     }
     for (int t = 0; t < TB; t++) _mm512_storeu_ps(out + t * m, _mm512_sub_ps(sums[t], mins[t]));
