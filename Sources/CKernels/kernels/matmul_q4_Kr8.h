@@ -95,6 +95,33 @@ static inline __attribute__((always_inline)) void k_r8_scale_min_step(const uint
     }
 }
 
+#if RWKV_VNNI
+/// Adds sub-blocks 2j and 2j + 1 of 8 rows (`lo`, `hi`: their 8 chunks of unsigned quants, 8 rows × 4 columns
+/// each) times TB tokens (activation blocks `x`, nb apart) to each token's S: each sub-block summed by
+/// `vpdpbusd` in two chains of four, then times the rows' scale once (`vpmulld`; `scale_lo`, `scale_hi` as
+/// `q4_Kr8_pairs` gives them). The same integer as `vpmaddubsw` + `vpmaddwd` per chunk, with 20 multiplier
+/// µops per pair of sub-blocks and token instead of 32: Q4_K's few-token tiles. (Q5_K's stay on the
+/// per-chunk products: their chunk order shares each fifth-bit load by four chunks, which this order cannot.)
+static inline __attribute__((always_inline)) void k_r8_sub_block_pair(const __m256i lo[8], const __m256i hi[8], const __m256i scale_lo,
+                                                                     const __m256i scale_hi, const rwkv_block_q8_K *x, int64_t nb,
+                                                                     const int j, __m256i *isum, const int TB) {
+    const __m256i low16 = _mm256_set1_epi32(0xFFFF);
+    const __m256i row_lo = _mm256_and_si256(scale_lo, low16), row_hi = _mm256_and_si256(scale_hi, low16);
+    for (int t = 0; t < TB; t++) {
+        const int8_t *xq = x[t * nb].qs + 64 * j;
+        __m256i lo0 = _mm256_setzero_si256(), lo1 = lo0, hi0 = lo0, hi1 = lo0;
+        for (int c = 0; c < 8; c += 2) {
+            lo0 = _mm256_dpbusd_epi32(lo0, lo[c], broadcast4(xq + 4 * c));
+            lo1 = _mm256_dpbusd_epi32(lo1, lo[c + 1], broadcast4(xq + 4 * c + 4));
+            hi0 = _mm256_dpbusd_epi32(hi0, hi[c], broadcast4(xq + 32 + 4 * c));
+            hi1 = _mm256_dpbusd_epi32(hi1, hi[c + 1], broadcast4(xq + 36 + 4 * c));
+        }
+        isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_mullo_epi32(_mm256_add_epi32(lo0, lo1), row_lo),
+                                                             _mm256_mullo_epi32(_mm256_add_epi32(hi0, hi1), row_hi)));
+    }
+}
+#endif
+
 /// 8 rows × TB tokens of one group.
 static inline __attribute__((always_inline)) void tile_q4_Kr8(const uint8_t *wg, const rwkv_block_q8_K *x, float *out,
                                                                int64_t nb, int64_t m, const int TB) {
@@ -111,11 +138,7 @@ static inline __attribute__((always_inline)) void tile_q4_Kr8(const uint8_t *wg,
         __m256i isum[8];
         for (int t = 0; t < TB; t++) isum[t] = _mm256_setzero_si256();
 #if RWKV_VNNI
-        // The few-token tiles (TB < 4; more go to the 16-row tiles): each sub-block of 32 summed per token by
-        // `vpdpbusd` in two chains of four, then times the rows' scale once (`vpmulld`): the same integer S, with
-        // 20 multiplier µops per pair of sub-blocks and token instead of 32.
-        if (TB < 4) {
-            const __m256i low16 = _mm256_set1_epi32(0xFFFF);
+        if (TB < 4) {  // the few-token tiles (more tokens go to the 16-row tiles)
             for (int j = 0; j < 4; j++) {
                 __m256i lo[8], hi[8];
                 for (int c = 0; c < 8; c++) {
@@ -123,19 +146,7 @@ static inline __attribute__((always_inline)) void tile_q4_Kr8(const uint8_t *wg,
                     lo[c] = _mm256_and_si256(v, low);
                     hi[c] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
                 }
-                const __m256i scale_lo = _mm256_and_si256(scale[2 * j], low16), scale_hi = _mm256_and_si256(scale[2 * j + 1], low16);
-                for (int t = 0; t < TB; t++) {
-                    const int8_t *xq = x[t * nb + b].qs + 64 * j;
-                    __m256i lo0 = _mm256_setzero_si256(), lo1 = lo0, hi0 = lo0, hi1 = lo0;
-                    for (int c = 0; c < 8; c += 2) {
-                        lo0 = _mm256_dpbusd_epi32(lo0, lo[c], broadcast4(xq + 4 * c));
-                        lo1 = _mm256_dpbusd_epi32(lo1, lo[c + 1], broadcast4(xq + 4 * c + 4));
-                        hi0 = _mm256_dpbusd_epi32(hi0, hi[c], broadcast4(xq + 32 + 4 * c));
-                        hi1 = _mm256_dpbusd_epi32(hi1, hi[c + 1], broadcast4(xq + 36 + 4 * c));
-                    }
-                    isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_mullo_epi32(_mm256_add_epi32(lo0, lo1), scale_lo),
-                                                                         _mm256_mullo_epi32(_mm256_add_epi32(hi0, hi1), scale_hi)));
-                }
+                k_r8_sub_block_pair(lo, hi, scale[2 * j], scale[2 * j + 1], x + b, nb, j, isum, TB);
             }
             k_r8_scale_min_step(wb, mn03, mn47, isum, x + b, nb, sums, mins, TB);
             continue;
