@@ -100,8 +100,8 @@ static inline __attribute__((always_inline)) void k_r8_scale_min_step(const uint
 /// each) times TB tokens (activation blocks `x`, nb apart) to each token's S: each sub-block summed by
 /// `vpdpbusd` in two chains of four, then times the rows' scale once (`vpmulld`; `scale_lo`, `scale_hi` as
 /// `q4_Kr8_pairs` gives them). The same integer as `vpmaddubsw` + `vpmaddwd` per chunk, with 20 multiplier
-/// µops per pair of sub-blocks and token instead of 32: Q4_K's few-token tiles. (Q5_K's stay on the
-/// per-chunk products: their chunk order shares each fifth-bit load by four chunks, which this order cannot.)
+/// µops per pair of sub-blocks and token instead of 32: Q4_K's few-token tiles. (Q5_K's keep their unit-by-unit
+/// order, which shares each fifth-bit load by four chunks: one accumulator per sub-block, `tile_q5_Kr8`.)
 static inline __attribute__((always_inline)) void k_r8_sub_block_pair(const __m256i lo[8], const __m256i hi[8], const __m256i scale_lo,
                                                                      const __m256i scale_hi, const rwkv_block_q8_K *x, int64_t nb,
                                                                      const int j, __m256i *isum, const int TB) {
