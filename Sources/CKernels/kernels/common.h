@@ -149,6 +149,14 @@ static inline void prefetch_group_pair(const uint8_t *a, const uint8_t *b, int64
 }
 
 #if RWKV_SIMD
+/// The largest of v's 8 lanes (the quantizers' largest magnitude, from a vector of lane maxima).
+static inline float max_lane8(__m256 v) {
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    return _mm_cvtss_f32(m4);
+}
+
 /// acc + the sums of pairs of 16-bit products a · b, as exact int32 (wrapping): where VNNI is and `fused`, one
 /// `vpdpwssd`; else `vpmaddwd`, then `vpaddd`. The fused form puts a 5-cycle multiply on acc's dependency
 /// chain, so the K-quant tiles fuse only where several tokens' sums interleave. The same integers either way.

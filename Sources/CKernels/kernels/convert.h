@@ -50,10 +50,7 @@ static inline int32_t quantize_block_q8_0(const float *x, uint16_t *scale_bits, 
         v[i] = _mm256_loadu_ps(x + 8 * i);
         amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[i]));
     }
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float max_abs = _mm_cvtss_f32(m4);
+    const float max_abs = max_lane8(amax);
     const float d = max_abs / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     *scale_bits = f32_to_f16_bits(d);

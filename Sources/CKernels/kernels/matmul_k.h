@@ -19,10 +19,7 @@ static inline float largest_magnitude256(const float *x, float *amax) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 m = _mm256_setzero_ps();
     for (int j = 0; j < RWKV_QK_K; j += 8) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)), m);
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    *amax = _mm_cvtss_f32(m4);
+    *amax = max_lane8(m);
     if (*amax == 0) return 0;
     const __m256 target = _mm256_set1_ps(*amax);
     for (int j = 0; j < RWKV_QK_K; j += 8) {
