@@ -60,8 +60,6 @@ static inline __attribute__((always_inline)) void tile_q5_Kr8(const uint8_t *wg,
                                   q4_Kr8_pairs(sc47, 0), q4_Kr8_pairs(sc47, 1), q4_Kr8_pairs(sc47, 2), q4_Kr8_pairs(sc47, 3)};
         __m256i isum[8];
         for (int t = 0; t < TB; t++) isum[t] = _mm256_setzero_si256();
-        // The same integer sums in either order: unit by unit for up to 4 tokens, sub-block pair by pair for 8
-        // (the faster order for each, measured).
         const uint8_t *units = wb + Q5_KR8_UNITS;
 #if RWKV_VNNI
         if (TB <= 2) {
@@ -90,6 +88,8 @@ static inline __attribute__((always_inline)) void tile_q5_Kr8(const uint8_t *wg,
             continue;
         }
 #endif
+        // The same integer sums in either order: unit by unit for up to 4 tokens, sub-block pair by pair for 8
+        // (the faster order for each, measured).
         if (TB < 8) {
             for (int c = 0; c < 8; c++)
                 for (int j = 0; j < 4; j++) q5_Kr8_chunk(units, j, c, scale, x + b, nb, isum, TB);
