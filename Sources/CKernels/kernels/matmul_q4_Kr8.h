@@ -41,6 +41,9 @@ static inline __m256i q4_Kr8_pairs(__m256i v, const int g) {
     return _mm256_shuffle_epi8(both, control);
 }
 
+/// The rows' values of `q4_Kr8_pairs` as 32-bit lanes, for `vpmulld` (each lane holds its row's value twice).
+static inline __m256i q4_Kr8_row_values(__m256i pairs) { return _mm256_and_si256(pairs, _mm256_set1_epi32(0xFFFF)); }
+
 /// Sub-blocks 2p and 2p + 1 (p = 0, 1 of `v`) as 16-bit lanes [v_0,2p, v_0,2p+1, v_1,2p, …].
 static inline __m256i q4_Kr8_min_pairs(__m256i v, const int p) {
     const __m128i half = p == 0 ? _mm256_castsi256_si128(v) : _mm256_extracti128_si256(v, 1);
@@ -105,8 +108,7 @@ static inline __attribute__((always_inline)) void k_r8_scale_min_step(const uint
 static inline __attribute__((always_inline)) void k_r8_sub_block_pair(const __m256i lo[8], const __m256i hi[8], const __m256i scale_lo,
                                                                      const __m256i scale_hi, const rwkv_block_q8_K *x, int64_t nb,
                                                                      const int j, __m256i *isum, const int TB) {
-    const __m256i low16 = _mm256_set1_epi32(0xFFFF);
-    const __m256i row_lo = _mm256_and_si256(scale_lo, low16), row_hi = _mm256_and_si256(scale_hi, low16);
+    const __m256i row_lo = q4_Kr8_row_values(scale_lo), row_hi = q4_Kr8_row_values(scale_hi);
     for (int t = 0; t < TB; t++) {
         const int8_t *xq = x[t * nb].qs + 64 * j;
         __m256i lo0 = _mm256_setzero_si256(), lo1 = lo0, hi0 = lo0, hi1 = lo0;

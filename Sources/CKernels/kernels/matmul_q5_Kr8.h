@@ -79,9 +79,8 @@ static inline __attribute__((always_inline)) void tile_q5_Kr8(const uint8_t *wg,
                         sb[t][2 * j + 1] = _mm256_dpbusd_epi32(sb[t][2 * j + 1], hi, broadcast4(xq + 32));
                     }
                 }
-            const __m256i low16 = _mm256_set1_epi32(0xFFFF);
             for (int s = 0; s < 8; s++) {
-                const __m256i row_scale = _mm256_and_si256(scale[s], low16);
+                const __m256i row_scale = q4_Kr8_row_values(scale[s]);
                 for (int t = 0; t < TB; t++) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(sb[t][s], row_scale));
             }
             k_r8_scale_min_step(wb, mn03, mn47, isum, x + b, nb, sums, mins, TB);
