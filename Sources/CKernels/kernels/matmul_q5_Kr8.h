@@ -115,7 +115,7 @@ static inline __attribute__((always_inline)) void q5_Kr16_chunk(const uint8_t *b
 /// `tile_q5_Kr8`).
 static inline __attribute__((always_inline)) void tile_q5_Kr16(const uint8_t *wa, const uint8_t *wb2, const rwkv_block_q8_K *x,
                                                                 float *out, int64_t nb, int64_t m, const int TB) {
-    tile_k_scale_min_r16(q5_Kr16_chunk, Q5_KR8_GROUP_BYTES, wa, wb2, x, out, nb, m, TB);
+    tile_k_scale_min_r16(q5_Kr16_chunk, 1, Q5_KR8_GROUP_BYTES, wa, wb2, x, out, nb, m, TB);
 }
 #endif
 
