@@ -10,6 +10,7 @@
 #include "matmul_quant.h"
 #include "matmul_r8.h"
 #include "matmul_k.h"
+#include "matmul_k_r8.h"
 #include "matmul_q4_Kr8.h"
 #include "matmul_q3_Kr8.h"
 #include "matmul_q2_Kr8.h"

@@ -60,25 +60,6 @@ static inline __m256i q4_Kr8_min_sums(const __m256i min_pairs[4], const rwkv_blo
     return _mm256_add_epi32(im, _mm256_madd_epi16(min_pairs[3], _mm256_broadcastd_epi32(_mm_shuffle_epi32(sub, 0xFF))));
 }
 
-/// Signed per-group bytes of 8 rows (group g of row r at 8g + r, 16 groups) as pairs of groups for
-/// `k_r8_group_sums`: 16-bit lanes [v_0,2i, v_0,2i+1, v_1,2i, …] in pairs[i].
-static inline void k_r8_signed_pairs(const int8_t *bytes, __m256i pairs[8]) {
-    for (int i = 0; i < 8; i++)
-        pairs[i] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(bytes + 16 * i)),
-                                                          _mm_loadl_epi64((const __m128i *)(bytes + 16 * i + 8))));
-}
-
-/// The 8 rows' Σ_g v_g · (the activations' sum over group g of 16) for one token, from pairs of groups.
-static inline __m256i k_r8_group_sums(const __m256i pairs[8], const rwkv_block_q8_K *xb) {
-    __m256i sum = _mm256_setzero_si256();
-    for (int i = 0; i < 8; i++) {
-        int32_t group_sums;
-        memcpy(&group_sums, xb->bsums + 2 * i, 4);
-        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pairs[i], _mm256_set1_epi32(group_sums)));
-    }
-    return sum;
-}
-
 /// The float steps of a super-block whose sums end as Q4_K's (Q4_K, Q5_K) for 8 rows × TB tokens: each token's
 /// sums = fma(float(S), d · d_x, sums) from `isum`, and mins = fma(float(M), dmin · d_x, mins) with M from the
 /// rows' minimums (`q4_Kr8_scales`'s mn03, mn47).
@@ -203,37 +184,6 @@ static inline __m512i q4_Kr16_min_sums(const __m512i min_pairs[4], const rwkv_bl
     return _mm512_add_epi32(im, _mm512_madd_epi16(min_pairs[3], _mm512_broadcastd_epi32(_mm_shuffle_epi32(sub, 0xFF))));
 }
 
-/// `k_r8_signed_pairs` of two groups (A's bytes at `a`, B's at `b`), joined.
-static inline void k_r16_signed_pairs(const int8_t *a, const int8_t *b, __m512i pairs[8]) {
-    __m256i pairs_a[8], pairs_b[8];
-    k_r8_signed_pairs(a, pairs_a);
-    k_r8_signed_pairs(b, pairs_b);
-    for (int i = 0; i < 8; i++) pairs[i] = join_groups(pairs_a[i], pairs_b[i]);
-}
-
-/// `k_r8_group_sums` for 16 rows.
-static inline __m512i k_r16_group_sums(const __m512i pairs[8], const rwkv_block_q8_K *xb) {
-    __m512i sum = _mm512_setzero_si512();
-    for (int i = 0; i < 8; i++) {
-        int32_t group_sums;
-        memcpy(&group_sums, xb->bsums + 2 * i, 4);
-        sum = _mm512_add_epi32(sum, _mm512_madd_epi16(pairs[i], _mm512_set1_epi32(group_sums)));
-    }
-    return sum;
-}
-
-/// Four activation bytes broadcast to 16 lanes.
-static inline __m512i broadcast4x16(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
-
-/// acc + (unsigned quants `q` · 4 broadcast activation bytes, pair sums) · the rows' 16-bit scale pairs.
-static inline __m512i k_r16_scaled_dot(const __m512i acc, const __m512i q, const int8_t *xq, const __m512i scale) {
-    return _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q, broadcast4x16(xq)), scale);
-}
-
 /// For super-blocks whose sums end as Q4_K's (S with d, M with dmin): the float steps of `tile_q4_Kr8` for 16
 /// rows × TB tokens, from each token's S (`isum`) and M.
 static inline __attribute__((always_inline)) void k_r16_scale_min_step(const uint8_t *ba, const uint8_t *bb, const __m512i isum[8],
@@ -316,69 +266,6 @@ static inline __attribute__((always_inline)) void tile_q4_Kr16(const uint8_t *wa
     tile_k_scale_min_r16(q4_Kr16_chunk, 0, Q4_KR8_GROUP_BYTES, wa, wb2, x, out, nb, m, TB);
 }
 
-/// `k_r8_group_sums` done for 16 rows, then each token's acc = fma(float(S − Σ_g v_g · (sum over g) << shift),
-/// d · d_x, acc): the last steps of Q3_K's and Q6_K's 16-row tiles (offsets 4 and 32), from `pairs` of their scales.
-static inline __attribute__((always_inline)) void k_r16_offset_step(const uint8_t *ba, const uint8_t *bb, const __m512i pairs[8],
-                                                                   const __m512i isum[8], const rwkv_block_q8_K *xb0, int64_t nb,
-                                                                   __m512 acc[8], const int shift, const int TB) {
-    const __m512 d = two_groups_f16(ba, bb, 0);
-    for (int t = 0; t < TB; t++) {
-        const rwkv_block_q8_K *xb = xb0 + t * nb;
-        const __m512i total = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(k_r16_group_sums(pairs, xb), shift));
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, _mm512_set1_ps(xb->d)), acc[t]);
-    }
-}
-#endif
-
-/// A K-quant r8 tile: one group of 8 rows (its first super-block at `wg`) × TB tokens; and one of two groups
-/// (16 rows) at the VNNI level.
-typedef void (*k_r8_tile)(const uint8_t *wg, const rwkv_block_q8_K *x, float *out, int64_t nb, int64_t m, const int TB);
-typedef void (*k_r16_tile)(const uint8_t *wa, const uint8_t *wb, const rwkv_block_q8_K *x, float *out, int64_t nb, int64_t m,
-                           const int TB);
-
-/// Rows [r0, r1) × TB tokens: by `tile16` 16 rows at a time where there is one (VNNI), the rest by `tile`.
-static inline __attribute__((always_inline)) void k_r8_tiles(const k_r8_tile tile, const k_r16_tile tile16, const uint8_t *w,
-                                                             const rwkv_block_q8_K *x, float *out, int64_t nb, int64_t m,
-                                                             int64_t group_bytes, int64_t r0, int64_t r1, const int TB) {
-    int64_t r = r0;
-#if RWKV_VNNI
-    if (tile16 && TB >= 4)
-        for (; r + 16 <= r1; r += 16) tile16(w + r / 8 * group_bytes, w + (r / 8 + 1) * group_bytes, x, out + r, nb, m, TB);
-#else
-    (void)tile16;
-#endif
-    for (; r < r1; r += 8) tile(w + r / 8 * group_bytes, x, out + r, nb, m, TB);
-}
-
-/// Rows [r0, r1) of a K-quant r8 matmul, tokens 8, then 4 at a time, then the last 1, 2 or 3 together (inlined
-/// with constant tiles, so each call's TB is a constant the tile is compiled for).
-static inline __attribute__((always_inline)) void matmul_k_r8(const k_r8_tile tile, const k_r16_tile tile16, int64_t group_block,
-                                                              const void *weights, const void *activations, float *out, int64_t k,
-                                                              int64_t m, int64_t tokens, int64_t r0, int64_t r1) {
-    const uint8_t *w = (const uint8_t *)weights;
-    const rwkv_block_q8_K *x = (const rwkv_block_q8_K *)activations;
-    const int64_t nb = k / RWKV_QK_K, group_bytes = nb * group_block;
-    // A batched decode step goes row group by row group (16 rows where k_r8_tiles makes them), all token
-    // tiles each, so a group's weights come from memory once (ROWS_FIRST_TOKENS).
-    const int rows_first = tokens > 1 && tokens <= ROWS_FIRST_TOKENS;
-    for (int64_t g0 = r0; g0 < r1;) {
-        const int64_t g1 = !rows_first ? r1 : RWKV_VNNI && tile16 && g0 + 16 <= r1 ? g0 + 16 : g0 + 8;
-        int64_t t = 0;
-        for (; t + 8 <= tokens; t += 8) k_r8_tiles(tile, tile16, w, x + t * nb, out + t * m, nb, m, group_bytes, g0, g1, 8);
-        for (; t + 4 <= tokens; t += 4) k_r8_tiles(tile, tile16, w, x + t * nb, out + t * m, nb, m, group_bytes, g0, g1, 4);
-        // The last 2 or 3 tokens in one tile, so the weights are unpacked once for them.
-        if (tokens - t == 2) k_r8_tiles(tile, tile16, w, x + t * nb, out + t * m, nb, m, group_bytes, g0, g1, 2);
-        else if (tokens - t == 3) k_r8_tiles(tile, tile16, w, x + t * nb, out + t * m, nb, m, group_bytes, g0, g1, 3);
-        else if (tokens - t == 1) k_r8_tiles(tile, tile16, w, x + t * nb, out + t * m, nb, m, group_bytes, g0, g1, 1);
-        g0 = g1;
-    }
-}
-
-/// The 16-row tile of a type at the VNNI level (NULL elsewhere).
-#if RWKV_VNNI
-#define K_R16(tile) tile
-#else
-#define K_R16(tile) NULL
 #endif
 
 static void matmul_q4_Kr8(const void *weights, const void *activations, float *out, int64_t k, int64_t m, int64_t tokens,
@@ -387,37 +274,6 @@ static void matmul_q4_Kr8(const void *weights, const void *activations, float *o
 }
 
 #else  // portable: the same integers and the same float operations, one row at a time
-
-/// One super-block of one row (`lane` of its group) against one token: the exact integers S and, for the types
-/// with minimums, M (the block adds d · d_x · S and subtracts dmin · d_x · M).
-typedef void (*k_r8_block_sums)(const uint8_t *wb, int lane, const rwkv_block_q8_K *xb, int32_t *sums, int32_t *mins);
-
-/// Per (row, token), block by block in order: sums = fma(S, d · d_x, sums), with minimums also
-/// mins = fma(M, dmin · d_x, mins), and the row's value sums − mins (d at 2 · lane, dmin at 16 + 2 · lane).
-static void matmul_k_r8_rows(const k_r8_block_sums block, int64_t group_block, int has_min, const void *weights,
-                             const void *activations, float *out, int64_t k, int64_t m, int64_t tokens, int64_t r0,
-                             int64_t r1) {
-    const uint8_t *w = (const uint8_t *)weights;
-    const rwkv_block_q8_K *x = (const rwkv_block_q8_K *)activations;
-    const int64_t nb = k / RWKV_QK_K;
-    for (int64_t t = 0; t < tokens; t++)
-        for (int64_t r = r0; r < r1; r++) {
-            const int lane = (int)(r % 8);
-            float sums = 0, mins = 0;
-            for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *wb = w + (r / 8 * nb + b) * group_block;
-                const rwkv_block_q8_K *xb = x + t * nb + b;
-                int32_t s_total = 0, m_total = 0;
-                block(wb, lane, xb, &s_total, &m_total);
-                sums = __builtin_fmaf((float)s_total, f16_to_f32(wb + 2 * lane) * xb->d, sums);
-                if (has_min) mins = __builtin_fmaf((float)m_total, f16_to_f32(wb + 16 + 2 * lane) * xb->d, mins);
-            }
-            out[t * m + r] = has_min ? sums - mins : sums;
-        }
-}
-
-/// Value l (0–31) of sub-block s of row `lane` in a group's super-block.
-typedef int (*k_r8_quant)(const uint8_t *wb, int lane, int s, int l);
 
 /// S and M of a super-block whose 8 sub-blocks of 32 have 6-bit scales and minimums packed as Q4_K's (stored
 /// transposed: byte i of row `lane` at 32 + 8i + lane), for Q4_K and Q5_K, whose values `quant` reads.
