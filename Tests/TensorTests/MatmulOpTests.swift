@@ -14,8 +14,9 @@ extension TensorTestSuite {
             (.q8_0, 32, 17, 1), (.q8_0, 96, 45, 5), (.q4_0, 32, 17, 1), (.q4_0, 160, 70, 4),
             (.q8_0, 3072, 37, 9), (.q4_0, 768, 33, 7), (.f16, 771, 35, 9), (.q8_0, 64, 200, 2), (.q4_0, 64, 131, 3),
             // F16/BF16 around the panels (64 rows × 64 columns from AVX-512 on, 16 × 256 below; partial 8-row groups),
-            // 6-token tiles and 96-token groups, from 2 to 130 tokens.
+            // 6-token tiles and 96-token groups (192 from AVX-512 on), from 2 to 200 tokens.
             (.bf16, 600, 64, 13), (.f16, 264, 130, 127), (.bf16, 40, 7, 128), (.f16, 64, 70, 130), (.f16, 5, 4, 2),
+            (.f16, 70, 66, 200), (.bf16, 136, 17, 197),
         ]
 
         @Test(arguments: matmulCases)
