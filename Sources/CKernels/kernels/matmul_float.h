@@ -283,8 +283,9 @@ static inline void gather_tokens(const float *x, int64_t k, int64_t tokens, int6
 
 /// Tokens whose columns are gathered at a time (PANEL_TILES tiles of PANEL_TOKENS): each panel is widened
 /// once per group, so a larger group widens less and reads the weights fewer times. From AVX-512 on, 192
-/// tokens (the columns 48 KB): 1.10× over 96 in a C microbenchmark of 512 tokens on the three 0.1B shapes
-/// (median of six alternating runs; 48 and 86 tiles were no better); below, 96 (256-column blocks: 96 KB).
+/// tokens (their gathered 64-column block: 48 KB of stack): 1.10× over 96 in a C microbenchmark of 512 tokens
+/// on the three 0.1B shapes (median of six alternating runs; 48 and 86 tiles were no better); below, 96 (their
+/// 256-column block: 96 KB).
 #if RWKV_LEVEL >= 2
 #define PANEL_TILES 32
 #else
