@@ -27,19 +27,23 @@ static inline __m256i k_r8_group_sums(const __m256i pairs[8], const rwkv_block_q
 #if RWKV_VNNI
 /// `k_r8_signed_pairs` of two groups (A's bytes at `a`, B's at `b`), joined.
 static inline void k_r16_signed_pairs(const int8_t *a, const int8_t *b, __m512i pairs[8]) {
-    __m256i pairs_a[8], pairs_b[8];
-    k_r8_signed_pairs(a, pairs_a);
-    k_r8_signed_pairs(b, pairs_b);
-    for (int i = 0; i < 8; i++) pairs[i] = join_groups(pairs_a[i], pairs_b[i]);
+    // Groups 2i and 2i + 1 are 16 consecutive bytes: one byte shuffle interleaves their rows.
+    const __m256i interleave = _mm256_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15,
+                                                0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+    for (int i = 0; i < 8; i++) {
+        const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(a + 16 * i))),
+                                                     _mm_loadu_si128((const __m128i *)(b + 16 * i)), 1);
+        pairs[i] = _mm512_cvtepi8_epi16(_mm256_shuffle_epi8(both, interleave));
+    }
 }
 
-/// `k_r8_group_sums` for 16 rows.
+/// `k_r8_group_sums` for 16 rows, each pair's products added by `vpdpwssd` (the same exact integer).
 static inline __m512i k_r16_group_sums(const __m512i pairs[8], const rwkv_block_q8_K *xb) {
     __m512i sum = _mm512_setzero_si512();
     for (int i = 0; i < 8; i++) {
         int32_t group_sums;
         memcpy(&group_sums, xb->bsums + 2 * i, 4);
-        sum = _mm512_add_epi32(sum, _mm512_madd_epi16(pairs[i], _mm512_set1_epi32(group_sums)));
+        sum = _mm512_dpwssd_epi32(sum, pairs[i], _mm512_set1_epi32(group_sums));
     }
     return sum;
 }
