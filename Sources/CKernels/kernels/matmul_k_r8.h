@@ -5,12 +5,17 @@
 
 #if RWKV_SIMD
 
-/// Signed per-group bytes of 8 rows (group g of row r at 8g + r, 16 groups) as pairs of groups for
-/// `k_r8_group_sums`: 16-bit lanes [v_0,2i, v_0,2i+1, v_1,2i, …] in pairs[i].
+/// Groups 2i and 2i + 1 of 8 rows' per-group bytes (group g of row r at 8g + r: 16 consecutive bytes) with
+/// their rows interleaved by one byte shuffle: [v_0,2i, v_0,2i+1, v_1,2i, …].
+static inline __m128i k_r8_pair_bytes(const int8_t *bytes, int i) {
+    const __m128i interleave = _mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+    return _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(bytes + 16 * i)), interleave);
+}
+
+/// Signed per-group bytes of 8 rows (16 groups) as pairs of groups for `k_r8_group_sums`: `k_r8_pair_bytes`
+/// as 16-bit lanes in pairs[i].
 static inline void k_r8_signed_pairs(const int8_t *bytes, __m256i pairs[8]) {
-    for (int i = 0; i < 8; i++)
-        pairs[i] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(bytes + 16 * i)),
-                                                          _mm_loadl_epi64((const __m128i *)(bytes + 16 * i + 8))));
+    for (int i = 0; i < 8; i++) pairs[i] = _mm256_cvtepi8_epi16(k_r8_pair_bytes(bytes, i));
 }
 
 /// The 8 rows' Σ_g v_g · (the activations' sum over group g of 16) for one token, from pairs of groups.
@@ -27,14 +32,8 @@ static inline __m256i k_r8_group_sums(const __m256i pairs[8], const rwkv_block_q
 #if RWKV_VNNI
 /// `k_r8_signed_pairs` of two groups (A's bytes at `a`, B's at `b`), joined.
 static inline void k_r16_signed_pairs(const int8_t *a, const int8_t *b, __m512i pairs[8]) {
-    // Groups 2i and 2i + 1 are 16 consecutive bytes: one byte shuffle interleaves their rows.
-    const __m256i interleave = _mm256_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15,
-                                                0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
-    for (int i = 0; i < 8; i++) {
-        const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(a + 16 * i))),
-                                                     _mm_loadu_si128((const __m128i *)(b + 16 * i)), 1);
-        pairs[i] = _mm512_cvtepi8_epi16(_mm256_shuffle_epi8(both, interleave));
-    }
+    for (int i = 0; i < 8; i++)
+        pairs[i] = _mm512_cvtepi8_epi16(_mm256_inserti128_si256(_mm256_castsi128_si256(k_r8_pair_bytes(a, i)), k_r8_pair_bytes(b, i), 1));
 }
 
 /// `k_r8_group_sums` for 16 rows, each pair's products added by `vpdpwssd` (the same exact integer).
