@@ -157,16 +157,23 @@ public final class Executor: @unchecked Sendable {
         }
     }
 
-    /// Runs a share from its front, claiming `claimUnits` at a time when others may take from its back.
+    /// Runs a share from its front when others may take from its back: each claim takes half of what is left
+    /// (at least `claimUnits`), so a share runs in few calls (a prefill GEMM gathers its tokens once per call:
+    /// one call per unit made the 2.9B F16 prefill 1.1–1.2× slower at two threads) while its last units stay
+    /// small enough to balance.
     @inline(__always) private func runOwnShare(row: Int, claim: UnsafeMutablePointer<Atomic<UInt64>>) {
         let size = Int(claimUnits[row]), units = Int(shareUnits[row])
         guard size > 0 else { return runShareUnits(row: row, 0..<units) }
         while true {
-            let old = claim.pointee.add(UInt64(size), ordering: .relaxed).oldValue
+            let seen = claim.pointee.load(ordering: .relaxed)
+            let left = units - Int(seen & 0xffff_ffff) - Int(seen >> 32)
+            guard left > 0 else { return }
+            let take = max(size, left / 2)
+            let old = claim.pointee.add(UInt64(take), ordering: .relaxed).oldValue
             let front = Int(old & 0xffff_ffff), end = units - Int(old >> 32)
             guard front < end else { return }
-            runShareUnits(row: row, front..<min(front + size, end))
-            if front + size >= end { return }
+            runShareUnits(row: row, front..<min(front + take, end))
+            if front + take >= end { return }
         }
     }
 
