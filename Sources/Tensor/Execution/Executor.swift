@@ -159,7 +159,7 @@ public final class Executor: @unchecked Sendable {
 
     /// Runs a share from its front when others may take from its back: each claim takes half of what is left
     /// (at least `claimUnits`), so a share runs in few calls (a prefill GEMM gathers its tokens once per call:
-    /// one call per unit made the 2.9B F16 prefill 1.1–1.2× slower at two threads) while its last units stay
+    /// one call per unit made the 2.9B F16 prefill 1.2–1.4× slower at two threads) while its last units stay
     /// small enough to balance.
     @inline(__always) private func runOwnShare(row: Int, claim: UnsafeMutablePointer<Atomic<UInt64>>) {
         let size = Int(claimUnits[row]), units = Int(shareUnits[row])

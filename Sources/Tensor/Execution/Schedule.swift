@@ -6,8 +6,9 @@
 /// (a decode step's norms and token-shift mixes) is thread 0's alone, and no barrier separates two such
 /// phases, so their data stays in one core's cache. A share of any other phase worth at least
 /// ``minimumSharedNanoseconds`` can be taken over from its back by threads that finish early,
-/// ``claimNanoseconds`` of work per claim (its owner claims half of what is left, at least that). Never a serial phase's: with no barrier around it, a thread that
-/// took its units over could run them before their inputs exist, or after their consumers have read them.
+/// ``claimNanoseconds`` of work per claim (its owner claims half of what is left, at least that). Never a
+/// serial phase's: with no barrier around it, a thread that took its units over could run them before their
+/// inputs exist, or after their consumers have read them.
 struct Schedule: Equatable {
     /// Units `first ..< end` of task `task`.
     struct Assignment: Equatable {
