@@ -165,12 +165,10 @@ public final class Executor: @unchecked Sendable {
         let size = Int(claimUnits[row]), units = Int(shareUnits[row])
         guard size > 0 else { return runShareUnits(row: row, 0..<units) }
         while true {
-            let seen = claim.pointee.load(ordering: .relaxed)
-            let left = units - Int(seen & 0xffff_ffff) - Int(seen >> 32)
-            guard left > 0 else { return }
-            let take = max(size, left / 2)
-            let old = claim.pointee.add(UInt64(take), ordering: .relaxed).oldValue
-            let front = Int(old & 0xffff_ffff), end = units - Int(old >> 32)
+            let seen = Self.unclaimed(claim.pointee.load(ordering: .relaxed), of: units)
+            guard seen.front < seen.end else { return }
+            let take = max(size, (seen.end - seen.front) / 2)
+            let (front, end) = Self.unclaimed(claim.pointee.add(UInt64(take), ordering: .relaxed).oldValue, of: units)
             guard front < end else { return }
             runShareUnits(row: row, front..<min(front + take, end))
             if front + take >= end { return }
@@ -183,16 +181,21 @@ public final class Executor: @unchecked Sendable {
         guard size > 0 else { return }
         let units = Int(shareUnits[row])
         while true {
-            let seen = claim.pointee.load(ordering: .relaxed)
-            guard Int(seen & 0xffff_ffff) + Int(seen >> 32) < units else { return }
-            let old = claim.pointee.add(UInt64(size) << 32, ordering: .relaxed).oldValue
-            let front = Int(old & 0xffff_ffff), end = units - Int(old >> 32)
+            let seen = Self.unclaimed(claim.pointee.load(ordering: .relaxed), of: units)
+            guard seen.front < seen.end else { return }
+            let (front, end) = Self.unclaimed(claim.pointee.add(UInt64(size) << 32, ordering: .relaxed).oldValue, of: units)
             let start = max(front, end - size)
             guard start < end else { return }
             takenUnits.add(end - start, ordering: .relaxed)
             runShareUnits(row: row, start..<end)
             if start == front { return }
         }
+    }
+
+    /// The units of a share of `units` that no one has claimed, from its claim word: units claimed from the
+    /// front in the low 32 bits, from the back in the high 32 (either count may run past the other's end).
+    @inline(__always) private static func unclaimed(_ word: UInt64, of units: Int) -> (front: Int, end: Int) {
+        (Int(word & 0xffff_ffff), units - Int(word >> 32))
     }
 
     /// Runs units `range` of a share, counted across its assignments in order.
